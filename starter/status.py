@@ -1,0 +1,155 @@
+"""Derive a job's user-facing status from `describe()` and search attributes (never a query: no worker needed)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import (
+    WorkflowExecutionDescription,
+    WorkflowExecutionStatus,
+    WorkflowFailureError,
+    WorkflowHandle,
+)
+from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError
+from temporalio.exceptions import TimeoutError as TemporalTimeout
+
+from schemas import search_attributes as sa
+from schemas.jobs import ErrorKind, JobError, JobInfo, JobStatus, Pipeline, StepInfo
+from schemas.usage import Usage
+
+# A fresh run has WorkflowExecutionStarted, WorkflowTaskScheduled and perhaps WorkflowTaskStarted; any more
+# events mean a worker picked it up and the first step was scheduled.
+_QUEUED_HISTORY_LENGTH = 3
+
+_CLOSED_FAILURE_KIND = {
+    WorkflowExecutionStatus.TERMINATED: ErrorKind.TERMINATED,
+    WorkflowExecutionStatus.CANCELED: ErrorKind.CANCELLED,
+    WorkflowExecutionStatus.TIMED_OUT: ErrorKind.TIMED_OUT,
+}
+
+
+def status_of(desc: WorkflowExecutionDescription) -> JobStatus:
+    """Map Temporal's execution status plus our search attributes to a JobStatus."""
+    attrs = desc.typed_search_attributes
+    match desc.status:
+        case WorkflowExecutionStatus.RUNNING | WorkflowExecutionStatus.CONTINUED_AS_NEW | None:
+            if attrs.get(sa.AWAITING_APPROVAL):
+                return JobStatus.AWAITING_APPROVAL
+            pending = desc.raw_description.pending_activities
+            if not pending and desc.history_length <= _QUEUED_HISTORY_LENGTH:
+                return JobStatus.QUEUED
+            return JobStatus.RUNNING
+        case WorkflowExecutionStatus.COMPLETED:
+            return JobStatus.COMPLETED
+        case WorkflowExecutionStatus.FAILED if attrs.get(sa.DEAD_LETTERED):
+            return JobStatus.DEAD_LETTERED
+        case _:
+            return JobStatus.FAILED
+
+
+def pipeline_of(desc: WorkflowExecutionDescription) -> Pipeline | None:
+    """The job's pipeline from its `GenAIPipeline` search attribute."""
+    value = desc.typed_search_attributes.get(sa.PIPELINE)
+    try:
+        return Pipeline(value) if value else None
+    except ValueError:
+        return None
+
+
+def error_of(exc: BaseException, status: WorkflowExecutionStatus | None, dead_lettered: bool) -> JobError:
+    """Describe why a run failed, from the exception `result()` raised."""
+    cause = exc.cause if isinstance(exc, WorkflowFailureError) else exc
+    kind = ErrorKind.DEAD_LETTERED if dead_lettered else _CLOSED_FAILURE_KIND.get(status, ErrorKind.FAILED)  # type: ignore[arg-type]
+    if isinstance(cause, TerminatedError):
+        kind = ErrorKind.TERMINATED
+    elif isinstance(cause, CancelledError):
+        kind = ErrorKind.CANCELLED
+    elif isinstance(cause, TemporalTimeout):
+        kind = ErrorKind.TIMED_OUT
+    err_type = cause.type if isinstance(cause, ApplicationError) else type(cause).__name__
+    message = cause.message if hasattr(cause, "message") else str(cause)
+    return JobError(kind=kind, message=str(message), type=err_type)
+
+
+async def steps_of(handle: WorkflowHandle[Any, Any]) -> list[StepInfo]:
+    """Each activity of the run (by its summary, else its type) with status and attempts, from history."""
+    steps: dict[int, StepInfo] = {}
+    async for event in handle.fetch_history_events():
+        et = event.event_type
+        if et == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            attrs = event.activity_task_scheduled_event_attributes
+            name = _summary(event) or attrs.activity_type.name
+            steps[event.event_id] = StepInfo(name=name, status="scheduled", started_at=_ts(event))
+        elif et == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            started = event.activity_task_started_event_attributes
+            if step := steps.get(started.scheduled_event_id):
+                step.status, step.attempts = "running", started.attempt
+        elif et in _CLOSING_EVENTS:
+            field, status = _CLOSING_EVENTS[et]
+            scheduled_id = getattr(event, field).scheduled_event_id
+            if step := steps.get(scheduled_id):
+                step.status, step.closed_at = status, _ts(event)
+    return list(steps.values())
+
+
+_CLOSING_EVENTS: dict[int, tuple[str, str]] = {
+    EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED: ("activity_task_completed_event_attributes", "completed"),
+    EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED: ("activity_task_failed_event_attributes", "failed"),
+    EventType.EVENT_TYPE_ACTIVITY_TASK_TIMED_OUT: ("activity_task_timed_out_event_attributes", "timed_out"),
+    EventType.EVENT_TYPE_ACTIVITY_TASK_CANCELED: ("activity_task_canceled_event_attributes", "cancelled"),
+}
+
+
+def _summary(event: HistoryEvent) -> str:
+    # Summaries are stored as JSON-encoded payloads by the default converter.
+    data = event.user_metadata.summary.data
+    if not data:
+        return ""
+    try:
+        return str(json.loads(data))
+    except ValueError:
+        return data.decode(errors="replace")
+
+
+def _ts(event: HistoryEvent) -> datetime:
+    return event.event_time.ToDatetime(tzinfo=UTC)
+
+
+def usage_of(result: dict[str, Any] | None, desc: WorkflowExecutionDescription) -> Usage:
+    """Total usage from the result when there is one, else the running `TokensUsed` counter."""
+    if result and isinstance(result.get("usage"), dict):
+        return Usage.model_validate(result["usage"])
+    tokens = desc.typed_search_attributes.get(sa.TOKENS_USED) or 0
+    return Usage(billed_tokens=tokens)
+
+
+async def job_info(handle: WorkflowHandle[Any, Any], with_steps: bool = True) -> JobInfo:
+    """Everything `status` shows about one job."""
+    desc = await handle.describe()
+    status = status_of(desc)
+    result: dict[str, Any] | None = None
+    error: JobError | None = None
+    if status is JobStatus.COMPLETED:
+        raw = await handle.result()
+        result = raw if isinstance(raw, dict) else {"value": raw}
+    elif status.closed:
+        try:
+            await handle.result(follow_runs=False)
+        except Exception as exc:
+            error = error_of(exc, desc.status, status is JobStatus.DEAD_LETTERED)
+    return JobInfo(
+        job_id=desc.id,
+        pipeline=pipeline_of(desc),
+        status=status,
+        outcome=(result or {}).get("outcome") or ("completed" if status is JobStatus.COMPLETED else None),
+        result=result,
+        error=error,
+        usage=usage_of(result, desc),
+        steps=await steps_of(handle) if with_steps else [],
+        created_at=desc.start_time,
+        closed_at=desc.close_time,
+    )

@@ -62,6 +62,8 @@ class Settings(BaseSettings):
         default_factory=list, validation_alias=_env("GENAI_FLOW_ALLOWED_ROOTS")
     )
     metrics_port: int = Field(9464, validation_alias=_env("GENAI_FLOW_METRICS_PORT"))
+    metrics_host: str = Field("127.0.0.1", validation_alias=_env("GENAI_FLOW_METRICS_HOST"))
+    worker_shutdown_grace_s: float = Field(30.0, ge=0, validation_alias=_env("GENAI_FLOW_WORKER_SHUTDOWN_GRACE_S"))
     max_concurrent_activities: int = Field(2000, ge=1, validation_alias=_env("GENAI_FLOW_MAX_CONCURRENT_ACTIVITIES"))
     max_concurrent_workflow_tasks: int = Field(
         100, ge=1, validation_alias=_env("GENAI_FLOW_MAX_CONCURRENT_WORKFLOW_TASKS")
@@ -74,7 +76,9 @@ class Settings(BaseSettings):
 
     # Observability and test hooks
     log_format: str = Field("auto", pattern="^(auto|console|json)$", validation_alias=_env("GENAI_FLOW_LOG_FORMAT"))
-    log_level: str = Field("INFO", validation_alias=_env("GENAI_FLOW_LOG_LEVEL"))
+    log_level: str = Field(
+        "INFO", pattern="(?i)^(debug|info|warning|error|critical)$", validation_alias=_env("GENAI_FLOW_LOG_LEVEL")
+    )
     otel_endpoint: str | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_ENDPOINT"))
     fault_point: str | None = Field(None, validation_alias=_env("GENAI_FLOW_FAULT_POINT"))
 

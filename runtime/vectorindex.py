@@ -1,0 +1,97 @@
+"""The vector index client (Chroma over HTTP): we always supply vectors, Chroma never embeds."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+import chromadb
+import numpy as np
+from chromadb.api.async_api import AsyncClientAPI
+from chromadb.api.models.AsyncCollection import AsyncCollection
+from chromadb.config import Settings as ChromaSettings
+
+from runtime.settings import Settings, get_settings
+from schemas.answer import RetrievedChunk
+
+
+@dataclass(frozen=True)
+class IndexedChunk:
+    """One chunk to upsert: id, text, vector and flat metadata."""
+
+    chunk_id: str
+    text: str
+    vector: Sequence[float]
+    metadata: dict[str, str | int | float | bool]
+
+
+class VectorIndex:
+    """Upserts and nearest-neighbour queries against one Chroma server."""
+
+    def __init__(self, client: AsyncClientAPI) -> None:
+        self._client = client
+        self._max_batch: int | None = None
+
+    @classmethod
+    async def connect(cls, settings: Settings | None = None) -> VectorIndex:
+        """Connect to the Chroma server at GENAI_FLOW_CHROMA_URL."""
+        url = urlparse((settings or get_settings()).chroma_url)
+        client = await chromadb.AsyncHttpClient(
+            host=url.hostname or "127.0.0.1",
+            port=url.port or (443 if url.scheme == "https" else 80),
+            ssl=url.scheme == "https",
+            # No network here, and no phoning home anywhere.
+            settings=ChromaSettings(anonymized_telemetry=False),
+        )
+        return cls(client)
+
+    async def collection(self, name: str) -> AsyncCollection:
+        """Get or create a collection; embedding_function=None so Chroma never downloads a model."""
+        return await self._client.get_or_create_collection(
+            name, embedding_function=None, metadata={"hnsw:space": "cosine"}
+        )
+
+    async def max_batch_size(self) -> int:
+        """The server's maximum upsert batch, asked once."""
+        if self._max_batch is None:
+            self._max_batch = int(await self._client.get_max_batch_size())
+        return self._max_batch
+
+    async def upsert(self, collection: str, chunks: Sequence[IndexedChunk]) -> int:
+        """Upsert chunks in batches no larger than the server allows; returns how many were written."""
+        coll = await self.collection(collection)
+        step = await self.max_batch_size()
+        for start in range(0, len(chunks), step):
+            batch = chunks[start : start + step]
+            await coll.upsert(
+                ids=[c.chunk_id for c in batch],
+                embeddings=np.asarray([c.vector for c in batch], dtype=np.float32),
+                documents=[c.text for c in batch],
+                metadatas=[c.metadata or {"_": ""} for c in batch],
+            )
+        return len(chunks)
+
+    async def query(self, collection: str, vector: Sequence[float], top_k: int) -> list[RetrievedChunk]:
+        """The top_k chunks nearest to vector, best first (score = 1 - cosine distance)."""
+        coll = await self.collection(collection)
+        found: Any = await coll.query(
+            query_embeddings=np.asarray([vector], dtype=np.float32),
+            n_results=top_k,
+            include=["documents", "metadatas", "distances"],
+        )
+        ids, docs = found["ids"][0], found["documents"][0]
+        metas, dists = found["metadatas"][0], found["distances"][0]
+        return [
+            RetrievedChunk(chunk_id=i, text=d or "", source=str((m or {}).get("source", "")), score=1.0 - float(s))
+            for i, d, m, s in zip(ids, docs, metas, dists, strict=True)
+        ]
+
+    async def count(self, collection: str) -> int:
+        """How many chunks a collection holds."""
+        return int(await (await self.collection(collection)).count())
+
+    async def delete_collection(self, collection: str) -> None:
+        """Drop a collection (tests, re-indexing)."""
+        await self._client.delete_collection(collection)

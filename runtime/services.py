@@ -27,7 +27,9 @@ def http_ok(url: str, timeout: float = 0.5) -> bool:
         return False
 
 
-def temporal_server(state_dir: Path, port: int, ui_port: int | None, host: str = "127.0.0.1") -> ManagedProcess:
+def temporal_server(
+    state_dir: Path, port: int, ui_port: int | None, host: str = "127.0.0.1", namespace: str = "default"
+) -> ManagedProcess:
     """The Temporal dev server with file persistence, WAL pragmas and the project's search attributes."""
     argv = [
         find_binary("temporal", TEMPORAL_HINT),
@@ -46,7 +48,10 @@ def temporal_server(state_dir: Path, port: int, ui_port: int | None, host: str =
         argv += ["--sqlite-pragma", pragma]
     for key, kind in SEARCH_ATTRIBUTES.items():
         argv += ["--search-attribute", f"{key}={kind}"]
-    argv += ["--ui-port", str(ui_port)] if ui_port else ["--headless"]
+    if namespace != "default":  # "default" always exists; another one must be created at launch
+        argv += ["--namespace", namespace]
+    # No network here: the UI's news feed would only fail.
+    argv += ["--ui-port", str(ui_port), "--ui-disable-news-fetch"] if ui_port else ["--headless"]
     return ManagedProcess("temporal", argv, lambda: port_open(host, port), state_dir / "logs" / "temporal.log")
 
 

@@ -6,6 +6,7 @@ from temporalio.client import Client, TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from runtime.settings import Settings, get_settings
+from runtime.telemetry import temporal_interceptors
 
 
 def tls_config(settings: Settings) -> TLSConfig | bool:
@@ -28,4 +29,5 @@ async def connect(settings: Settings | None = None) -> Client:
         api_key=api_key,
         tls=tls_config(settings),
         data_converter=pydantic_data_converter,
+        interceptors=temporal_interceptors(settings),
     )

@@ -1,0 +1,31 @@
+"""The Redis client used by activities, the gateway and the stack launcher."""
+
+from __future__ import annotations
+
+import redis
+import redis.asyncio
+
+from runtime.settings import Settings
+
+
+def redis_client(settings: Settings) -> redis.asyncio.Redis:
+    """An asyncio Redis client for REDIS_URL; strings in and out (decode_responses=True)."""
+    return redis.asyncio.Redis.from_url(
+        settings.redis_url,
+        decode_responses=True,
+        socket_connect_timeout=5,
+        # Idle pooled connections are checked before use, so a restarted Redis does not fail the next call.
+        health_check_interval=30,
+    )
+
+
+def redis_answers(url: str, timeout: float = 1.0) -> bool:
+    """True when a Redis server answers PING at url (used to reuse a running Redis)."""
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=timeout, socket_timeout=timeout)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except (redis.RedisError, OSError):
+        return False

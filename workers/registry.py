@@ -1,0 +1,147 @@
+"""THE list of what runs where: workflows on `genai-workflows`, activities on `genai-inference` and `genai-io`.
+
+To add a workflow: import its class in `workflows()` and return it.
+To add activities: write a factory `def my_activities(deps: WorkerDeps) -> list[Callable[..., Any]]` that builds the
+activity class from `deps` (settings, the shared Redis client, `deps.resources` for clean-up) and returns its bound
+`@activity.defn` methods; list the factory under its queue in `activity_factories()`. Local activities (short,
+cheap steps run inside the workflow worker) go under `WORKFLOWS_QUEUE`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import redis.asyncio
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from runtime.logging import get_logger
+from runtime.redis import redis_client
+from runtime.settings import Settings
+
+WORKFLOWS_QUEUE = "genai-workflows"
+INFERENCE_QUEUE = "genai-inference"
+IO_QUEUE = "genai-io"
+ALL_QUEUES: tuple[str, ...] = (WORKFLOWS_QUEUE, INFERENCE_QUEUE, IO_QUEUE)
+
+log = get_logger(__name__)
+
+
+@dataclass
+class WorkerDeps:
+    """What activity classes are built from; one instance per worker process."""
+
+    settings: Settings
+    redis: redis.asyncio.Redis
+    resources: AsyncExitStack = field(default_factory=AsyncExitStack)
+
+
+ActivityFactory = Callable[[WorkerDeps], Sequence[Callable[..., Any]]]
+
+
+@dataclass(frozen=True)
+class Registration:
+    """The workflows and activities one task queue serves."""
+
+    workflows: Sequence[type]
+    activities: Sequence[Callable[..., Any]]
+
+    @property
+    def empty(self) -> bool:
+        """True when the queue has nothing to run."""
+        return not self.workflows and not self.activities
+
+
+def workflows() -> list[type]:
+    """Workflow classes served on `genai-workflows` (imported here, lazily, so importing the registry stays cheap)."""
+    return []
+
+
+def activity_factories() -> dict[str, list[ActivityFactory]]:
+    """Activity factories per task queue."""
+    return {
+        WORKFLOWS_QUEUE: [],  # local activities of the workflows above
+        INFERENCE_QUEUE: [],  # model calls: chat, structured output, embeddings
+        IO_QUEUE: [],  # retrieval, extraction, chunking, indexing, object store, idempotency bookkeeping
+    }
+
+
+def declared_queues() -> list[str]:
+    """Queues that have at least one workflow or activity factory (no dependency is built)."""
+    factories = activity_factories()
+    found = [queue for queue in ALL_QUEUES if factories.get(queue)]
+    if workflows() and WORKFLOWS_QUEUE not in found:
+        found.insert(0, WORKFLOWS_QUEUE)
+    return found
+
+
+def registrations(deps: WorkerDeps, queues: Sequence[str] = ALL_QUEUES) -> dict[str, Registration]:
+    """Build the activities of the given queues from deps; queue -> its workflows and activities."""
+    factories = activity_factories()
+    result: dict[str, Registration] = {}
+    for queue in queues:
+        if queue not in factories:
+            raise ValueError(f"unknown task queue {queue!r}; known: {', '.join(ALL_QUEUES)}")
+        acts = [fn for factory in factories[queue] for fn in factory(deps)]
+        result[queue] = Registration(workflows() if queue == WORKFLOWS_QUEUE else [], acts)
+    return result
+
+
+def worker_options(settings: Settings, queue: str) -> dict[str, Any]:
+    """Concurrency and shutdown options for a queue's Worker (from settings)."""
+    options: dict[str, Any] = {
+        "graceful_shutdown_timeout": timedelta(seconds=settings.worker_shutdown_grace_s),
+        "max_concurrent_activities": settings.max_concurrent_activities,
+        "max_concurrent_local_activities": settings.max_concurrent_activities,
+    }
+    if queue == WORKFLOWS_QUEUE:
+        options["max_concurrent_workflow_tasks"] = settings.max_concurrent_workflow_tasks
+    return options
+
+
+class NothingRegistered(RuntimeError):
+    """None of the requested queues has a workflow or an activity."""
+
+
+def build_workers(client: Client, settings: Settings, queues: Sequence[str], deps: WorkerDeps) -> list[Worker]:
+    """One Worker per requested queue that has something registered; queues with nothing are skipped with a log line."""
+    workers: list[Worker] = []
+    for queue, reg in registrations(deps, queues).items():
+        if reg.empty:
+            log.info("queue skipped: nothing registered", task_queue=queue)
+            continue
+        workers.append(
+            Worker(
+                client,
+                task_queue=queue,
+                workflows=list(reg.workflows),
+                activities=list(reg.activities),
+                **worker_options(settings, queue),
+            )
+        )
+        log.info(
+            "queue registered",
+            task_queue=queue,
+            workflows=[getattr(w, "__name__", str(w)) for w in reg.workflows],
+            activities=len(reg.activities),
+        )
+    if not workers:
+        raise NothingRegistered(
+            f"nothing is registered for task queue(s) {', '.join(queues)}: add workflows or activity factories "
+            "in workers/registry.py"
+        )
+    return workers
+
+
+@asynccontextmanager
+async def open_deps(settings: Settings) -> AsyncIterator[WorkerDeps]:
+    """WorkerDeps for the life of a worker; closes the Redis client and whatever activities registered for clean-up."""
+    client = redis_client(settings)
+    deps = WorkerDeps(settings=settings, redis=client)
+    async with deps.resources:
+        deps.resources.push_async_callback(client.aclose)
+        yield deps

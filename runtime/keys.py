@@ -1,0 +1,46 @@
+"""Every Redis key genai-flow uses, in one place, all under `settings.key_prefix`.
+
+- `<prefix>:events:<job_id>` (stream): progress events of a job, MAXLEN ~ 1000 (EventPublisher).
+- `<prefix>:idem:<workflow_id>/<step>[/<index>]` (string): the never-pay-twice lock `<attempt>:<heartbeat-ms>`,
+  or `completed:<result json>` once the call's result is stored (inference activities).
+- `<prefix>:cache:<sha256>` (string): cross-job result of a temperature-0 call (inference activities).
+- `<prefix>:dlq:<job_id>`: dead-letter details of a job (written by the workflows' dead-letter activity).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class _HasPrefix(Protocol):
+    @property
+    def key_prefix(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class RedisKeys:
+    """Builds the project's Redis key names for one prefix (tests use a unique prefix each)."""
+
+    prefix: str
+
+    @classmethod
+    def of(cls, settings: _HasPrefix) -> RedisKeys:
+        """Keys under the configured `GENAI_FLOW_KEY_PREFIX`."""
+        return cls(settings.key_prefix)
+
+    def events(self, job_id: str) -> str:
+        """The progress-event stream of one job."""
+        return f"{self.prefix}:events:{job_id}"
+
+    def idempotency(self, idempotency_key: str) -> str:
+        """The never-pay-twice lock / stored result of one model call (`<workflow_id>/<step>[/<index>]`)."""
+        return f"{self.prefix}:idem:{idempotency_key}"
+
+    def inference_cache(self, digest: str) -> str:
+        """A cross-job cached result of a deterministic (temperature-0) call, keyed by a request hash."""
+        return f"{self.prefix}:cache:{digest}"
+
+    def dead_letter(self, job_id: str) -> str:
+        """Dead-letter details of one job (step, attempts, last error, input reference, replayed)."""
+        return f"{self.prefix}:dlq:{job_id}"

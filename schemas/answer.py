@@ -14,6 +14,9 @@ class AnswerRequest(BaseModel):
     collection: str = Field("docs", min_length=3, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]$")
     top_k: int = Field(4, ge=1, le=50)
     token_limit: int | None = Field(None, ge=1)
+    step_deadline_s: float | None = Field(
+        None, gt=0, le=86_400, description="How long a step keeps retrying throttled calls (default 600 s)."
+    )
 
 
 class RetrievedChunk(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from starter import cmd_jobs, cmd_sim, cmd_stack
+from starter import cmd_answer, cmd_dlq, cmd_jobs, cmd_sim, cmd_stack
 
 app = typer.Typer(
     name="genai-flow",
@@ -15,7 +15,7 @@ app = typer.Typer(
 )
 
 # Each module registers its own commands; component commands import their component lazily.
-for module in (cmd_stack, cmd_sim, cmd_jobs):
+for module in (cmd_stack, cmd_sim, cmd_answer, cmd_jobs, cmd_dlq):
     module.register(app)
 
 

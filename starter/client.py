@@ -69,6 +69,7 @@ class GenAIFlowClient:
         idempotency_key: str | None = None,
         owner: str | None = None,
         retry_failed: bool = False,
+        replay_of: str | None = None,
     ) -> JobStarted:
         """Start a job; a repeated id returns the existing job marked `duplicate` (409-worthy if the body differs)."""
         derived = job_id is not None or idempotency_key is not None
@@ -90,7 +91,7 @@ class GenAIFlowClient:
                 id=job_id,
                 task_queue=WORKFLOW_QUEUE,
                 id_reuse_policy=policy,
-                memo={"request_sha256": digest, "owner": owner or ""},
+                memo={"request_sha256": digest, "owner": owner or "", "replay_of": replay_of or ""},
                 search_attributes=TypedSearchAttributes([SearchAttributePair(sa.PIPELINE, pipeline.value)]),
                 static_summary=f"{pipeline.value}: {_headline(request)}",
             )

@@ -1,0 +1,60 @@
+"""Job bookkeeping activities that workflows run locally: dead-letter records and the closing ledger + event."""
+
+from __future__ import annotations
+
+import redis.asyncio
+from redis.exceptions import RedisError
+from temporalio import activity
+
+from activities.events import EventPublisher
+from runtime.keys import RedisKeys
+from runtime.logging import get_logger
+from runtime.pricing import PriceTable
+from runtime.settings import Settings
+from schemas.dlq import DeadLetterEntry, FinishedJob, FinishJob
+from schemas.events import EventType
+
+log = get_logger(__name__)
+
+# Dead letters outlive the namespace's default retention a little, so `dlq list` can always join them.
+DEAD_LETTER_TTL_S = 45 * 24 * 3600
+
+
+class JobActivities:
+    """Bookkeeping that needs Redis, which workflow code cannot touch."""
+
+    def __init__(self, redis: redis.asyncio.Redis, settings: Settings, prices: PriceTable) -> None:
+        self.redis = redis
+        self.keys = RedisKeys.of(settings)
+        self.events = EventPublisher(redis, settings)
+        self.prices = prices
+
+    @activity.defn(name="record_dead_letter")
+    async def record_dead_letter(self, entry: DeadLetterEntry) -> None:
+        """Store a dead letter's details (step, attempts, last error, input) for `dlq list` and `dlq replay`."""
+        # A failure here fails the local activity, which Temporal retries: the record must not be lost.
+        await self.redis.set(self.keys.dead_letter(entry.job_id), entry.model_dump_json(), ex=DEAD_LETTER_TTL_S)
+        log.warning("job dead-lettered", job_id=entry.job_id, step=entry.step, attempts=entry.attempts)
+
+    @activity.defn(name="finish_job")
+    async def finish_job(self, job: FinishJob) -> FinishedJob:
+        """Price each step of the ledger and publish the job's terminal event."""
+        steps = [s.model_copy(update={"cost_usd": self.prices.cost(s.usage)}) for s in job.steps]
+        cost = sum(s.cost_usd for s in steps)
+        data = {**job.data, "cost_usd": cost, "billed_tokens": sum(s.usage.billed_tokens for s in steps)}
+        try:
+            await self.events.publish(job.job_id, EventType(job.event), data=data)
+        except RedisError as err:  # events are best effort; the job's result is what counts
+            log.warning("terminal event not published", job_id=job.job_id, error=str(err))
+        return FinishedJob(steps=steps, cost_usd=cost)
+
+
+async def load_dead_letter(redis: redis.asyncio.Redis, keys: RedisKeys, job_id: str) -> DeadLetterEntry | None:
+    """Read one job's dead letter, if Redis still holds it."""
+    raw = await redis.get(keys.dead_letter(job_id))
+    return DeadLetterEntry.model_validate_json(raw) if raw else None
+
+
+async def save_dead_letter(redis: redis.asyncio.Redis, keys: RedisKeys, entry: DeadLetterEntry) -> None:
+    """Write back a dead letter (e.g. after recording a replay), keeping its expiry."""
+    await redis.set(keys.dead_letter(entry.job_id), entry.model_dump_json(), keepttl=True)

@@ -1,0 +1,41 @@
+"""Dead-letter entries and the job bookkeeping workflows hand to activities."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from schemas.answer import StepUsage
+from schemas.jobs import Pipeline
+
+
+class DeadLetterEntry(BaseModel):
+    """Why a job was dead-lettered and how to run it again (kept in Redis, joined with visibility)."""
+
+    job_id: str
+    pipeline: Pipeline
+    step: str
+    attempts: int
+    error_type: str
+    last_error: str
+    input: dict[str, Any]
+    failed_at: datetime
+    replayed_as: list[str] = Field(default_factory=list)
+
+
+class FinishJob(BaseModel):
+    """A workflow's closing bookkeeping: price the ledger and publish the terminal event."""
+
+    job_id: str
+    event: str
+    steps: list[StepUsage] = Field(default_factory=list)
+    data: dict[str, Any] = Field(default_factory=dict)
+
+
+class FinishedJob(BaseModel):
+    """The priced ledger."""
+
+    steps: list[StepUsage]
+    cost_usd: float

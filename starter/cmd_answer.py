@@ -1,0 +1,81 @@
+"""`genai-flow ask`: start an AnswerQuestion job, optionally follow it live and print the answer."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from schemas.answer import AnswerRequest
+from schemas.jobs import JobInfo, JobStarted, Pipeline
+from starter.cli_support import console, exit_code_for, fail, print_model, run
+from starter.client import GenAIFlowClient
+from starter.exit_codes import ExitCode
+from starter.progress import watch
+
+
+def register(app: typer.Typer) -> None:
+    """Add `ask`."""
+    app.command("ask")(ask)
+
+
+def ask(
+    question: Annotated[str, typer.Argument(help="The question to answer from the indexed corpus.")],
+    collection: Annotated[str, typer.Option(help="Vector collection to retrieve from.")] = "docs",
+    top_k: Annotated[int, typer.Option("--top-k", help="How many chunks to retrieve.")] = 4,
+    token_limit: Annotated[
+        int | None, typer.Option("--token-limit", help="Fail the job past this many tokens.")
+    ] = None,
+    wait: Annotated[bool, typer.Option("--wait", help="Follow progress live and print the answer.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the HTTP API's JSON model.")] = False,
+) -> None:
+    """Ask a question; prints the job id (or, with --wait, the answer with citations)."""
+    try:
+        request = AnswerRequest(question=question, collection=collection, top_k=top_k, token_limit=token_limit)
+    except ValidationError as err:
+        raise fail(_brief(err), ExitCode.USAGE) from None
+
+    async def body() -> tuple[JobStarted, JobInfo | None]:
+        client = await GenAIFlowClient.connect()
+        started = await client.start(Pipeline.ANSWER, request)
+        if not wait:
+            return started, None
+        if as_json:
+            return started, await client.wait(started.job_id)
+        console.print(f"[dim]job {started.job_id}[/dim]")
+        return started, await watch(client, started.job_id, console)
+
+    started, info = run(body)
+    if info is None:
+        if as_json:
+            print_model(started, True)
+        else:
+            console.print(f"started [bold]{started.job_id}[/bold]\n  status: {started.status_url}")
+        return
+    if as_json:
+        print_model(info, True)
+    else:
+        print_answer(info)
+    raise typer.Exit(int(exit_code_for(info)))
+
+
+def print_answer(info: JobInfo) -> None:
+    """The answer, its citations and the token ledger, for people."""
+    if info.result is None:
+        message = info.error.message if info.error else ""
+        console.print(f"[red]{info.status}[/red] {message}")
+        return
+    result = info.result
+    console.print(f"[bold]Q:[/bold] {result['question']}\n[bold]A:[/bold] {result['answer']}")
+    for citation in result.get("citations", []):
+        console.print(f"  [cyan][{citation['chunk_id']}][/cyan] {citation.get('quote', '')[:100]}")
+    usage = result.get("usage", {})
+    console.print(
+        f"[dim]{usage.get('billed_tokens', 0)} tokens billed · ${result.get('cost_usd', 0):.6f} · "
+        f"{result.get('duration_ms', 0):.0f} ms · job {info.job_id}[/dim]"
+    )
+
+
+def _brief(err: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in err.errors())

@@ -1,0 +1,154 @@
+"""AnswerQuestion: retrieve → summarize ∥ extract entities → generate answer, durably."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any, Protocol, TypeVar
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.retry import DEFAULT_STEP_DEADLINE_S, inference_activity_options
+
+    from schemas import search_attributes as sa
+    from schemas.answer import AnswerRequest, AnswerResult, EntityList, RetrievedChunk, Summary
+    from schemas.dlq import DeadLetterEntry, FinishedJob, FinishJob
+    from schemas.inference import ChatRequest, ChatResult, InferenceCall, StructuredRequest, StructuredResult
+    from schemas.jobs import Pipeline
+    from schemas.retrieval import RetrieveRequest, RetrieveResult
+    from schemas.usage import Usage
+    from workflows import prompts
+    from workflows.ledger import Ledger, gave_up, seconds
+
+INFERENCE_QUEUE = "genai-inference"
+
+
+class _Billed(Protocol):
+    usage: Usage
+
+
+R = TypeVar("R", bound=_Billed)
+BOOKKEEPING = timedelta(seconds=10)
+
+
+@workflow.defn(name="AnswerQuestion")
+class AnswerQuestion:
+    """Answer a question from the indexed corpus, with citations, entities, a summary and a token ledger."""
+
+    def __init__(self) -> None:
+        self.ledger = Ledger(None)
+        self.options: dict[str, Any] = {}
+        self.failed_step = ""
+
+    @workflow.run
+    async def run(self, req: AnswerRequest) -> AnswerResult:
+        """The pipeline: each step an activity on genai-inference; failures that give up dead-letter the job."""
+        self.ledger = Ledger(req.token_limit)
+        self.options = inference_activity_options(seconds(req.step_deadline_s, DEFAULT_STEP_DEADLINE_S))
+        started = workflow.time()
+        try:
+            chunks = await self.retrieve(req)
+            summary, entities = await asyncio.gather(self.summarize(req, chunks), self.extract_entities(req, chunks))
+            answer = await self.generate_answer(req, chunks, summary)
+        except Exception as err:
+            await self.dead_letter_if_gave_up(req, err)
+            raise
+        finished = await self.finish("job.completed", {"answer": answer[:200]})
+        return AnswerResult(
+            question=req.question,
+            answer=answer,
+            citations=prompts.citations(answer, chunks),
+            entities=entities.entities,
+            summary=summary,
+            steps=finished.steps,
+            usage=self.ledger.total,
+            cost_usd=finished.cost_usd,
+            duration_ms=(workflow.time() - started) * 1000,
+        )
+
+    async def retrieve(self, req: AnswerRequest) -> list[RetrievedChunk]:
+        """Embed the question and take the top-k chunks of the collection."""
+        result = await self._call(
+            "retrieve",
+            RetrieveRequest(step="retrieve", question=req.question, collection=req.collection, top_k=req.top_k),
+            RetrieveResult,
+            f"retrieve: top-{req.top_k} of {req.collection}",
+        )
+        return result.chunks
+
+    async def summarize(self, req: AnswerRequest, chunks: list[RetrievedChunk]) -> Summary:
+        """A short summary of the retrieved context (structured output)."""
+        call = StructuredRequest(
+            step="summarize", schema_name="summary", messages=prompts.summarize_messages(req.question, chunks)
+        )
+        result = await self._call("structured", call, StructuredResult, "summarize: context summary")
+        return Summary.model_validate(result.data)
+
+    async def extract_entities(self, req: AnswerRequest, chunks: list[RetrievedChunk]) -> EntityList:
+        """Named entities of the context with the chunk that evidences each (structured output)."""
+        call = StructuredRequest(
+            step="extract_entities", schema_name="entities", messages=prompts.entities_messages(req.question, chunks)
+        )
+        result = await self._call("structured", call, StructuredResult, "extract_entities: entities with evidence")
+        return EntityList.model_validate(result.data)
+
+    async def generate_answer(self, req: AnswerRequest, chunks: list[RetrievedChunk], summary: Summary) -> str:
+        """The answer, streamed token by token to the job's events, citing chunk ids."""
+        call = ChatRequest(
+            step="generate_answer", stream=True, messages=prompts.answer_messages(req.question, chunks, summary)
+        )
+        result = await self._call("chat", call, ChatResult, "generate_answer: streamed answer with citations")
+        return result.content
+
+    async def _call(self, activity: str, arg: InferenceCall, result_type: type[R], summary: str) -> R:
+        """Run one inference step and book its usage in the ledger."""
+        began = workflow.time()
+        try:
+            result: R = await workflow.execute_activity(
+                activity, arg, result_type=result_type, task_queue=INFERENCE_QUEUE, summary=summary, **self.options
+            )
+        except ActivityError:
+            # Parallel steps: the first to fail names the dead letter.
+            self.failed_step = self.failed_step or arg.step
+            raise
+        self.ledger.add(arg.step, result.usage, began)
+        self.ledger.publish()
+        return result
+
+    async def dead_letter_if_gave_up(self, req: AnswerRequest, err: BaseException) -> None:
+        """Record a dead letter, flag the run and publish the terminal event when a step gave up."""
+        verdict = gave_up(err)
+        if verdict is None:
+            await self.finish("job.failed", {"error": str(err)})
+            return
+        error_type, attempts, message = verdict
+        entry = DeadLetterEntry(
+            job_id=workflow.info().workflow_id,
+            pipeline=Pipeline.ANSWER,
+            step=self.failed_step,
+            attempts=attempts,
+            error_type=error_type,
+            last_error=message,
+            input=req.model_dump(mode="json", exclude_none=True),
+            failed_at=workflow.now(),
+        )
+        await workflow.execute_local_activity(
+            "record_dead_letter", entry, start_to_close_timeout=BOOKKEEPING, summary=f"dead letter: {self.failed_step}"
+        )
+        workflow.upsert_search_attributes([sa.DEAD_LETTERED.value_set(True)])
+        await self.finish(
+            "job.dead_lettered", entry.model_dump(mode="json", include={"step", "attempts", "last_error"})
+        )
+        raise ApplicationError(
+            f"dead-lettered at {self.failed_step} after {attempts} attempt(s): {message}", type="DeadLettered"
+        ) from err
+
+    async def finish(self, event: str, data: dict[str, Any]) -> FinishedJob:
+        """Price the ledger and publish the terminal event (a local activity: workflows cannot touch Redis)."""
+        job = FinishJob(job_id=workflow.info().workflow_id, event=event, steps=self.ledger.steps, data=data)
+        finished: FinishedJob = await workflow.execute_local_activity(
+            "finish_job", job, result_type=FinishedJob, start_to_close_timeout=BOOKKEEPING, summary=event
+        )
+        return finished

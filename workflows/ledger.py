@@ -1,0 +1,67 @@
+"""Per-job token ledger and the give-up rules shared by every pipeline's workflow (deterministic code only)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
+
+from schemas import search_attributes as sa
+from schemas.answer import StepUsage
+from schemas.usage import Usage, total_usage
+
+# Failure types that mean "the step gave up": the job is dead-lettered rather than just failed.
+GIVE_UP_TYPES = frozenset({"Permanent", "Transient", "InvalidOutput", "Throttled"})
+
+
+class TokenLimitExceededError(ApplicationError):
+    """The job spent more tokens than its token_limit allows; never retried."""
+
+    def __init__(self, used: int, limit: int) -> None:
+        super().__init__(f"token limit exceeded: {used} > {limit}", type="TokenLimitExceeded", non_retryable=True)
+
+
+class Ledger:
+    """Tokens per step and in total; keeps the `TokensUsed` search attribute current."""
+
+    def __init__(self, token_limit: int | None) -> None:
+        self.token_limit = token_limit
+        self.steps: list[StepUsage] = []
+
+    def add(self, step: str, usage: Usage, started: float) -> None:
+        """Record one finished step (started = workflow time in seconds when it began)."""
+        duration_ms = (workflow.time() - started) * 1000
+        self.steps.append(StepUsage(step=step, usage=usage, duration_ms=duration_ms))
+
+    @property
+    def total(self) -> Usage:
+        """Usage of all steps so far."""
+        return total_usage([s.usage for s in self.steps])
+
+    def publish(self) -> None:
+        """Update TokensUsed and enforce the job's token limit (billed plus cached: what the job consumed)."""
+        used = self.total.total_tokens
+        workflow.upsert_search_attributes([sa.TOKENS_USED.value_set(self.total.billed_tokens)])
+        if self.token_limit is not None and used > self.token_limit:
+            raise TokenLimitExceededError(used, self.token_limit)
+
+
+def gave_up(err: BaseException) -> tuple[str, int, str] | None:
+    """If an activity error means the step gave up, its (error type, attempts, message); else None."""
+    if not isinstance(err, ActivityError):
+        return None
+    cause = err.cause
+    if isinstance(cause, TimeoutError):
+        # The step deadline (schedule-to-close) passed: throttled for too long, or hung every time.
+        return "DeadlineExceeded", 0, f"step deadline passed: {cause}"
+    if isinstance(cause, ApplicationError) and (cause.type or "") in GIVE_UP_TYPES:
+        details = cause.details[0] if cause.details else {}
+        attempts = int(details.get("attempts", 1)) if isinstance(details, dict) else 1
+        return cause.type or "Permanent", attempts, cause.message
+    return None
+
+
+def seconds(value: float | None, default: float) -> timedelta:
+    """A timedelta from optional seconds."""
+    return timedelta(seconds=value if value is not None else default)

@@ -1,0 +1,60 @@
+"""Prompts of the answer pipeline: pure string building, safe inside workflow code."""
+
+from __future__ import annotations
+
+import re
+
+from schemas.answer import Citation, RetrievedChunk, Summary
+from schemas.inference import ChatMessage
+
+SYSTEM = (
+    "You answer questions using only the context. Every sentence of your answer ends with the id of the chunk it "
+    "relies on, in square brackets, e.g. [doc.md#2]. If the context does not hold the answer, say so."
+)
+
+_CITATION = re.compile(r"\[([^\[\]\s]+)\]")
+
+
+def context_block(chunks: list[RetrievedChunk]) -> str:
+    """Chunks as `[chunk_id] text` lines: the format models cite from."""
+    return "\n".join(f"[{c.chunk_id}] {' '.join(c.text.split())}" for c in chunks)
+
+
+def summarize_messages(question: str, chunks: list[RetrievedChunk]) -> list[ChatMessage]:
+    """Ask for a summary of the retrieved context, focused on the question."""
+    return [
+        ChatMessage(role="system", content="Summarize the context in a few sentences, as it bears on the question."),
+        ChatMessage(role="user", content=f"Context:\n{context_block(chunks)}\n\nQuestion: {question}"),
+    ]
+
+
+def entities_messages(question: str, chunks: list[RetrievedChunk]) -> list[ChatMessage]:
+    """Ask for the named entities of the context, each with the chunk id it was found in."""
+    return [
+        ChatMessage(
+            role="system",
+            content="List the named entities in the context: text, type, and the id of the chunk that holds it.",
+        ),
+        ChatMessage(role="user", content=f"Context:\n{context_block(chunks)}\n\nQuestion: {question}"),
+    ]
+
+
+def answer_messages(question: str, chunks: list[RetrievedChunk], summary: Summary | None) -> list[ChatMessage]:
+    """Ask for the answer with citations, given the context and its summary."""
+    notes = f"\n\nSummary of the context: {summary.summary}" if summary and summary.summary else ""
+    return [
+        ChatMessage(role="system", content=SYSTEM),
+        ChatMessage(role="user", content=f"Context:\n{context_block(chunks)}{notes}\n\nQuestion: {question}"),
+    ]
+
+
+def citations(answer: str, chunks: list[RetrievedChunk]) -> list[Citation]:
+    """The retrieved chunks the answer cites, in order of first citation, with the citing sentence."""
+    by_id = {c.chunk_id: c for c in chunks}
+    found: dict[str, Citation] = {}
+    for sentence in re.split(r"(?<=[.!?\]])\s+", answer):
+        for chunk_id in _CITATION.findall(sentence):
+            if chunk_id in by_id and chunk_id not in found:
+                quote = _CITATION.sub("", sentence).strip()
+                found[chunk_id] = Citation(chunk_id=chunk_id, source=by_id[chunk_id].source, quote=quote)
+    return list(found.values())

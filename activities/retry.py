@@ -22,7 +22,8 @@ MAX_ATTEMPTS = 5  # counting failures (Transient, InvalidOutput) before a step d
 INITIAL_INTERVAL = timedelta(seconds=1)
 BACKOFF = 2.0
 MAX_INTERVAL = timedelta(seconds=60)
-STEP_DEADLINE = timedelta(minutes=10)  # throttling is retried until this much time has passed since scheduling
+DEFAULT_STEP_DEADLINE_S = 600.0  # throttling is retried until this long after the step was scheduled
+STEP_DEADLINE = timedelta(seconds=DEFAULT_STEP_DEADLINE_S)
 INFERENCE_TIMEOUT = timedelta(seconds=120)  # one model call, end to end (the client's own timeout)
 HEARTBEAT_TIMEOUT = timedelta(seconds=30)  # also the age at which an idempotency lock counts as stale
 # Room on top of the call for waiting on another attempt's lock (until it goes stale) and for storing the result.
@@ -53,7 +54,7 @@ def inference_retry_policy(
 
 
 def inference_activity_options(
-    settings: TimeoutSettings | None = None,
+    deadline: TimeoutSettings | timedelta | float | None = None,
     *,
     step_deadline: timedelta | None = None,
     inference_timeout: timedelta | None = None,
@@ -63,8 +64,16 @@ def inference_activity_options(
 ) -> dict[str, Any]:
     """Keyword arguments for `workflow.execute_activity` of chat/structured/embed: timeouts and retry policy.
 
-    Explicit arguments win over `settings`, which win over the module defaults.
+    `deadline` is the step deadline (a timedelta or seconds) or a settings-like object with `step_deadline_s` and
+    `inference_timeout_s`. Keyword arguments win over it, and it wins over the module defaults.
     """
+    settings: TimeoutSettings | None = None
+    if isinstance(deadline, timedelta):
+        step_deadline = step_deadline or deadline
+    elif isinstance(deadline, int | float):
+        step_deadline = step_deadline or timedelta(seconds=deadline)
+    else:
+        settings = deadline
     if step_deadline is None:
         step_deadline = timedelta(seconds=settings.step_deadline_s) if settings else STEP_DEADLINE
     if inference_timeout is None:
@@ -73,7 +82,8 @@ def inference_activity_options(
     return {
         "start_to_close_timeout": start_to_close,
         "heartbeat_timeout": heartbeat_timeout,
-        "schedule_to_close_timeout": max(step_deadline, start_to_close),
+        # The deadline wins over a single attempt's timeout; the activity shortens its call to fit what is left.
+        "schedule_to_close_timeout": step_deadline,
         "retry_policy": inference_retry_policy(initial_interval, maximum_interval),
     }
 

@@ -188,7 +188,11 @@ def test_retry_policy_and_options() -> None:
     short = inference_activity_options(
         Knobs(), step_deadline=timedelta(seconds=20), inference_timeout=timedelta(seconds=2)
     )
-    assert short["schedule_to_close_timeout"] >= short["start_to_close_timeout"]
+    assert short["schedule_to_close_timeout"] == timedelta(seconds=20)
+    assert short["start_to_close_timeout"] < timedelta(seconds=20)
+    assert inference_activity_options(timedelta(seconds=90))["schedule_to_close_timeout"] == timedelta(seconds=90)
+    assert inference_activity_options(45.0)["schedule_to_close_timeout"] == timedelta(seconds=45)
+    assert inference_activity_options()["schedule_to_close_timeout"] == timedelta(minutes=10)
     assert [backoff_delay(n).total_seconds() for n in range(1, 9)] == [1, 2, 4, 8, 16, 32, 60, 60]
     assert MAX_ATTEMPTS == 5
 

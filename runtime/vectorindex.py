@@ -17,6 +17,14 @@ from runtime.settings import Settings, get_settings
 from schemas.answer import RetrievedChunk
 
 
+class EmptyCollectionError(LookupError):
+    """The collection holds no chunks (nothing was ingested into it)."""
+
+    def __init__(self, collection: str) -> None:
+        super().__init__(f"collection {collection!r} is empty: ingest documents into it first")
+        self.collection = collection
+
+
 @dataclass(frozen=True)
 class IndexedChunk:
     """One chunk to upsert: id, text, vector and flat metadata."""
@@ -76,9 +84,12 @@ class VectorIndex:
     async def query(self, collection: str, vector: Sequence[float], top_k: int) -> list[RetrievedChunk]:
         """The top_k chunks nearest to vector, best first (score = 1 - cosine distance)."""
         coll = await self.collection(collection)
+        available = await coll.count()
+        if available == 0:
+            raise EmptyCollectionError(collection)
         found: Any = await coll.query(
             query_embeddings=np.asarray([vector], dtype=np.float32),
-            n_results=top_k,
+            n_results=min(top_k, available),
             include=["documents", "metadatas", "distances"],
         )
         ids, docs = found["ids"][0], found["documents"][0]

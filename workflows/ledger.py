@@ -7,6 +7,7 @@ from datetime import timedelta
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
+from activities.retry import step_failure
 from schemas import search_attributes as sa
 from schemas.answer import StepUsage
 from schemas.usage import Usage, total_usage
@@ -51,14 +52,15 @@ def gave_up(err: BaseException) -> tuple[str, int, str] | None:
     """If an activity error means the step gave up, its (error type, attempts, message); else None."""
     if not isinstance(err, ActivityError):
         return None
+    if isinstance(err.cause, TimeoutError):
+        # The step deadline (schedule-to-close) passed: throttled for too long, or timed out every time.
+        return "DeadlineExceeded", 0, f"step deadline passed: {err.cause}"
+    failure = step_failure(err)
+    if failure is not None:
+        return failure.type.value, failure.attempts, failure.last_error
     cause = err.cause
-    if isinstance(cause, TimeoutError):
-        # The step deadline (schedule-to-close) passed: throttled for too long, or hung every time.
-        return "DeadlineExceeded", 0, f"step deadline passed: {cause}"
     if isinstance(cause, ApplicationError) and (cause.type or "") in GIVE_UP_TYPES:
-        details = cause.details[0] if cause.details else {}
-        attempts = int(details.get("attempts", 1)) if isinstance(details, dict) else 1
-        return cause.type or "Permanent", attempts, cause.message
+        return cause.type or "Permanent", 1, cause.message
     return None
 
 

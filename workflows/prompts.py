@@ -13,6 +13,7 @@ SYSTEM = (
 )
 
 _CITATION = re.compile(r"\[([^\[\]\s]+)\]")
+_SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?])")
 
 
 def context_block(chunks: list[RetrievedChunk]) -> str:
@@ -55,6 +56,6 @@ def citations(answer: str, chunks: list[RetrievedChunk]) -> list[Citation]:
     for sentence in re.split(r"(?<=[.!?\]])\s+", answer):
         for chunk_id in _CITATION.findall(sentence):
             if chunk_id in by_id and chunk_id not in found:
-                quote = _CITATION.sub("", sentence).strip()
+                quote = _SPACE_BEFORE_PUNCT.sub(r"\1", _CITATION.sub("", sentence)).strip()
                 found[chunk_id] = Citation(chunk_id=chunk_id, source=by_id[chunk_id].source, quote=quote)
     return list(found.values())

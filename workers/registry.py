@@ -18,6 +18,7 @@ from typing import Any
 import redis.asyncio
 from temporalio.client import Client
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from runtime.logging import get_logger
 from runtime.redis import redis_client
@@ -29,6 +30,22 @@ IO_QUEUE = "genai-io"
 ALL_QUEUES: tuple[str, ...] = (WORKFLOWS_QUEUE, INFERENCE_QUEUE, IO_QUEUE)
 
 log = get_logger(__name__)
+
+# Libraries workflow modules may import indirectly (through runtime/ or schemas/) that are not workflow code: the
+# sandbox shares them instead of re-importing them per workflow run (faster, and some draw random ids at import).
+PASSTHROUGH_MODULES = (
+    "runtime",
+    "structlog",
+    "rich",
+    "redis",
+    "httpx",
+    "openai",
+    "chromadb",
+    "opentelemetry",
+    "boto3",
+    "botocore",
+    "aioboto3",
+)
 
 
 @dataclass
@@ -100,7 +117,15 @@ def worker_options(settings: Settings, queue: str) -> dict[str, Any]:
     }
     if queue == WORKFLOWS_QUEUE:
         options["max_concurrent_workflow_tasks"] = settings.max_concurrent_workflow_tasks
+        options["workflow_runner"] = workflow_runner()
     return options
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The workflow sandbox with PASSTHROUGH_MODULES shared (use it for in-test workers too)."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*PASSTHROUGH_MODULES)
+    )
 
 
 class NothingRegistered(RuntimeError):

@@ -1,0 +1,208 @@
+"""The embedded stack (`genai-flow up`, `demo`): start components in dependency order, supervise, stop in reverse."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import FrameType
+
+from rich.console import Console
+from rich.table import Table
+from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+
+from runtime import services
+from runtime.logging import get_logger
+from runtime.processes import ServiceError
+from runtime.settings import LLMBackend, Settings
+from runtime.stack_plan import EXTERNAL, STARTED, Component, check_ports, plan, web_ui_url
+from runtime.temporal import connect
+
+log = get_logger(__name__)
+
+READY_LINE = "genai-flow stack ready"
+START_TIMEOUT_S = 120.0
+RESTART_BUDGET = 5  # worker restarts allowed within RESTART_WINDOW_S before `up` gives up
+RESTART_WINDOW_S = 60.0
+
+
+class StackInterrupted(Exception):  # a control-flow signal, hence no "Error" suffix
+    """SIGINT/SIGTERM arrived while the stack was starting."""
+
+
+async def _temporal_serves(settings: Settings) -> bool:
+    # Ready means the namespace answers and our search attributes are registered, not just an open port.
+    try:
+        client = await asyncio.wait_for(connect(settings), timeout=3)
+        request = ListSearchAttributesRequest(namespace=settings.temporal_namespace)
+        response = await asyncio.wait_for(client.operator_service.list_search_attributes(request), timeout=3)
+    except Exception:
+        return False
+    return set(services.SEARCH_ATTRIBUTES) <= set(response.custom_attributes)
+
+
+class Stack:
+    """The processes of one embedded stack; `start()`, then `supervise()` or your own work, then `stop()`."""
+
+    def __init__(self, settings: Settings, console: Console | None = None) -> None:
+        """Plan the components (missing binaries fail here) without starting anything."""
+        self.settings = settings
+        self.console = console or Console(stderr=True)
+        self.interrupted = threading.Event()
+        self.components: list[Component] = plan(settings)
+        self._started: list[Component] = []
+        self._restarts: list[float] = []
+
+    # -- lifecycle -------------------------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Check ports, then start each component and wait for its health check; StackInterrupted on a signal."""
+        check_ports(self.components)
+        for component in self.components:
+            if component.status != STARTED or component.process is None:
+                continue
+            self._guard(component)
+            self._started.append(component)  # before start(): an interrupted start is still stopped
+            self.console.print(f"starting {component.name} …")
+            component.process.start(timeout=START_TIMEOUT_S)
+            if component.name == "temporal":
+                self._wait_for(lambda: asyncio.run(_temporal_serves(self.settings)), "temporal search attributes")
+        self._check_external()
+
+    def supervise(self, poll_s: float = 0.5) -> int:
+        """Block until SIGINT/SIGTERM (0) or a component dies for good (1); the worker is restarted on a crash."""
+        while not self.interrupted.wait(poll_s):
+            for component in self._started:
+                proc = component.process
+                if proc is None or proc.alive():
+                    continue
+                code = proc.proc.returncode if proc.proc else None
+                self.console.print(f"[red]{component.name} exited with code {code}[/red]; last lines:\n{proc.tail()}")
+                if not component.restartable or not self._may_restart():
+                    return 1
+                self.console.print(f"restarting {component.name} …")
+                try:
+                    proc.start(timeout=START_TIMEOUT_S)
+                except StackInterrupted:
+                    return 0
+        return 0
+
+    def stop(self) -> None:
+        """Stop every started component in reverse order (SIGTERM to its process group, SIGKILL after a grace)."""
+        for component in reversed(self._started):
+            if component.process is None:
+                continue
+            grace = self.settings.worker_shutdown_grace_s + 5 if component.name == "worker" else 10.0
+            self.console.print(f"stopping {component.name} …")
+            component.process.stop(grace=grace)
+        self._started.clear()
+
+    def pids(self) -> dict[str, int]:
+        """Process id of each running component."""
+        return {c.name: c.process.pid for c in self._started if c.process is not None and c.process.pid is not None}
+
+    # -- output ----------------------------------------------------------------------------------------------------
+
+    def table(self) -> Table:
+        """The endpoints, their status and the setting that moves each."""
+        table = Table(title="genai-flow stack", title_justify="left")
+        for column in ("service", "endpoint", "status", "setting", "notes"):
+            table.add_column(column, overflow="fold")
+        for c in self.components:
+            table.add_row(c.name, c.endpoint, c.status, c.setting, c.note)
+        return table
+
+    def print_summary(self) -> None:
+        """Print the endpoint table, the model backend, the logs folder and the ready line."""
+        self.console.print(self.table())
+        s = self.settings
+        backend = "simulator (OpenAI-compatible)" if s.llm is LLMBackend.SIM else "OpenAI-compatible endpoint"
+        self.console.print(f"model backend: GENAI_FLOW_LLM={s.llm.value} — {backend} at {s.llm_base_url}")
+        ui = web_ui_url(s)
+        if ui:
+            self.console.print(f"Temporal Web UI: {ui}")
+        self.console.print(f"logs: {s.home / 'logs'}")
+        self.console.print(f"[bold green]{READY_LINE}[/bold green] (Ctrl-C stops everything)")
+
+    # -- internals -------------------------------------------------------------------------------------------------
+
+    def _guard(self, component: Component) -> None:
+        # Wrap the health check so a signal interrupts a start-up wait at the next poll (no async exceptions).
+        proc = component.process
+        assert proc is not None
+        check: Callable[[], bool] = proc.ready
+
+        def ready() -> bool:
+            if self.interrupted.is_set():
+                raise StackInterrupted
+            return check()
+
+        proc.ready = ready
+
+    def _wait_for(self, check: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.interrupted.is_set():
+                raise StackInterrupted
+            if check():
+                return
+            time.sleep(0.2)
+        raise ServiceError(f"{what} not ready after {START_TIMEOUT_S:.0f}s")
+
+    def _check_external(self) -> None:
+        # Services `up` does not run must at least answer, or the first job would fail much later and less clearly.
+        external = {c.name for c in self.components if c.status == EXTERNAL}
+        if "temporal" in external and not asyncio.run(_temporal_serves(self.settings)):
+            raise ServiceError(
+                f"Temporal at TEMPORAL_ADDRESS={self.settings.temporal_address} does not answer or lacks the search "
+                f"attributes {', '.join(services.SEARCH_ATTRIBUTES)} (register them with "
+                "`temporal operator search-attribute create --name NAME --type TYPE`)"
+            )
+        if "chroma" in external and not services.http_ok(f"{self.settings.chroma_url.rstrip('/')}/api/v2/heartbeat"):
+            raise ServiceError(f"Chroma at GENAI_FLOW_CHROMA_URL={self.settings.chroma_url} does not answer")
+
+    def _may_restart(self) -> bool:
+        now = time.monotonic()
+        self._restarts = [t for t in self._restarts if now - t < RESTART_WINDOW_S]
+        self._restarts.append(now)
+        return len(self._restarts) <= RESTART_BUDGET
+
+
+@contextmanager
+def signals_set(event: threading.Event) -> Iterator[None]:
+    """While inside, SIGINT and SIGTERM only set the event (so start-up and shutdown are never cut half-way)."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        event.set()
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@contextmanager
+def running_stack(settings: Settings, console: Console | None = None) -> Iterator[Stack]:
+    """Start the stack, yield it, and stop everything on exit, whatever happens (used by `up` and `demo`)."""
+    stack = Stack(settings, console)
+    with signals_set(stack.interrupted):
+        try:
+            stack.start()
+            stack.print_summary()
+            yield stack
+        finally:
+            stack.stop()
+
+
+def run_up(settings: Settings, console: Console | None = None) -> int:
+    """`genai-flow up`: start the stack in the foreground until Ctrl-C / SIGTERM; returns the exit code."""
+    try:
+        with running_stack(settings, console) as stack:
+            return stack.supervise()
+    except StackInterrupted:
+        return 0

@@ -1,0 +1,262 @@
+"""What `genai-flow up` runs, derived from settings: components, their endpoints, and the ports they will claim."""
+
+from __future__ import annotations
+
+import importlib.util
+import ipaddress
+import socket
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from runtime import services
+from runtime.processes import ManagedProcess, ServiceError, port_open
+from runtime.redis import redis_answers
+from runtime.settings import LLMBackend, Settings
+
+STARTED, REUSED, EXTERNAL, SKIPPED = "started", "reused", "external", "not started"
+
+
+class PortTakenError(ServiceError):
+    """A port the stack needs is in use or claimed twice: the message names the port and the setting to change."""
+
+
+@dataclass(frozen=True)
+class PortClaim:
+    """A port a component will listen on, and the setting that chooses it."""
+
+    host: str
+    port: int
+    setting: str
+
+
+@dataclass
+class Component:
+    """One row of the stack: a process to start, or a service used as it is."""
+
+    name: str
+    endpoint: str
+    setting: str
+    status: str
+    process: ManagedProcess | None = None
+    ports: list[PortClaim] = field(default_factory=list)
+    note: str = ""
+    restartable: bool = False  # the worker: a crash is isolated, it is started again
+
+
+def is_loopback(host: str) -> bool:
+    """True for localhost and loopback addresses (where `up` may start the service itself)."""
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def host_port(address: str, default_port: int) -> tuple[str, int]:
+    """(host, port) of a URL or a bare `host:port`."""
+    parts = urlsplit(address if "//" in address else f"//{address}")
+    return parts.hostname or "127.0.0.1", parts.port or default_port
+
+
+def port_free(host: str, port: int) -> bool:
+    """True when nothing listens on host:port (bind test with SO_REUSEADDR, so TIME_WAIT leftovers don't count)."""
+    if port_open(host, port, timeout=0.2):
+        return False
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def child_env(settings: Settings) -> dict[str, str]:
+    """Environment for child processes so they see exactly the settings `up` resolved."""
+    return {
+        "TEMPORAL_ADDRESS": settings.temporal_address,
+        "TEMPORAL_NAMESPACE": settings.temporal_namespace,
+        "REDIS_URL": settings.redis_url,
+        "GENAI_FLOW_CHROMA_URL": settings.chroma_url,
+        "GENAI_FLOW_HOME": str(settings.home),
+        "GENAI_FLOW_LLM": settings.llm.value,
+        "GENAI_FLOW_SIM_PORT": str(settings.sim_port),
+        "GENAI_FLOW_METRICS_HOST": settings.metrics_host,
+        "GENAI_FLOW_METRICS_PORT": str(settings.metrics_port),
+        "GENAI_FLOW_GATEWAY_HOST": settings.gateway_host,
+        "GENAI_FLOW_GATEWAY_PORT": str(settings.gateway_port),
+        "GENAI_FLOW_TEMPORAL_UI_PORT": str(settings.temporal_ui_port),
+    }
+
+
+def web_ui_url(settings: Settings) -> str | None:
+    """The Temporal Web UI's workflow list, when `up` runs the dev server."""
+    host, _ = host_port(settings.temporal_address, 7233)
+    if not is_loopback(host):
+        return None
+    return f"http://{_url_host(host)}:{settings.temporal_ui_port}/namespaces/{settings.temporal_namespace}/workflows"
+
+
+def _probe_host(host: str) -> str:
+    # A wildcard bind (0.0.0.0 / ::) is reachable, and so health-checked, on loopback.
+    return "127.0.0.1" if host in ("0.0.0.0", "::") else host
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+def _cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "starter.cli", *args]
+
+
+def _temporal(settings: Settings, state: Path) -> list[Component]:
+    host, port = host_port(settings.temporal_address, 7233)
+    if not is_loopback(host):
+        return [Component("temporal", settings.temporal_address, "TEMPORAL_ADDRESS", EXTERNAL)]
+    proc = services.temporal_server(state, port, settings.temporal_ui_port, host, settings.temporal_namespace)
+    ui = web_ui_url(settings) or ""
+    return [
+        Component(
+            "temporal",
+            f"{_url_host(host)}:{port}",
+            "TEMPORAL_ADDRESS",
+            STARTED,
+            proc,
+            [
+                PortClaim(host, port, "TEMPORAL_ADDRESS"),
+                PortClaim(host, settings.temporal_ui_port, "GENAI_FLOW_TEMPORAL_UI_PORT"),
+            ],
+            note=f"state {state / 'temporal.db'}",
+        ),
+        Component("temporal web ui", ui, "GENAI_FLOW_TEMPORAL_UI_PORT", STARTED, note="served by the dev server"),
+    ]
+
+
+def _redis(settings: Settings, state: Path) -> Component:
+    host, port = host_port(settings.redis_url, 6379)
+    if redis_answers(settings.redis_url):
+        return Component("redis", settings.redis_url, "REDIS_URL", REUSED, note="already answering")
+    if not is_loopback(host):
+        raise ServiceError(f"Redis at REDIS_URL={settings.redis_url} does not answer; start it or change REDIS_URL")
+    proc = services.redis_server(state, port, host)
+    return Component(
+        "redis", settings.redis_url, "REDIS_URL", STARTED, proc, [PortClaim(host, port, "REDIS_URL")], note="AOF on"
+    )
+
+
+def _chroma(settings: Settings, state: Path) -> Component:
+    host, port = host_port(settings.chroma_url, 8002)
+    if not is_loopback(host):
+        return Component("chroma", settings.chroma_url, "GENAI_FLOW_CHROMA_URL", EXTERNAL)
+    proc = services.chroma_server(state, port, host)
+    return Component(
+        "chroma",
+        settings.chroma_url,
+        "GENAI_FLOW_CHROMA_URL",
+        STARTED,
+        proc,
+        [PortClaim(host, port, "GENAI_FLOW_CHROMA_URL")],
+    )
+
+
+def _model(settings: Settings, state: Path) -> Component:
+    if settings.llm is not LLMBackend.SIM:
+        return Component("model (openai)", settings.llm_base_url, "OPENAI_BASE_URL", EXTERNAL)
+    proc = services.simulator(state, settings.sim_port)
+    return Component(
+        "model (simulator)",
+        settings.llm_base_url,
+        "GENAI_FLOW_SIM_PORT",
+        STARTED,
+        proc,
+        [PortClaim("127.0.0.1", settings.sim_port, "GENAI_FLOW_SIM_PORT")],
+    )
+
+
+def _worker(settings: Settings, state: Path) -> Component:
+    from workers.registry import declared_queues  # imports workflow/activity modules: only when planning
+
+    url = f"http://{_url_host(settings.metrics_host)}:{settings.metrics_port}/metrics"
+    queues = declared_queues()
+    if not queues:
+        return Component("worker", url, "GENAI_FLOW_METRICS_PORT", SKIPPED, note="nothing registered yet")
+    host, port = settings.metrics_host, settings.metrics_port
+    probe = _probe_host(host)
+    proc = ManagedProcess("worker", _cli("worker"), lambda: port_open(probe, port), state / "logs" / "worker.log")
+    return Component(
+        "worker",
+        url,
+        "GENAI_FLOW_METRICS_PORT",
+        STARTED,
+        proc,
+        [PortClaim(host, port, "GENAI_FLOW_METRICS_PORT")],
+        note=", ".join(queues),
+        restartable=True,
+    )
+
+
+def gateway_available() -> bool:
+    """True once the gateway package exposes its app module (`gateway/app.py`)."""
+    try:
+        return importlib.util.find_spec("gateway.app") is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def _gateway(settings: Settings, state: Path) -> Component:
+    host, port = settings.gateway_host, settings.gateway_port
+    url = f"http://{_url_host(host)}:{port}"
+    if not gateway_available():
+        return Component("gateway", url, "GENAI_FLOW_GATEWAY_PORT", SKIPPED, note="not built yet")
+    probe = _probe_host(host)
+    proc = ManagedProcess(
+        "gateway",
+        _cli("gateway"),
+        lambda: services.http_ok(f"http://{_url_host(probe)}:{port}/healthz"),
+        state / "logs" / "gateway.log",
+    )
+    return Component(
+        "gateway", url, "GENAI_FLOW_GATEWAY_PORT", STARTED, proc, [PortClaim(host, port, "GENAI_FLOW_GATEWAY_PORT")]
+    )
+
+
+def plan(settings: Settings) -> list[Component]:
+    """Every component in start order (dependencies first); missing binaries raise ServiceError with the fix."""
+    state = settings.home
+    state.mkdir(parents=True, exist_ok=True)
+    components = [
+        _redis(settings, state),
+        *_temporal(settings, state),
+        _chroma(settings, state),
+        _model(settings, state),
+        _worker(settings, state),
+        _gateway(settings, state),
+    ]
+    env = child_env(settings)
+    for component in components:
+        if component.process is not None:
+            component.process.env = {**(component.process.env or {}), **env}
+    return components
+
+
+def check_ports(components: list[Component]) -> None:
+    """Fail before starting anything when a needed port is taken or claimed by two settings."""
+    problems: list[str] = []
+    seen: dict[int, str] = {}
+    for claim in (claim for component in components for claim in component.ports):
+        if claim.port in seen:
+            problems.append(f"{seen[claim.port]} and {claim.setting} both use port {claim.port}: change one of them")
+            continue
+        seen[claim.port] = claim.setting
+        if not port_free(claim.host, claim.port):
+            problems.append(
+                f"port {claim.port} on {claim.host} is already in use: stop what listens there "
+                f"(`ss -ltnp 'sport = :{claim.port}'` shows it) or set {claim.setting} to a free port"
+            )
+    if problems:
+        raise PortTakenError("cannot start the stack:\n  " + "\n  ".join(problems))

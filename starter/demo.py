@@ -2,12 +2,46 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from rich.console import Console
 
 from runtime.settings import Settings
+from schemas.answer import AnswerRequest
+from schemas.jobs import JobStatus, Pipeline
+from starter.client import GenAIFlowClient
+from starter.cmd_answer import print_answer
+from starter.corpus import index_corpus
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO_COLLECTION = "genai-flow-docs"
+QUESTIONS = (
+    "How many attempts does a transient failure get before the job is dead-lettered?",
+    "Which port does the Temporal Web UI listen on?",
+    "What does the simulator ledger record for each call?",
+)
+
+
+def web_ui_link(settings: Settings, job_id: str) -> str:
+    """The Temporal Web UI page of a job."""
+    return f"http://127.0.0.1:{settings.temporal_ui_port}/namespaces/{settings.temporal_namespace}/workflows/{job_id}"
 
 
 async def run_pipelines(settings: Settings, console: Console) -> int:
-    """Run the demo jobs against a running stack; returns the exit code. Pipelines extend this."""
-    console.print("[yellow]No pipelines are registered yet.[/yellow]")
-    return 0
+    """Index the project's docs, ask three questions, print answers with citations; 0 when all completed."""
+    corpus = [p for p in (REPO / "README.md", REPO / "docs") if p.exists()]
+    report = await index_corpus(corpus, DEMO_COLLECTION, settings, root=REPO)
+    console.print(f"indexed {report.files} files as {report.chunks} chunks into [bold]{DEMO_COLLECTION}[/bold]")
+    client = await GenAIFlowClient.connect(settings)
+    started = [
+        await client.start(Pipeline.ANSWER, AnswerRequest(question=q, collection=DEMO_COLLECTION)) for q in QUESTIONS
+    ]
+    code = 0
+    for job in started:
+        info = await client.wait(job.job_id)
+        console.rule(info.job_id)
+        print_answer(info)
+        console.print(f"[dim]Web UI: {web_ui_link(settings, info.job_id)}[/dim]")
+        if info.status is not JobStatus.COMPLETED:
+            code = 1
+    return code

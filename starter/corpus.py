@@ -1,0 +1,71 @@
+"""Index a local corpus (markdown/text files) into the vector index through the same clients the pipelines use.
+
+The ingestion pipeline (IngestDocument) is the durable path for documents; this is the quick local one that the
+demo and tests use to give AnswerQuestion something to retrieve.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from pathlib import Path
+
+from activities.inference import embed_texts
+from activities.llm import openai_client
+from pydantic import BaseModel
+
+from activities.chunking import chunk_text
+from runtime.settings import Settings
+from runtime.vectorindex import IndexedChunk, VectorIndex
+from schemas.usage import Usage
+
+TEXT_SUFFIXES = {".md", ".txt", ".rst"}
+
+
+class IndexReport(BaseModel):
+    """What indexing a corpus did."""
+
+    collection: str
+    files: int
+    chunks: int
+    usage: Usage
+
+
+def corpus_files(paths: Iterable[Path]) -> list[Path]:
+    """Text files among paths (directories are searched recursively), sorted for stable chunk ids."""
+    found: set[Path] = set()
+    for path in paths:
+        if path.is_dir():
+            found.update(p for p in path.rglob("*") if p.suffix in TEXT_SUFFIXES and p.is_file())
+        elif path.is_file():
+            found.add(path)
+        else:
+            raise FileNotFoundError(f"no such file or directory: {path}")
+    return sorted(found)
+
+
+async def index_corpus(
+    paths: Iterable[Path], collection: str, settings: Settings, root: Path | None = None
+) -> IndexReport:
+    """Chunk, embed and upsert every file; chunk ids are `<relative path>#<n>` so answers cite readable ids."""
+    files = corpus_files(paths)
+    chunks: list[tuple[str, str, str]] = []  # (chunk id, text, source)
+    for path in files:
+        source = str(path.relative_to(root)) if root and path.is_relative_to(root) else path.name
+        for n, text in enumerate(chunk_text(path.read_text(errors="replace"))):
+            chunks.append((f"{source}#{n}", text, source))
+    llm = openai_client(settings)
+    try:
+        digest = hashlib.sha256("".join(c[1] for c in chunks).encode()).hexdigest()[:16]
+        vectors, usage = await embed_texts(llm, [c[1] for c in chunks], settings.embed_model, f"corpus-{digest}")
+    finally:
+        await llm.close()
+    index = await VectorIndex.connect(settings)
+    await index.upsert(
+        collection,
+        [
+            IndexedChunk(chunk_id=cid, text=text, vector=vec, metadata={"source": source})
+            for (cid, text, source), vec in zip(chunks, vectors, strict=True)
+        ],
+    )
+    return IndexReport(collection=collection, files=len(files), chunks=len(chunks), usage=usage)

@@ -40,6 +40,7 @@ class Settings(BaseSettings):
     redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=_env("REDIS_URL"))
     chroma_url: str = Field("http://127.0.0.1:8002", validation_alias=_env("GENAI_FLOW_CHROMA_URL"))
     home: Path = Field(Path.home() / ".genai-flow", validation_alias=_env("GENAI_FLOW_HOME"))
+    task_queue_prefix: str = Field("", validation_alias=_env("GENAI_FLOW_TASK_QUEUE_PREFIX"))
     key_prefix: str = Field("genai-flow", validation_alias=_env("GENAI_FLOW_KEY_PREFIX"))
 
     # Model backend

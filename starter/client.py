@@ -15,11 +15,10 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from runtime.settings import Settings, get_settings
 from runtime.temporal import connect
+from schemas import queues
 from schemas import search_attributes as sa
 from schemas.jobs import WORKFLOW_TYPES, JobInfo, JobStarted, JobStatus, Pipeline
 from starter.status import job_info
-
-WORKFLOW_QUEUE = "genai-workflows"
 
 
 class JobNotFoundError(LookupError):
@@ -89,7 +88,7 @@ class GenAIFlowClient:
                 WORKFLOW_TYPES[pipeline],
                 request,
                 id=job_id,
-                task_queue=WORKFLOW_QUEUE,
+                task_queue=queues.queue(queues.WORKFLOWS, self.settings.task_queue_prefix),
                 id_reuse_policy=policy,
                 memo={"request_sha256": digest, "owner": owner or "", "replay_of": replay_of or ""},
                 search_attributes=TypedSearchAttributes([SearchAttributePair(sa.PIPELINE, pipeline.value)]),

@@ -11,7 +11,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.retry import DEFAULT_STEP_DEADLINE_S, inference_activity_options
-
+    from schemas import queues
     from schemas import search_attributes as sa
     from schemas.answer import AnswerRequest, AnswerResult, EntityList, RetrievedChunk, Summary
     from schemas.dlq import DeadLetterEntry, FinishedJob, FinishJob
@@ -21,8 +21,6 @@ with workflow.unsafe.imports_passed_through():
     from schemas.usage import Usage
     from workflows import prompts
     from workflows.ledger import Ledger, gave_up, seconds
-
-INFERENCE_QUEUE = "genai-inference"
 
 
 class _Billed(Protocol):
@@ -41,11 +39,13 @@ class AnswerQuestion:
         self.ledger = Ledger(None)
         self.options: dict[str, Any] = {}
         self.failed_step = ""
+        self.inference_queue = queues.INFERENCE
 
     @workflow.run
     async def run(self, req: AnswerRequest) -> AnswerResult:
         """The pipeline: each step an activity on genai-inference; failures that give up dead-letter the job."""
         self.ledger = Ledger(req.token_limit)
+        self.inference_queue = queues.sibling(workflow.info().task_queue, queues.INFERENCE)
         self.options = inference_activity_options(seconds(req.step_deadline_s, DEFAULT_STEP_DEADLINE_S))
         started = workflow.time()
         try:
@@ -107,7 +107,7 @@ class AnswerQuestion:
         began = workflow.time()
         try:
             result: R = await workflow.execute_activity(
-                activity, arg, result_type=result_type, task_queue=INFERENCE_QUEUE, summary=summary, **self.options
+                activity, arg, result_type=result_type, task_queue=self.inference_queue, summary=summary, **self.options
             )
         except ActivityError:
             # Parallel steps: the first to fail names the dead letter.

@@ -38,33 +38,41 @@ class IndexedChunk:
 class VectorIndex:
     """Upserts and nearest-neighbour queries against one Chroma server."""
 
-    def __init__(self, client: AsyncClientAPI) -> None:
-        self._client = client
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+        self._client: AsyncClientAPI | None = None
         self._max_batch: int | None = None
 
     @classmethod
     async def connect(cls, settings: Settings | None = None) -> VectorIndex:
-        """Connect to the Chroma server at GENAI_FLOW_CHROMA_URL."""
-        url = urlparse((settings or get_settings()).chroma_url)
-        client = await chromadb.AsyncHttpClient(
-            host=url.hostname or "127.0.0.1",
-            port=url.port or (443 if url.scheme == "https" else 80),
-            ssl=url.scheme == "https",
-            # No network here, and no phoning home anywhere.
-            settings=ChromaSettings(anonymized_telemetry=False),
-        )
-        return cls(client)
+        """A connected index for GENAI_FLOW_CHROMA_URL (fails now if Chroma does not answer)."""
+        index = cls(settings)
+        await index.client()
+        return index
+
+    async def client(self) -> AsyncClientAPI:
+        """The Chroma client, connected on first use (so workers can build activities before Chroma is up)."""
+        if self._client is None:
+            url = urlparse(self.settings.chroma_url)
+            self._client = await chromadb.AsyncHttpClient(
+                host=url.hostname or "127.0.0.1",
+                port=url.port or (443 if url.scheme == "https" else 80),
+                ssl=url.scheme == "https",
+                # No network here, and no phoning home anywhere.
+                settings=ChromaSettings(anonymized_telemetry=False),
+            )
+        return self._client
 
     async def collection(self, name: str) -> AsyncCollection:
         """Get or create a collection; embedding_function=None so Chroma never downloads a model."""
-        return await self._client.get_or_create_collection(
+        return await (await self.client()).get_or_create_collection(
             name, embedding_function=None, metadata={"hnsw:space": "cosine"}
         )
 
     async def max_batch_size(self) -> int:
         """The server's maximum upsert batch, asked once."""
         if self._max_batch is None:
-            self._max_batch = int(await self._client.get_max_batch_size())
+            self._max_batch = int(await (await self.client()).get_max_batch_size())
         return self._max_batch
 
     async def upsert(self, collection: str, chunks: Sequence[IndexedChunk]) -> int:
@@ -105,4 +113,4 @@ class VectorIndex:
 
     async def delete_collection(self, collection: str) -> None:
         """Drop a collection (tests, re-indexing)."""
-        await self._client.delete_collection(collection)
+        await (await self.client()).delete_collection(collection)

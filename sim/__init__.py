@@ -1,1 +1,1 @@
-"""genai-flow: sim."""
+"""The OpenAI-compatible inference simulator (`genai-flow sim`): deterministic answers, markers, faults, ledger."""

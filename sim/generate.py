@@ -1,0 +1,105 @@
+"""What a chat completion says: text answer, structured JSON, or a tool call, with its token counts."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+
+from sim.models import ChatCompletionRequest
+from sim.schemafill import fill, is_valid
+from sim.state import CallContext
+from sim.textgen import Source, answer, parse_source
+from sim.tokens import count_tokens, pieces, truncate_tokens
+from sim.tools import arguments, call_id, choose_tool
+
+
+@dataclass
+class ToolCallOut:
+    """A tool call the simulated model makes."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass
+class Completion:
+    """The generated message, why it stopped, and its token counts."""
+
+    content: str | None
+    finish_reason: str
+    prompt_tokens: int
+    completion_tokens: int
+    tool_calls: list[ToolCallOut] = field(default_factory=list)
+    truncate_stream_at: int | None = None  # pieces to send before cutting a stream (truncate fault)
+
+
+def prompt_tokens(request: ChatCompletionRequest, texts: list[str]) -> int:
+    """Tokens of every message text plus the tool calls the messages carry (at least 1)."""
+    total = sum(count_tokens(t) for t in texts)
+    for message in request.messages:
+        for tc in message.tool_calls or []:
+            total += count_tokens(tc.function.name) + count_tokens(tc.function.arguments)
+    return max(1, total)
+
+
+def source_of(request: ChatCompletionRequest, texts: list[str]) -> Source:
+    """The text to answer from: the last user message, or all non-assistant messages when it has no chunks."""
+    users = [t for m, t in zip(request.messages, texts, strict=True) if m.role == "user"]
+    last = parse_source(users[-1]) if users else parse_source("")
+    if last.chunks:
+        return last
+    others = "\n\n".join(t for m, t in zip(request.messages, texts, strict=True) if m.role != "assistant")
+    whole = parse_source(others)
+    if whole.chunks or not last.text.strip():
+        return whole
+    return last
+
+
+def complete(request: ChatCompletionRequest, texts: list[str], ctx: CallContext) -> Completion:
+    """The completion for a request whose markers were stripped into `texts` (raises SchemaUnsatisfiable)."""
+    prompt = prompt_tokens(request, texts)
+    source = source_of(request, texts)
+    users = [t for m, t in zip(request.messages, texts, strict=True) if m.role == "user"]
+    user_text = users[-1] if users else source.text
+    tool = choose_tool(request.tools, request.tool_choice, ctx.markers, request.messages[-1].role, user_text)
+    if tool is not None:
+        args = arguments(tool, user_text, ctx.markers)
+        if ctx.fault == "badjson":
+            args = args[: max(1, len(args) // 2)]  # cut JSON: unparseable arguments
+        call = ToolCallOut(call_id(ctx.seed, ctx.key, ctx.nth), tool.function.name, args)
+        used = count_tokens(call.name) + count_tokens(call.arguments)
+        return Completion(None, "tool_calls", prompt, used, [call])
+
+    fmt = request.response_format
+    if fmt is not None and fmt.type == "json_schema" and fmt.json_schema is not None:
+        schema = fmt.json_schema.schema_ or {"type": "object"}
+        content = json.dumps(fill(schema, source))
+        if ctx.fault == "badjson":
+            content = _bad_json(content, schema, ctx.rng.random())
+    elif fmt is not None and fmt.type == "json_object":
+        content = json.dumps({"answer": answer(source)})
+    else:
+        content = answer(source) or "OK."
+    finish = "stop"
+    limit = request.token_limit
+    if limit is not None and count_tokens(content) > limit:
+        content, finish = truncate_tokens(content, limit), "length"
+    result = Completion(content, finish, prompt, count_tokens(content))
+    if ctx.fault == "truncate":
+        half = max(1, count_tokens(content) // 2)
+        if request.stream:
+            result.truncate_stream_at = max(1, len(pieces(content)) // 2)
+        else:
+            result.content = truncate_tokens(content, half)
+            result.finish_reason = "length"
+            result.completion_tokens = count_tokens(result.content)
+    return result
+
+
+def _bad_json(valid: str, schema: dict[str, object], draw: float) -> str:
+    """Invalid structured output: prose around cut-off JSON, or JSON of the wrong shape."""
+    wrong = json.dumps({"error": "simulated invalid output"})
+    if draw < 0.5 and not is_valid(schema, json.loads(wrong)):
+        return wrong
+    return "Sure! Here is the JSON you asked for:\n" + valid[: max(1, len(valid) // 2)]

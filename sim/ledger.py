@@ -1,0 +1,83 @@
+"""The billing ledger: every call per key, billed only when its response was fully delivered."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import OrderedDict
+
+from schemas.sim import CallStatus, SimLedger, SimLedgerCall, SimLedgerEntry, SimLedgerTotals
+
+
+def ledger_key(idempotency_key: str | None, model: str, text: str) -> str:
+    """The Idempotency-Key header when sent, else `<model>:<sha256 of the request text, 16 hex>`."""
+    if idempotency_key:
+        return idempotency_key
+    return f"{model}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
+
+
+class Ledger:
+    """Calls by key, oldest keys dropped past `max_keys`; totals always cover every call since reset."""
+
+    def __init__(self, max_keys: int = 100_000) -> None:
+        self._max_keys = max_keys
+        self._entries: OrderedDict[str, SimLedgerEntry] = OrderedDict()
+        self._totals = SimLedgerTotals()
+
+    def begin(self, key: str, model: str, endpoint: str, stream: bool) -> SimLedgerCall:
+        """Record a call's arrival; the returned record is finished later with `finish`."""
+        entry = self._entries.get(key)
+        if entry is None:
+            entry = self._entries[key] = SimLedgerEntry(key=key, model=model)
+            while len(self._entries) > self._max_keys:
+                self._entries.popitem(last=False)
+        else:
+            self._entries.move_to_end(key)
+        call = SimLedgerCall(
+            arrival=time.time(), endpoint="embeddings" if endpoint == "embeddings" else "chat", stream=stream
+        )
+        entry.calls.append(call)
+        self._totals.calls += 1
+        return call
+
+    def calls_for(self, key: str) -> int:
+        """How many calls arrived under key so far (the current one included once begun)."""
+        entry = self._entries.get(key)
+        return len(entry.calls) if entry else 0
+
+    def finish(
+        self,
+        call: SimLedgerCall,
+        status: CallStatus,
+        prompt_tokens: int = 0,
+        completion_tokens: int = 0,
+        fault: str | None = None,
+    ) -> None:
+        """Close a call; tokens are billed only for a delivered 2xx response."""
+        if call.status != "pending":
+            return  # first outcome wins (a late disconnect cannot un-bill a delivered response)
+        call.status = status
+        call.finished = time.time()
+        if fault:
+            call.fault = fault
+        if isinstance(status, int) and 200 <= status < 300:
+            call.billed_prompt_tokens = prompt_tokens
+            call.billed_completion_tokens = completion_tokens
+            self._totals.billed_prompt_tokens += prompt_tokens
+            self._totals.billed_completion_tokens += completion_tokens
+            self._totals.billed_tokens += prompt_tokens + completion_tokens
+
+    def snapshot(self, key: str | None = None, prefix: str | None = None) -> SimLedger:
+        """The ledger, optionally only the entry `key` or the entries whose key starts with `prefix`."""
+        if key is not None:
+            entries = {key: self._entries[key]} if key in self._entries else {}
+        elif prefix is not None:
+            entries = {k: e for k, e in self._entries.items() if k.startswith(prefix)}
+        else:
+            entries = dict(self._entries)
+        return SimLedger(entries=entries, totals=self._totals.model_copy())
+
+    def reset(self) -> None:
+        """Forget every call."""
+        self._entries.clear()
+        self._totals = SimLedgerTotals()

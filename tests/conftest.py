@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -71,3 +71,18 @@ async def client(servers: dict[str, str]) -> AsyncIterator[Client]:
 def unique() -> str:
     """A short unique suffix for task queues, workflow ids, key prefixes and collections."""
     return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture(scope="session")
+def sim_factory(state_dir: Path) -> Iterator[Callable[..., str]]:
+    """Start extra simulators with their own flags (e.g. `sim_factory("--concurrency", "2")`); returns base URLs."""
+    started: list[ManagedProcess] = []
+
+    def start(*flags: str) -> str:
+        port = free_port()
+        started.append(services.simulator(state_dir, port, list(flags)).start(timeout=60))
+        return f"http://127.0.0.1:{port}"
+
+    yield start
+    for proc in started:
+        proc.stop()

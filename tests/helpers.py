@@ -1,0 +1,61 @@
+"""Helpers for pipeline tests: in-process workers on a private queue set, a tiny corpus, the simulator ledger."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+import httpx
+from temporalio.client import Client
+
+from runtime.settings import Settings, get_settings
+from schemas.sim import SimLedger
+from starter.client import GenAIFlowClient
+from starter.corpus import IndexReport, index_corpus
+from workers.registry import ALL_QUEUES, build_workers, open_deps
+
+FACTS = {
+    "zephyr.md": (
+        "# The Zephyr reactor\n\nThe Zephyr reactor was commissioned in 1987 by Dr. Amelia Hartwell in Lisbon. "
+        "Its coolant is molten fluoride salt.\n\nThe reactor produced 40 megawatts at full power."
+    ),
+    "orchard.md": (
+        "# Harlow orchard\n\nThe Harlow orchard grows Bramley apples and Conference pears. It was planted by "
+        "Thomas Greaves in 1911 near Canterbury.\n\nHarvest starts in late September."
+    ),
+    "comet.md": (
+        "# Comet Veyra\n\nComet Veyra returns every 71 years. Astronomer Lucia Moreno first catalogued it from "
+        "the Atacama desert.\n\nIts tail is mostly ionised carbon monoxide."
+    ),
+}
+
+
+def private_settings(unique: str) -> Settings:
+    """Settings with this test's own task queues and Redis keys, so tests never see each other's work."""
+    return get_settings().model_copy(update={"task_queue_prefix": f"t{unique}-", "key_prefix": f"t{unique}"})
+
+
+@asynccontextmanager
+async def running_workers(client: Client, settings: Settings) -> AsyncIterator[GenAIFlowClient]:
+    """Every worker of the registry, in-process, on the settings' queues; yields a client bound to them."""
+    async with open_deps(settings) as deps, AsyncExitStack() as stack:
+        for worker in build_workers(client, settings, ALL_QUEUES, deps):
+            await stack.enter_async_context(worker)
+        yield GenAIFlowClient(client, settings)
+
+
+async def index_facts(tmp: Path, collection: str, settings: Settings) -> IndexReport:
+    """Write the fact files and index them into collection."""
+    for name, text in FACTS.items():
+        (tmp / name).write_text(text)
+    return await index_corpus([tmp], collection, settings, root=tmp)
+
+
+async def sim_ledger(sim_url: str, prefix: str | None = None) -> SimLedger:
+    """The simulator's ledger, optionally only keys starting with prefix (e.g. `<job id>/`)."""
+    params = {"prefix": prefix} if prefix else {}
+    async with httpx.AsyncClient(base_url=sim_url, timeout=10) as http:
+        response = await http.get("/sim/ledger", params=params)
+        response.raise_for_status()
+        return SimLedger.model_validate(response.json())

@@ -1,0 +1,188 @@
+"""AnswerQuestion end to end on the real stack: citations, parallel steps, throttling, dead letters, crash safety."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client
+
+from runtime.processes import free_port
+from runtime.settings import Settings
+from schemas.answer import AnswerRequest, AnswerResult
+from schemas.jobs import ErrorKind, JobStatus, Pipeline
+from starter.client import GenAIFlowClient
+from starter.dlq import list_dead_letters, replay
+from tests.helpers import index_facts, private_settings, running_workers, sim_ledger
+
+
+@pytest_asyncio.fixture
+async def answer_env(
+    servers: dict[str, str], client: Client, unique: str, tmp_path: Path
+) -> AsyncIterator[tuple[GenAIFlowClient, str]]:
+    """Workers on this test's private queues and a small indexed corpus; yields (client, collection)."""
+    settings = private_settings(unique)
+    collection = f"facts-{unique}"
+    await index_facts(tmp_path, collection, settings)
+    async with running_workers(client, settings) as flow:
+        yield flow, collection
+
+
+async def ask(flow: GenAIFlowClient, question: str, collection: str, **extra: Any) -> str:
+    started = await flow.start(Pipeline.ANSWER, AnswerRequest(question=question, collection=collection, **extra))
+    return started.job_id
+
+
+async def test_answer_cites_the_chunk_that_holds_the_fact(answer_env: tuple[GenAIFlowClient, str], servers) -> None:
+    flow, collection = answer_env
+    job_id = await ask(flow, "Who commissioned the Zephyr reactor?", collection)
+    info = await asyncio.wait_for(flow.wait(job_id), 60)
+
+    assert info.status is JobStatus.COMPLETED, info.error
+    result = AnswerResult.model_validate(info.result)
+    assert "Amelia Hartwell" in result.answer
+    assert result.citations and result.citations[0].chunk_id == "zephyr.md#0"
+    assert "Amelia Hartwell" in result.citations[0].quote
+    assert {s.step for s in result.steps} == {"retrieve", "summarize", "extract_entities", "generate_answer"}
+    assert result.summary and result.summary.summary
+    assert any(e.text == "Amelia Hartwell" and e.evidence_chunk_id == "zephyr.md#0" for e in result.entities)
+    # The token ledger adds up, and it matches what the model provider (the simulator) billed for this job.
+    assert result.usage.billed_tokens == sum(s.usage.billed_tokens for s in result.steps) > 0
+    assert result.cost_usd == pytest.approx(sum(s.cost_usd for s in result.steps)) and result.cost_usd > 0
+    ledger = await sim_ledger(servers["sim_url"], prefix=f"{job_id}/")
+    assert sum(e.billed_tokens for e in ledger.entries.values()) == result.usage.billed_tokens
+    assert info.usage.billed_tokens == result.usage.billed_tokens
+    assert info.steps[0].name.startswith("retrieve")
+
+
+async def test_summarize_and_extract_entities_overlap_in_time(answer_env: tuple[GenAIFlowClient, str]) -> None:
+    flow, collection = answer_env
+    # Every model call of this job takes 400 ms, so overlapping steps are plain to see in the history.
+    job_id = await ask(flow, "When is the Harlow orchard harvest? [[sim:latency=400ms]]", collection)
+    info = await asyncio.wait_for(flow.wait(job_id), 60)
+    assert info.status is JobStatus.COMPLETED, info.error
+
+    spans: dict[str, list[Any]] = {}
+    scheduled: dict[int, str] = {}
+    async for event in flow.handle(job_id).fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            scheduled[event.event_id] = event.user_metadata.summary.data.decode().strip('"').split(":")[0]
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+            step = scheduled[event.activity_task_started_event_attributes.scheduled_event_id]
+            spans.setdefault(step, [None, None])[0] = event.event_time.ToDatetime()
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            step = scheduled[event.activity_task_completed_event_attributes.scheduled_event_id]
+            spans[step][1] = event.event_time.ToDatetime()
+    (s_start, s_end), (e_start, e_end) = spans["summarize"], spans["extract_entities"]
+    assert s_start < e_end and e_start < s_end, spans
+    assert spans["retrieve"][1] <= min(s_start, e_start)
+    assert max(s_end, e_end) <= spans["generate_answer"][0]
+
+
+async def test_throttled_calls_wait_and_complete(answer_env: tuple[GenAIFlowClient, str], unique: str) -> None:
+    flow, collection = answer_env
+    job_id = await ask(flow, f"What is the coolant of the Zephyr reactor? [[sim:503x3#{unique}]]", collection)
+    info = await asyncio.wait_for(flow.wait(job_id), 90)
+    assert info.status is JobStatus.COMPLETED, info.error
+    assert "molten fluoride salt" in info.result["answer"]  # type: ignore[index]
+
+
+async def test_token_limit_fails_the_job_without_dead_letter(answer_env: tuple[GenAIFlowClient, str]) -> None:
+    flow, collection = answer_env
+    job_id = await ask(flow, "Who catalogued Comet Veyra?", collection, token_limit=5)
+    info = await asyncio.wait_for(flow.wait(job_id), 60)
+    assert info.status is JobStatus.FAILED
+    assert info.error and info.error.kind is ErrorKind.FAILED and info.error.type == "TokenLimitExceeded"
+
+
+async def test_empty_collection_fails_clearly(answer_env: tuple[GenAIFlowClient, str], unique: str) -> None:
+    flow, _ = answer_env
+    job_id = await ask(flow, "Anything?", f"nothing-{unique}")
+    info = await asyncio.wait_for(flow.wait(job_id), 60)
+    assert info.status is JobStatus.FAILED
+    assert info.error and info.error.type == "EmptyCollection" and "ingest" in info.error.message
+
+
+async def test_poison_job_dead_letters_alone_and_replays(
+    answer_env: tuple[GenAIFlowClient, str], unique: str, servers: dict[str, str]
+) -> None:
+    flow, collection = answer_env
+    poison = f"Who planted the Harlow orchard? [[sim:500x5#{unique}]]"
+    questions = [poison] + [f"Who catalogued Comet Veyra? (variant {n})" for n in range(9)]
+    job_ids = await asyncio.gather(*(ask(flow, q, collection) for q in questions))
+    infos = await asyncio.wait_for(asyncio.gather(*(flow.wait(j) for j in job_ids)), 120)
+
+    assert infos[0].status is JobStatus.DEAD_LETTERED
+    assert infos[0].error and infos[0].error.kind is ErrorKind.DEAD_LETTERED
+    assert [i.status for i in infos[1:]] == [JobStatus.COMPLETED] * 9
+    ledger = await sim_ledger(servers["sim_url"], prefix=f"{job_ids[0]}/")
+    assert [len(e.calls) for e in ledger.entries.values()] == [5]  # the first step, attempted exactly 5 times
+    assert all(c.status == 500 for e in ledger.entries.values() for c in e.calls)
+
+    dead = {v.job_id: v for v in await list_dead_letters(flow)}
+    entry = dead[job_ids[0]]
+    assert (entry.step, entry.attempts, entry.error_type) == ("retrieve", 5, "Transient")
+
+    replayed = await replay(flow, job_ids[0])
+    assert replayed.job_id == f"{job_ids[0]}-replay-1"
+    final = await asyncio.wait_for(flow.wait(replayed.job_id), 60)
+    assert final.status is JobStatus.COMPLETED, final.error
+    assert "Thomas Greaves" in final.result["answer"]  # type: ignore[index]
+    assert (await list_dead_letters(flow)) and {v.job_id: v for v in await list_dead_letters(flow)}[
+        job_ids[0]
+    ].replayed_as == [replayed.job_id]
+
+
+def _worker(settings: Settings, fault_point: str | None, log: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "GENAI_FLOW_TASK_QUEUE_PREFIX": settings.task_queue_prefix,
+        "GENAI_FLOW_KEY_PREFIX": settings.key_prefix,
+        "GENAI_FLOW_METRICS_PORT": str(free_port()),
+    }
+    env.pop("GENAI_FLOW_FAULT_POINT", None)
+    if fault_point:
+        env["GENAI_FLOW_FAULT_POINT"] = fault_point
+    with log.open("ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "starter.cli", "worker"], env=env, stdout=out, stderr=out)
+
+
+async def test_worker_crash_after_store_bills_the_step_once(
+    servers: dict[str, str], client: Client, unique: str, tmp_path: Path
+) -> None:
+    settings = private_settings(unique)
+    collection = f"facts-{unique}"
+    await index_facts(tmp_path, collection, settings)
+    flow = GenAIFlowClient(client, settings)
+    crashing = _worker(settings, "generate_answer:after_store", tmp_path / "worker1.log")
+    try:
+        job_id = await ask(flow, "How often does Comet Veyra return?", collection)
+        # The worker exits by itself once the answer was generated, paid for and stored.
+        code = await asyncio.wait_for(asyncio.to_thread(crashing.wait), 60)
+        assert code != 0, (tmp_path / "worker1.log").read_text()
+    finally:
+        if crashing.poll() is None:
+            crashing.kill()
+    assert (await flow.status(job_id)).status is JobStatus.RUNNING
+
+    healthy = _worker(settings, None, tmp_path / "worker2.log")
+    try:
+        info = await asyncio.wait_for(flow.wait(job_id), 120)
+    finally:
+        healthy.terminate()
+        healthy.wait(30)
+    assert info.status is JobStatus.COMPLETED, info.error
+    assert "71 years" in info.result["answer"]  # type: ignore[index]
+    generate = next(s for s in AnswerResult.model_validate(info.result).steps if s.step == "generate_answer")
+    assert generate.usage.cache_hit and generate.usage.billed_tokens == 0
+    ledger = await sim_ledger(servers["sim_url"], prefix=f"{job_id}/generate_answer")
+    calls = [c for e in ledger.entries.values() for c in e.calls]
+    assert len(calls) == 1 and calls[0].billed_completion_tokens > 0  # called and billed exactly once

@@ -39,7 +39,11 @@ _QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached"})
 
 
 class InvalidOutputError(Exception):
-    """The model's reply did not parse or validate against the requested schema."""
+    """The model's reply did not parse or validate against the requested schema (the provider billed it anyway)."""
+
+    def __init__(self, message: str, billed_tokens: int = 0) -> None:
+        super().__init__(message)
+        self.billed_tokens = billed_tokens
 
 
 # A truncated reply (finish_reason "length") is unparseable output too: a retry may well fit.

@@ -41,6 +41,7 @@ class InferenceCall(BaseModel):
     index: int | None = None
     model: str | None = None
     emit_events: bool = True
+    job_id: str | None = None  # whose event stream gets step/token events; defaults to the calling workflow's id
 
 
 class ChatRequest(InferenceCall):

@@ -1,0 +1,282 @@
+"""One attempt of one inference step: idempotency key, lock, heartbeats, failure counting and events.
+
+Every inference activity hands its model call to `StepRunner.run`, which (1) returns a stored or cross-job cached
+result without calling the model, (2) takes the never-pay-twice lock, (3) runs the call inside an end-to-end
+timeout that ends before the activity's own timeouts, while a background task heartbeats and refreshes the lock,
+(4) stores the result before returning, and (5) turns failures into classified ApplicationErrors with an explicit
+`next_retry_delay`, raising non-retryable once MAX_ATTEMPTS counting failures have happened (docs/resilience.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import TypeVar, cast
+
+from pydantic import BaseModel
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.errors import InvalidOutputError, classify
+from activities.events import EventPublisher, TokenBatcher
+from activities.faults import fault_point
+from activities.idempotency import IdempotencyStore, LockBusy, StoreUnavailable, count_unavailable
+from activities.retry import HEARTBEAT_TIMEOUT, MAX_ATTEMPTS, backoff_delay
+from runtime.logging import get_logger
+from runtime.settings import Settings
+from schemas.events import EventType
+from schemas.failures import FailureType, StepFailure
+from schemas.inference import InferenceCall
+from schemas.usage import Usage
+
+log = get_logger(__name__)
+
+SAFETY_S = 2.0  # the call ends this long before the attempt's own deadline, so our classified error is what counts
+LOCK_BUSY_RETRY = timedelta(seconds=1)
+
+R = TypeVar("R", bound=BaseModel)
+
+
+class AttemptState(BaseModel):
+    """Carried across attempts in heartbeat details (Temporal keeps the last ones through a failed attempt)."""
+
+    failures: int = 0  # counting failures (Transient, InvalidOutput) of this step so far
+    last_error: str = ""
+    billed_tokens: int = 0  # tokens the provider billed for failed attempts (invalid output): added to the result
+
+
+@dataclass
+class StepContext:
+    """What a model call needs from its attempt: its key, time budget, heartbeat and token events."""
+
+    idempotency_key: str
+    timeout_s: float
+    tokens: TokenBatcher | None
+    beat: Callable[[], None]
+    started: float = field(default_factory=time.monotonic)
+
+    def elapsed_ms(self) -> float:
+        """Milliseconds since the call started."""
+        return (time.monotonic() - self.started) * 1000
+
+
+def idempotency_key(call: InferenceCall) -> str:
+    """`<workflow_id>/<step>[/<index>]` of the running activity: the Idempotency-Key header and lock name."""
+    info = activity.info()
+    key = f"{info.workflow_id or info.activity_id}/{call.step}"
+    return key if call.index is None else f"{key}/{call.index}"
+
+
+def usage_of(result: BaseModel) -> Usage:
+    """The `usage` of an inference result (every result model has one)."""
+    return cast(Usage, result.usage)  # type: ignore[attr-defined]
+
+
+class StepRunner:
+    """Runs model calls as idempotent, heartbeating, classified-failure attempts (see the module docstring)."""
+
+    def __init__(self, store: IdempotencyStore | None, publisher: EventPublisher, settings: Settings) -> None:
+        self.store = store
+        self.publisher = publisher
+        self.settings = settings
+
+    async def run(
+        self,
+        call: InferenceCall,
+        result_type: type[R],
+        compute: Callable[[StepContext], Awaitable[R]],
+        cache_digest: str | None = None,
+    ) -> R:
+        """One attempt of `call`: a stored/cached result, or `compute` under the lock; classified failures."""
+        return await _Attempt(self, call).run(result_type, compute, cache_digest)
+
+
+class _Attempt:
+    """The state of one running attempt (a StepRunner serves many at once)."""
+
+    def __init__(self, runner: StepRunner, call: InferenceCall) -> None:
+        info = activity.info()
+        self.store, self.publisher, self.settings = runner.store, runner.publisher, runner.settings
+        self.call = call
+        self.attempt = info.attempt
+        self.key = idempotency_key(call)
+        self.job_id = call.job_id or info.workflow_id or info.activity_id
+        details = info.heartbeat_details
+        self.state = AttemptState.model_validate(details[0]) if details else AttemptState()
+        self.stale_after = (info.heartbeat_timeout or HEARTBEAT_TIMEOUT).total_seconds()
+        self.token: str | None = None  # our lock's current value while we hold it
+        self.started = time.monotonic()
+
+    def beat(self) -> None:
+        """Heartbeat with the attempt state, so the next attempt knows how many failures counted."""
+        activity.heartbeat(self.state.model_dump())
+
+    async def run(self, result_type: type[R], compute: Callable[[StepContext], Awaitable[R]], digest: str | None) -> R:
+        call, emit = self.call, self.call.emit_events
+        self.beat()
+        if emit:
+            await self.publisher.publish(self.job_id, EventType.STEP_STARTED, call.step, {"attempt": self.attempt})
+        call_timeout, wait_budget = self._budget()
+        try:
+            stored = await self._claim(wait_budget, digest)
+            if stored is not None:
+                return await self._hit(result_type, stored)
+            fault_point(self.settings, call.step, "before_call")
+            tokens = TokenBatcher(self.publisher, self.job_id, call.step) if emit else None
+            async with self._heartbeating():
+                async with asyncio.timeout(call_timeout):
+                    result = await compute(StepContext(self.key, call_timeout, tokens, self.beat))
+                if tokens is not None:
+                    await tokens.flush()
+            result = self._with_earlier_billing(result)
+            fault_point(self.settings, call.step, "after_call")
+            await self._store(result.model_dump_json(), digest)
+            fault_point(self.settings, call.step, "after_store")
+        except asyncio.CancelledError:
+            await self._release()
+            raise
+        except Exception as exc:
+            await self._release()
+            raise self._failure(exc) from exc
+        if emit:
+            data = {"attempt": self.attempt, "usage": usage_of(result).model_dump(mode="json")}
+            await self.publisher.publish(self.job_id, EventType.STEP_COMPLETED, call.step, data)
+        return result
+
+    def _with_earlier_billing(self, result: R) -> R:
+        """The result with tokens billed for this step's failed attempts added, so usage matches the invoice."""
+        if not self.state.billed_tokens:
+            return result
+        usage = usage_of(result)
+        billed = usage.model_copy(update={"billed_tokens": usage.billed_tokens + self.state.billed_tokens})
+        return result.model_copy(update={"usage": billed})
+
+    def _budget(self) -> tuple[float, float]:
+        """(call timeout, lock-wait budget) in seconds, both ending before the attempt's and the step's deadline."""
+        info = activity.info()
+        ends = []
+        if info.start_to_close_timeout:
+            ends.append((info.started_time + info.start_to_close_timeout).timestamp())
+        if info.schedule_to_close_timeout:
+            ends.append((info.scheduled_time + info.schedule_to_close_timeout).timestamp())
+        left = min(ends) - time.time() - SAFETY_S if ends else math.inf
+        call_timeout = max(0.5, min(self.settings.inference_timeout_s, left))
+        return call_timeout, max(0.0, left - call_timeout)
+
+    async def _claim(self, wait_s: float, digest: str | None) -> str | None:
+        """A stored result (JSON) to return, or None after taking the lock (or going on without Redis)."""
+        if self.store is None:
+            return None
+        try:
+            if (stored := await self.store.completed(self.key)) is not None:
+                return stored
+            if digest is not None and (cached := await self.store.cached(digest)) is not None:
+                await self.store.store(self.key, cached)  # later attempts of this step find it too
+                return cached
+            claim = await self.store.acquire(self.key, self.attempt, self.stale_after, wait_s, on_wait=self.beat)
+        except StoreUnavailable as err:
+            count_unavailable(self.key, "lock", err)
+            return None
+        except LockBusy as err:
+            # Another attempt is still working on this very call: not a model failure, so it must not count.
+            throttled = FailureType.THROTTLED.value
+            raise ApplicationError(str(err), type=throttled, next_retry_delay=LOCK_BUSY_RETRY) from err
+        self.token = claim.token
+        return claim.stored
+
+    async def _hit(self, result_type: type[R], stored: str) -> R:
+        """A stored result as this attempt's: nothing billed, `cache_hit` set; its text re-sent as one token event."""
+        result = result_type.model_validate_json(stored)
+        hit = usage_of(result).model_copy(
+            update={"billed_tokens": 0, "cache_hit": True, "latency_ms": (time.monotonic() - self.started) * 1000}
+        )
+        result = result.model_copy(update={"usage": hit})
+        if self.call.emit_events:
+            if content := getattr(result, "content", ""):
+                await self.publisher.publish(self.job_id, EventType.TOKEN, self.call.step, {"delta": content})
+            data = {"attempt": self.attempt, "usage": hit.model_dump(mode="json")}
+            await self.publisher.publish(self.job_id, EventType.STEP_COMPLETED, self.call.step, data)
+        return result
+
+    @contextlib.asynccontextmanager
+    async def _heartbeating(self) -> AsyncIterator[None]:
+        """Heartbeat Temporal and refresh our lock every third of the heartbeat timeout while the call runs."""
+        interval = min(max(self.stale_after / 3, 0.1), 10.0)
+
+        async def beat_forever() -> None:
+            while True:
+                await asyncio.sleep(interval)
+                self.beat()
+                await self._refresh()
+
+        task = asyncio.create_task(beat_forever())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _refresh(self) -> None:
+        if self.store is None or self.token is None:
+            return
+        try:
+            self.token = await self.store.refresh(self.key, self.token, self.attempt, self.stale_after)
+        except StoreUnavailable as err:
+            log.warning("idempotency lock not refreshed", key=self.key, error=str(err))
+            return
+        if self.token is None:
+            log.warning("idempotency lock lost to another attempt", key=self.key, attempt=self.attempt)
+
+    async def _store(self, result_json: str, digest: str | None) -> None:
+        if self.store is None:
+            return
+        try:
+            await self.store.store(self.key, result_json)
+            if digest is not None:
+                await self.store.cache(digest, result_json)
+        except StoreUnavailable as err:
+            count_unavailable(self.key, "store", err)
+        self.token = None  # the key now holds the result, not our lock
+
+    async def _release(self) -> None:
+        if self.store is None or self.token is None:
+            return
+        with contextlib.suppress(StoreUnavailable):
+            await self.store.release(self.key, self.token)
+        self.token = None
+
+    def _failure(self, exc: Exception) -> ApplicationError:
+        """The error this attempt fails with: retryable with an explicit delay, or final with StepFailure details."""
+        err = classify(exc)
+        kind = FailureType(err.type) if err.type in {t.value for t in FailureType} else FailureType.TRANSIENT
+        first = err.details[0] if err.details else None
+        status = first.get("status") if isinstance(first, dict) else None
+        log.warning("model call failed", key=self.key, attempt=self.attempt, type=kind.value, error=err.message)
+        if kind.counts:
+            self.state.failures += 1
+            self.state.last_error = err.message
+        if isinstance(exc, InvalidOutputError):
+            self.state.billed_tokens += exc.billed_tokens
+        self.beat()  # sent with the failure: the next attempt reads the count from it
+        if kind is FailureType.THROTTLED:
+            return err  # Retry-After (or the policy's backoff) decides the pause; the deadline bounds the total
+        if not err.non_retryable and self.state.failures < MAX_ATTEMPTS:
+            delay = backoff_delay(self.state.failures, activity.info().retry_policy)
+            return ApplicationError(err.message, *err.details, type=kind.value, next_retry_delay=delay)
+        attempts = self.state.failures if kind.counts else self.attempt
+        details = StepFailure(
+            step=self.call.step,
+            type=kind,
+            attempts=attempts,
+            last_error=err.message,
+            status=status,
+            idempotency_key=self.key,
+        )
+        message = f"{self.call.step} gave up after {attempts} attempt(s): {err.message}"
+        return ApplicationError(message, details.model_dump(mode="json"), type=kind.value, non_retryable=True)

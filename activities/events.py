@@ -1,0 +1,89 @@
+"""Progress events: a bounded Redis Stream per job, written by activities (workflows cannot touch Redis)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import redis.asyncio
+from redis.exceptions import RedisError
+from temporalio import activity
+
+from runtime.keys import RedisKeys
+from runtime.logging import get_logger
+from runtime.settings import Settings
+from schemas.events import EventType, ProgressEvent, PublishEventInput
+
+log = get_logger(__name__)
+
+STREAM_MAXLEN = 1000  # approximate (MAXLEN ~): Redis trims whole macro-nodes, which is far cheaper than exact
+STREAM_TTL_S = 7 * 24 * 3600  # a finished job's stream goes away on its own
+TOKEN_FLUSH_S = 0.05  # token deltas are batched this long: one XADD per ~50 ms, not per chunk
+
+
+class EventPublisher:
+    """Appends ProgressEvents to `<prefix>:events:<job_id>`; Redis failures are logged, never raised."""
+
+    def __init__(self, redis: redis.asyncio.Redis | None, settings: Settings) -> None:
+        self.redis = redis
+        self.keys = RedisKeys.of(settings)
+
+    async def publish(
+        self, job_id: str, type: EventType | str, step: str | None = None, data: dict[str, Any] | None = None
+    ) -> str | None:
+        """Append one event; returns its stream id, or None when Redis is unavailable (the step goes on)."""
+        if self.redis is None:
+            return None
+        event = ProgressEvent(type=EventType(type), job_id=job_id, step=step, data=data or {})
+        stream = self.keys.events(job_id)
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.xadd(stream, event.to_stream_fields(), maxlen=STREAM_MAXLEN, approximate=True)  # type: ignore[arg-type]
+                pipe.expire(stream, STREAM_TTL_S)
+                entry_id, _ = await pipe.execute()
+        except (RedisError, OSError) as err:
+            log.warning("progress event dropped", job_id=job_id, type=event.type.value, step=step, error=str(err))
+            return None
+        return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+
+class TokenBatcher:
+    """Collects token deltas of a streaming step and publishes them as `token` events at most every ~50 ms."""
+
+    def __init__(self, publisher: EventPublisher, job_id: str, step: str, interval_s: float = TOKEN_FLUSH_S) -> None:
+        self.publisher = publisher
+        self.job_id = job_id
+        self.step = step
+        self.interval_s = interval_s
+        self._buffer: list[str] = []
+        self._last_flush = time.monotonic()
+        self.events = 0
+
+    async def add(self, delta: str) -> None:
+        """Buffer one delta; publish the buffer once the interval has passed since the last publish."""
+        if delta:
+            self._buffer.append(delta)
+        if self._buffer and time.monotonic() - self._last_flush >= self.interval_s:
+            await self.flush()
+
+    async def flush(self) -> None:
+        """Publish whatever is buffered as one `token` event."""
+        self._last_flush = time.monotonic()
+        if not self._buffer:
+            return
+        text = "".join(self._buffer)
+        self._buffer.clear()
+        self.events += 1
+        await self.publisher.publish(self.job_id, EventType.TOKEN, self.step, {"delta": text})
+
+
+class EventActivities:
+    """The `publish_event` activity: how workflows emit job-level events (job.completed, job.dead_lettered, ...)."""
+
+    def __init__(self, redis: redis.asyncio.Redis | None, settings: Settings) -> None:
+        self.publisher = EventPublisher(redis, settings)
+
+    @activity.defn(name="publish_event")
+    async def publish_event(self, event: PublishEventInput) -> str | None:
+        """Append one event to the job's stream; returns its stream id (None when Redis was unavailable)."""
+        return await self.publisher.publish(event.job_id, event.type, event.step, event.data)

@@ -1,0 +1,165 @@
+"""Never paid twice: a Redis lock per model call, the stored result, and a cross-job cache (CONTRACTS.md).
+
+The key `<prefix>:idem:<workflow_id>/<step>[/<index>]` holds either `<attempt>:<heartbeat-ms>` (a lock, refreshed
+with the activity's heartbeat) or `completed:<result json>` (stored before the activity returns). An attempt that
+finds a live lock waits; a lock whose heartbeat is older than the heartbeat timeout is stale and taken over with a
+compare-and-set, so two takers never both win. Redis being down never stops a call: the call proceeds unlocked,
+with a warning and a count in `genai_flow_idempotency_unavailable_total`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio
+from prometheus_client import Counter
+from redis.exceptions import RedisError
+
+from runtime.keys import RedisKeys
+from runtime.logging import get_logger
+from runtime.settings import Settings
+
+log = get_logger(__name__)
+
+COMPLETED = "completed:"
+UNAVAILABLE = Counter(
+    "genai_flow_idempotency_unavailable",
+    "Model calls made without the never-pay-twice lock or result store because Redis was unavailable.",
+)
+REDIS_ERRORS = (RedisError, OSError)
+
+# Compare-and-set on the lock value: refresh, take over a stale lock, or (new value "") release it.
+_CAS = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) end
+return 1
+"""
+
+
+class LockBusy(Exception):
+    """Another attempt holds a live lock for longer than this attempt can wait."""
+
+
+class StoreUnavailable(Exception):
+    """Redis did not answer; the caller proceeds without the lock."""
+
+
+def _text(value: str | bytes | None) -> str | None:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def parse_lock(value: str) -> tuple[int, int] | None:
+    """(attempt, heartbeat epoch ms) of a lock value `<attempt>:<heartbeat-ms>`, or None if malformed."""
+    attempt, sep, beat = value.partition(":")
+    if not sep or not attempt.isdigit() or not beat.isdigit():
+        return None
+    return int(attempt), int(beat)
+
+
+@dataclass
+class Claim:
+    """What acquire() found: our own lock (`token` set) or a stored result (`stored` set)."""
+
+    token: str | None = None
+    stored: str | None = None
+    took_over: str | None = None  # the stale lock value this claim replaced, if any
+
+
+class IdempotencyStore:
+    """The never-pay-twice lock and result store, plus the cross-job cache of deterministic calls."""
+
+    def __init__(self, redis: redis.asyncio.Redis, settings: Settings) -> None:
+        self.redis = redis
+        self.keys = RedisKeys.of(settings)
+        self.ttl_s = settings.idempotency_ttl_s
+        self._cas = redis.register_script(_CAS)
+
+    async def completed(self, idempotency_key: str) -> str | None:
+        """The stored result JSON of a finished call, if any."""
+        value = await self._guard(self.redis.get(self.keys.idempotency(idempotency_key)))
+        value = _text(value)
+        return value[len(COMPLETED) :] if value and value.startswith(COMPLETED) else None
+
+    async def acquire(
+        self,
+        idempotency_key: str,
+        attempt: int,
+        stale_after_s: float,
+        wait_s: float,
+        on_wait: Callable[[], None] = lambda: None,
+    ) -> Claim:
+        """Take the lock, or return the stored result; waits (calling on_wait) while another attempt's lock is live.
+
+        Raises LockBusy when the lock is still live after wait_s, StoreUnavailable when Redis fails.
+        """
+        key = self.keys.idempotency(idempotency_key)
+        lock_ttl = max(10, math.ceil(stale_after_s * 3))  # a crashed holder's lock also expires by itself
+        give_up = time.monotonic() + wait_s
+        pause = min(0.05, stale_after_s / 10)
+        while True:
+            token = f"{attempt}:{_now_ms()}"
+            if await self._guard(self.redis.set(key, token, nx=True, ex=lock_ttl)):
+                return Claim(token=token)
+            seen = _text(await self._guard(self.redis.get(key)))
+            if seen is None:
+                continue  # released or expired in between: try again at once
+            if seen.startswith(COMPLETED):
+                return Claim(stored=seen[len(COMPLETED) :])
+            holder = parse_lock(seen)
+            if holder is None or _now_ms() - holder[1] > stale_after_s * 1000:
+                if await self._guard(self._cas(keys=[key], args=[seen, token, lock_ttl])):
+                    log.warning("stale idempotency lock taken over", key=idempotency_key, stale=seen, attempt=attempt)
+                    return Claim(token=token, took_over=seen)
+                continue  # someone else changed it first: look again
+            if time.monotonic() >= give_up:
+                raise LockBusy(f"attempt {holder[0]} holds {idempotency_key} (heartbeat {seen})")
+            on_wait()
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 1.0, max(stale_after_s / 4, 0.05))
+
+    async def refresh(self, idempotency_key: str, token: str, attempt: int, stale_after_s: float) -> str | None:
+        """Move our lock's heartbeat to now; the new token, or None when the lock is no longer ours."""
+        new = f"{attempt}:{_now_ms()}"
+        lock_ttl = max(10, math.ceil(stale_after_s * 3))
+        ok = await self._guard(self._cas(keys=[self.keys.idempotency(idempotency_key)], args=[token, new, lock_ttl]))
+        return new if ok else None
+
+    async def release(self, idempotency_key: str, token: str) -> None:
+        """Drop our lock (after a failed call) so the next attempt need not wait for it to go stale."""
+        await self._guard(self._cas(keys=[self.keys.idempotency(idempotency_key)], args=[token, "", 0]))
+
+    async def store(self, idempotency_key: str, result_json: str) -> None:
+        """Mark the call completed with its result (unconditionally: any attempt's result is a valid one)."""
+        key = self.keys.idempotency(idempotency_key)
+        await self._guard(self.redis.set(key, COMPLETED + result_json, ex=self.ttl_s))
+
+    async def cached(self, digest: str) -> str | None:
+        """A cross-job cached result of a deterministic call, if any."""
+        return _text(await self._guard(self.redis.get(self.keys.inference_cache(digest))))
+
+    async def cache(self, digest: str, result_json: str) -> None:
+        """Remember a deterministic call's result for other jobs."""
+        await self._guard(self.redis.set(self.keys.inference_cache(digest), result_json, ex=self.ttl_s))
+
+    @staticmethod
+    async def _guard(pending: Any) -> Any:
+        # redis-py types its asyncio commands as `Awaitable[T] | T`; every command here is awaitable.
+        try:
+            return await pending
+        except REDIS_ERRORS as err:
+            raise StoreUnavailable(str(err) or type(err).__name__) from err
+
+
+def count_unavailable(idempotency_key: str, action: str, err: BaseException) -> None:
+    """Log and count a call that went on without Redis (the lock or the stored result is missing)."""
+    UNAVAILABLE.inc()
+    log.warning("idempotency store unavailable", key=idempotency_key, action=action, error=str(err))

@@ -1,0 +1,35 @@
+"""The model client: AsyncOpenAI with retries off (Temporal retries), a timeout and a pool sized to the worker."""
+
+from __future__ import annotations
+
+import httpx2
+import openai
+
+from runtime.settings import Settings
+
+CONNECT_TIMEOUT_S = 5.0
+
+
+def llm_timeout(settings: Settings) -> httpx2.Timeout:
+    """Per-call timeout: `inference_timeout_s` end to end, below the activity's start-to-close timeout."""
+    return httpx2.Timeout(settings.inference_timeout_s, connect=min(CONNECT_TIMEOUT_S, settings.inference_timeout_s))
+
+
+def make_llm(settings: Settings) -> openai.AsyncOpenAI:
+    """An AsyncOpenAI for `settings.llm_base_url`: max_retries=0 and one connection per concurrent activity.
+
+    The SDK's default pool stops at 1,000 connections; a worker running thousands of calls at once would queue
+    inside the pool, so the limit follows `max_concurrent_activities`. Close it with `await llm.close()`.
+    """
+    size = settings.max_concurrent_activities
+    http_client = openai.DefaultAsyncHttpxClient(
+        limits=httpx2.Limits(max_connections=size, max_keepalive_connections=size),
+        timeout=llm_timeout(settings),
+    )
+    return openai.AsyncOpenAI(
+        base_url=settings.llm_base_url,
+        api_key=settings.llm_api_key,
+        max_retries=0,
+        timeout=llm_timeout(settings),
+        http_client=http_client,
+    )

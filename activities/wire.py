@@ -1,0 +1,102 @@
+"""Translation between our schemas and the OpenAI chat/embeddings wire format (no I/O)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from openai.lib._pydantic import to_strict_json_schema
+from openai.types import CompletionUsage
+from openai.types.chat import ChatCompletionChunk
+from pydantic import BaseModel
+
+from schemas.inference import ChatMessage, ToolCall, ToolSpec
+from schemas.usage import Usage
+
+
+def messages_param(messages: list[ChatMessage]) -> list[dict[str, Any]]:
+    """Chat messages as the API takes them (assistant tool calls and tool results included)."""
+    out: list[dict[str, Any]] = []
+    for message in messages:
+        item: dict[str, Any] = {"role": message.role, "content": message.content}
+        if message.tool_calls:
+            item["tool_calls"] = [
+                {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+                for c in message.tool_calls
+            ]
+        if message.tool_call_id:
+            item["tool_call_id"] = message.tool_call_id
+        out.append(item)
+    return out
+
+
+def tools_param(tools: list[ToolSpec] | None) -> list[dict[str, Any]] | None:
+    """Function tools as the API takes them."""
+    if not tools:
+        return None
+    return [
+        {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}
+        for t in tools
+    ]
+
+
+def response_format(name: str, model: type[BaseModel]) -> dict[str, Any]:
+    """A strict json_schema response format for a pydantic model.
+
+    The SDK's strict transform (every property required, no additional properties) is what strict mode demands
+    of real providers; a plain `model_json_schema()` is refused there when a field has a default.
+    """
+    schema = to_strict_json_schema(model)
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
+
+
+def usage_from(model: str, usage: CompletionUsage | None, started: float) -> Usage:
+    """Our Usage from the API's, billed in full (this call really ran)."""
+    prompt = usage.prompt_tokens if usage else 0
+    completion = usage.completion_tokens if usage else 0
+    return Usage(
+        model=model,
+        prompt_tokens=prompt,
+        completion_tokens=completion,
+        billed_tokens=prompt + completion,
+        latency_ms=(time.monotonic() - started) * 1000,
+    )
+
+
+class StreamAccumulator:
+    """Collects a streamed completion: text, tool-call fragments (by index), finish reason, usage, model."""
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.calls: dict[int, dict[str, str]] = {}
+        self.finish_reason: str | None = None
+        self.usage: CompletionUsage | None = None
+        self.model = ""
+
+    def add(self, chunk: ChatCompletionChunk) -> str:
+        """Take one chunk; returns its text delta (possibly empty)."""
+        self.model = chunk.model or self.model
+        if chunk.usage is not None:
+            self.usage = chunk.usage
+        delta_text = ""
+        for choice in chunk.choices[:1]:
+            delta_text = choice.delta.content or ""
+            if delta_text:
+                self.text.append(delta_text)
+            for frag in choice.delta.tool_calls or []:
+                call = self.calls.setdefault(frag.index, {"id": "", "name": "", "arguments": ""})
+                call["id"] = frag.id or call["id"]
+                if frag.function is not None:
+                    call["name"] += frag.function.name or ""
+                    call["arguments"] += frag.function.arguments or ""
+            self.finish_reason = choice.finish_reason or self.finish_reason
+        return delta_text
+
+    @property
+    def content(self) -> str:
+        """The text so far."""
+        return "".join(self.text)
+
+    def tool_calls(self) -> list[ToolCall]:
+        """The tool calls assembled from their fragments, in index order."""
+        return [ToolCall(**self.calls[i]) for i in sorted(self.calls)]

@@ -11,11 +11,9 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import (
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
-    WorkflowFailureError,
     WorkflowHandle,
+    WorkflowHistoryEventFilterType,
 )
-from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError
-from temporalio.exceptions import TimeoutError as TemporalTimeout
 
 from schemas import search_attributes as sa
 from schemas.jobs import ErrorKind, JobError, JobInfo, JobStatus, Pipeline, StepInfo
@@ -24,12 +22,6 @@ from schemas.usage import Usage
 # A fresh run has WorkflowExecutionStarted, WorkflowTaskScheduled and perhaps WorkflowTaskStarted; any more
 # events mean a worker picked it up and the first step was scheduled.
 _QUEUED_HISTORY_LENGTH = 3
-
-_CLOSED_FAILURE_KIND = {
-    WorkflowExecutionStatus.TERMINATED: ErrorKind.TERMINATED,
-    WorkflowExecutionStatus.CANCELED: ErrorKind.CANCELLED,
-    WorkflowExecutionStatus.TIMED_OUT: ErrorKind.TIMED_OUT,
-}
 
 
 def status_of(desc: WorkflowExecutionDescription) -> JobStatus:
@@ -60,19 +52,22 @@ def pipeline_of(desc: WorkflowExecutionDescription) -> Pipeline | None:
         return None
 
 
-def error_of(exc: BaseException, status: WorkflowExecutionStatus | None, dead_lettered: bool) -> JobError:
-    """Describe why a run failed, from the exception `result()` raised."""
-    cause = exc.cause if isinstance(exc, WorkflowFailureError) else exc
-    kind = ErrorKind.DEAD_LETTERED if dead_lettered else _CLOSED_FAILURE_KIND.get(status, ErrorKind.FAILED)  # type: ignore[arg-type]
-    if isinstance(cause, TerminatedError):
-        kind = ErrorKind.TERMINATED
-    elif isinstance(cause, CancelledError):
-        kind = ErrorKind.CANCELLED
-    elif isinstance(cause, TemporalTimeout):
-        kind = ErrorKind.TIMED_OUT
-    err_type = cause.type if isinstance(cause, ApplicationError) else type(cause).__name__
-    message = cause.message if hasattr(cause, "message") else str(cause)
-    return JobError(kind=kind, message=str(message), type=err_type)
+async def error_of(handle: WorkflowHandle[Any, Any], status: JobStatus) -> JobError:
+    """Why a closed run did not complete, read from its close event (reason, failure message and type)."""
+    async for event in handle.fetch_history_events(event_filter_type=WorkflowHistoryEventFilterType.CLOSE_EVENT):
+        if event.HasField("workflow_execution_failed_event_attributes"):
+            failure = event.workflow_execution_failed_event_attributes.failure
+            kind = ErrorKind.DEAD_LETTERED if status is JobStatus.DEAD_LETTERED else ErrorKind.FAILED
+            err_type = failure.application_failure_info.type if failure.HasField("application_failure_info") else None
+            return JobError(kind=kind, message=failure.message, type=err_type or None)
+        if event.HasField("workflow_execution_terminated_event_attributes"):
+            reason = event.workflow_execution_terminated_event_attributes.reason
+            return JobError(kind=ErrorKind.TERMINATED, message=reason or "terminated", type="Terminated")
+        if event.HasField("workflow_execution_canceled_event_attributes"):
+            return JobError(kind=ErrorKind.CANCELLED, message="cancelled", type="Cancelled")
+        if event.HasField("workflow_execution_timed_out_event_attributes"):
+            return JobError(kind=ErrorKind.TIMED_OUT, message="the job exceeded its execution timeout", type="TimedOut")
+    return JobError(kind=ErrorKind.FAILED, message="closed without a close event")
 
 
 async def steps_of(handle: WorkflowHandle[Any, Any]) -> list[StepInfo]:
@@ -137,10 +132,7 @@ async def job_info(handle: WorkflowHandle[Any, Any], with_steps: bool = True) ->
         raw = await handle.result()
         result = raw if isinstance(raw, dict) else {"value": raw}
     elif status.closed:
-        try:
-            await handle.result(follow_runs=False)
-        except Exception as exc:
-            error = error_of(exc, desc.status, status is JobStatus.DEAD_LETTERED)
+        error = await error_of(handle, status)
     return JobInfo(
         job_id=desc.id,
         pipeline=pipeline_of(desc),

@@ -5,15 +5,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 from temporalio.client import Client
 
 from runtime.settings import Settings, get_settings
 from schemas.sim import SimLedger
+
+if TYPE_CHECKING:
+    from starter.corpus import IndexReport
 from starter.client import GenAIFlowClient
-from starter.corpus import IndexReport, index_corpus
-from workers.registry import ALL_QUEUES, build_workers, open_deps
 
 FACTS = {
     "zephyr.md": (
@@ -39,6 +41,8 @@ def private_settings(unique: str) -> Settings:
 @asynccontextmanager
 async def running_workers(client: Client, settings: Settings) -> AsyncIterator[GenAIFlowClient]:
     """Every worker of the registry, in-process, on the settings' queues; yields a client bound to them."""
+    from workers.registry import ALL_QUEUES, build_workers, open_deps
+
     async with open_deps(settings) as deps, AsyncExitStack() as stack:
         for worker in build_workers(client, settings, ALL_QUEUES, deps):
             await stack.enter_async_context(worker)
@@ -47,6 +51,8 @@ async def running_workers(client: Client, settings: Settings) -> AsyncIterator[G
 
 async def index_facts(tmp: Path, collection: str, settings: Settings) -> IndexReport:
     """Write the fact files and index them into collection."""
+    from starter.corpus import index_corpus
+
     for name, text in FACTS.items():
         (tmp / name).write_text(text)
     return await index_corpus([tmp], collection, settings, root=tmp)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
+import sys
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -17,9 +20,9 @@ if TYPE_CHECKING:
 QUEUES_HELP = "Comma-separated task queues to serve (genai-workflows, genai-inference, genai-io)."
 
 
-def _fail(console: Console, message: str, code: ExitCode) -> typer.Exit:
+def _fail(console: Console, message: str, code: ExitCode) -> NoReturn:
     console.print(f"[red]error:[/red] {message}")
-    return typer.Exit(int(code))
+    _exit_now(int(code))
 
 
 def _settings(console: Console) -> Settings:
@@ -29,7 +32,7 @@ def _settings(console: Console) -> Settings:
     try:
         settings = get_settings()
     except SettingsError as err:
-        raise _fail(console, str(err), ExitCode.USAGE) from None
+        _fail(console, str(err), ExitCode.USAGE)
     configure_logging(settings)
     return settings
 
@@ -44,8 +47,8 @@ def up() -> None:
     try:
         code = run_up(settings, console)
     except ServiceError as err:
-        raise _fail(console, str(err), ExitCode.FAILED) from None
-    raise typer.Exit(code)
+        _fail(console, str(err), ExitCode.FAILED)
+    _exit_now(code)
 
 
 def worker(queues: Annotated[str, typer.Option("--queues", help=QUEUES_HELP)] = "") -> None:
@@ -58,17 +61,26 @@ def worker(queues: Annotated[str, typer.Option("--queues", help=QUEUES_HELP)] = 
     chosen = [q.strip() for q in queues.split(",") if q.strip()] or list(ALL_QUEUES)
     unknown = sorted(set(chosen) - set(ALL_QUEUES))
     if unknown:
-        raise _fail(console, f"unknown queue(s) {', '.join(unknown)}; known: {', '.join(ALL_QUEUES)}", ExitCode.USAGE)
+        _fail(console, f"unknown queue(s) {', '.join(unknown)}; known: {', '.join(ALL_QUEUES)}", ExitCode.USAGE)
     try:
         code = asyncio.run(serve(settings, chosen))
     except (NothingRegistered, MetricsPortError) as err:
-        raise _fail(console, str(err), ExitCode.FAILED) from None
+        _fail(console, str(err), ExitCode.FAILED)
     except RuntimeError as err:
         if "connect" in str(err).lower():  # the Temporal client reports a failed connect as a RuntimeError
             message = f"cannot reach Temporal at {settings.temporal_address} (is `genai-flow up` running?): {err}"
-            raise _fail(console, message, ExitCode.UNREACHABLE) from None
+            _fail(console, message, ExitCode.UNREACHABLE)
         raise
-    raise typer.Exit(code)
+    _exit_now(code)
+
+
+def _exit_now(code: int) -> NoReturn:
+    # Everything is drained and closed by now. Skipping interpreter finalization avoids a crash seen when the
+    # Temporal core's native threads touch the GIL while Python tears down ("PyGILState_Release" abort).
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 async def _until(interrupted: Any, work: Coroutine[Any, Any, int]) -> int:
@@ -100,9 +112,9 @@ def demo() -> None:
     except StackInterrupted:
         code = 130
     except ServiceError as err:
-        raise _fail(console, str(err), ExitCode.FAILED) from None
+        _fail(console, str(err), ExitCode.FAILED)
     console.print(f"demo finished with exit code {code}")
-    raise typer.Exit(code)
+    _exit_now(code)
 
 
 def register(app: typer.Typer) -> None:

@@ -29,7 +29,15 @@ _ORG_WORDS = word_set(
     "inc inc. ltd ltd. llc corp corp. corporation company co gmbh ag sa plc university institute bank group "
     "foundation agency association labs systems technologies"
 )
-_PLACE_WORDS = word_set("city river mountain street avenue county state republic kingdom island lake")
+_PLACE_WORDS = word_set(
+    "city river mountain street avenue county state republic kingdom island lake tower gate bridge park square "
+    "palace museum cathedral station airport hall"
+)
+_OPENERS = word_set(
+    "contact see visit call email use read note ask send please today yesterday tomorrow however meanwhile finally "
+    "first next then after before since during although according unlike like under per via welcome thanks dear"
+)
+_TITLE_WORDS = word_set("mr mr. mrs mrs. ms ms. dr dr. prof prof.")
 _PERSON_TITLES = ("Mr ", "Mrs ", "Ms ", "Dr ", "Prof ", "Mr. ", "Mrs. ", "Ms. ", "Dr. ", "Prof. ")
 
 
@@ -79,9 +87,10 @@ def _in_text(text: str, chunk_id: str | None) -> list[Entity]:
     for m in _CAPITALISED.finditer(text):
         span = _trim(m.group(0))
         start = m.start() + m.group(0).find(span) if span else m.start()
-        # A lone capitalised word opening a sentence is usually just a word ("Revenue grew ...").
-        lone_opener = " " not in span and not text[:start].rstrip().endswith(tuple("abcdefghijklmnopqrstuvwxyz,;:"))
-        if span and not lone_opener and free(start, start + len(span)):
+        opener = not text[:start].rstrip().endswith(tuple("abcdefghijklmnopqrstuvwxyz0123456789,;:("))
+        if span and opener:
+            span, start = _drop_opener(span, start, text)
+        if span and free(start, start + len(span)):
             taken.append((start, start + len(span)))
             out.append(
                 Entity(span, _label(span, text[max(0, start - 5) : start]), chunk_id, _sentence_of(text, start), start)
@@ -95,6 +104,19 @@ def _trim(span: str) -> str:
     while words and words[0].lower() in STOPWORDS:
         words = words[1:]
     return " ".join(words) if words and len("".join(words)) > 1 else ""
+
+
+def _drop_opener(span: str, start: int, text: str) -> tuple[str, int]:
+    """A sentence's first word is capitalised anyway: keep it only if the text capitalises it mid-sentence too."""
+    first, _, rest = span.partition(" ")
+    lowered = first.lower()
+    if lowered in _TITLE_WORDS or re.search(rf"[a-z0-9,;:]\s+{re.escape(first)}\b", text):
+        return span, start
+    if not rest:
+        return "", start  # a lone opener ("Revenue grew ...") is just a word
+    if lowered in STOPWORDS or lowered in _OPENERS or re.search(rf"\b{re.escape(lowered)}\b", text):
+        return rest, start + len(first) + 1  # "Contact Acme Corp" -> "Acme Corp"
+    return span, start
 
 
 def _label(span: str, before: str) -> str:

@@ -1,7 +1,8 @@
 """Fault markers: `[[sim:...]]` in a request's text, parsed, stripped and counted.
 
-Counted markers (`[[sim:429x3]]`, `[[sim:500x5#t1]]`, ...) fail the first N calls that carry that
-exact marker text, across all requests, then let calls through. Counters live until `POST /sim/reset`.
+Counted markers (`[[sim:429x3]]`, `[[sim:500x5#t1]]`, ...; `truncatexN` extends the contract's list) fail
+the first N calls that carry that exact marker text, across all requests, then let calls through.
+Counters live until `POST /sim/reset`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import re
 from dataclasses import dataclass
 
 MARKER = re.compile(r"\[\[sim:([^\[\]]*)\]\]")
-_COUNTED = re.compile(r"^(429|503|500|hang|badjson)x(\d+)(?:#[^\]]*)?$")
+_COUNTED = re.compile(r"^(429|503|500|hang|badjson|truncate)x(\d+)(?:#[^\]]*)?$")
 _LATENCY = re.compile(r"^latency=(\d+(?:\.\d+)?)(ms|s)?(?:#[^\]]*)?$")
 _TOOLLOOP = re.compile(r"^toolloop(?:=([A-Za-z0-9_.-]+))?(?:#[^\]]*)?$")
 _POISON = re.compile(r"^poison(?:#[^\]]*)?$")

@@ -1,0 +1,109 @@
+"""Settings: defaults follow CONTRACTS.md, errors name the environment variable, comma lists parse."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from runtime.settings import LLMBackend, Settings, SettingsError, load_settings
+
+ENV_NAMES = [
+    "TEMPORAL_ADDRESS",
+    "REDIS_URL",
+    "GENAI_FLOW_CHROMA_URL",
+    "GENAI_FLOW_SIM_PORT",
+    "GENAI_FLOW_GATEWAY_PORT",
+    "GENAI_FLOW_METRICS_PORT",
+    "GENAI_FLOW_TEMPORAL_UI_PORT",
+    "GENAI_FLOW_LLM",
+    "GENAI_FLOW_API_KEYS",
+    "GENAI_FLOW_ALLOWED_BUCKETS",
+    "GENAI_FLOW_ALLOWED_ROOTS",
+    "GENAI_FLOW_LOG_LEVEL",
+    "GENAI_FLOW_LOG_FORMAT",
+    "GENAI_FLOW_MAX_CONCURRENT_ACTIVITIES",
+]
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """No setting from the surrounding environment (the test session's servers set some)."""
+    for name in ENV_NAMES:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def test_defaults_match_contract_ports(clean_env: pytest.MonkeyPatch) -> None:
+    s = load_settings()
+    assert s.temporal_address == "127.0.0.1:7233"
+    assert s.temporal_ui_port == 8233
+    assert s.gateway_port == 8000
+    assert s.sim_port == 8001
+    assert s.chroma_url == "http://127.0.0.1:8002"
+    assert s.redis_url == "redis://127.0.0.1:6379/0"
+    assert s.metrics_port == 9464
+    assert s.llm is LLMBackend.SIM
+    assert s.llm_base_url == "http://127.0.0.1:8001/v1"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("GENAI_FLOW_SIM_PORT", "eighty"),
+        ("GENAI_FLOW_LLM", "gpt"),
+        ("GENAI_FLOW_LOG_LEVEL", "loud"),
+        ("GENAI_FLOW_LOG_FORMAT", "xml"),
+        ("GENAI_FLOW_MAX_CONCURRENT_ACTIVITIES", "0"),
+    ],
+)
+def test_invalid_value_names_the_variable(clean_env: pytest.MonkeyPatch, name: str, value: str) -> None:
+    clean_env.setenv(name, value)
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    assert name in str(err.value)
+    assert value in str(err.value)
+
+
+def test_comma_lists(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("GENAI_FLOW_API_KEYS", "k1, k2,,k3 ")
+    clean_env.setenv("GENAI_FLOW_ALLOWED_BUCKETS", "docs,*")
+    clean_env.setenv("GENAI_FLOW_ALLOWED_ROOTS", "/srv/a,/srv/b")
+    s = load_settings()
+    assert s.api_keys == ["k1", "k2", "k3"]
+    assert s.allowed_buckets == ["docs", "*"]
+    assert s.allowed_roots == [Path("/srv/a"), Path("/srv/b")]
+
+
+def test_openai_backend_uses_configured_endpoint(clean_env: pytest.MonkeyPatch) -> None:
+    clean_env.setenv("GENAI_FLOW_LLM", "openai")
+    clean_env.setenv("OPENAI_BASE_URL", "http://127.0.0.1:11434/v1")
+    clean_env.setenv("OPENAI_API_KEY", "secret")
+    s = load_settings()
+    assert s.llm_base_url == "http://127.0.0.1:11434/v1"
+    assert s.llm_api_key == "secret"
+    assert "secret" not in repr(s)  # keys are SecretStr: never printed
+
+
+def test_every_field_has_one_documented_env_name() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        env = alias.choices[0] if alias is not None and hasattr(alias, "choices") else name.upper()
+        assert f"`{env}`" in readme, f"{env} missing from the README's configuration table"
+
+
+def test_cli_reports_bad_setting_without_traceback(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "genai-flow"), "worker"],
+        env={"PATH": "/usr/bin:/bin", "GENAI_FLOW_METRICS_PORT": "nine", "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "GENAI_FLOW_METRICS_PORT" in done.stdout + done.stderr
+    assert "Traceback" not in done.stderr

@@ -10,8 +10,8 @@ import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from activities.inference import embed_texts
-from activities.llm import openai_client
+from activities.embeddings import embed_texts
+from activities.llm import make_llm
 from pydantic import BaseModel
 
 from activities.chunking import chunk_text
@@ -54,7 +54,7 @@ async def index_corpus(
         source = str(path.relative_to(root)) if root and path.is_relative_to(root) else path.name
         for n, text in enumerate(chunk_text(path.read_text(errors="replace"))):
             chunks.append((f"{source}#{n}", text, source))
-    llm = openai_client(settings)
+    llm = make_llm(settings)
     try:
         digest = hashlib.sha256("".join(c[1] for c in chunks).encode()).hexdigest()[:16]
         vectors, usage = await embed_texts(llm, [c[1] for c in chunks], settings.embed_model, f"corpus-{digest}")

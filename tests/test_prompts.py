@@ -32,8 +32,17 @@ def test_citations_keep_known_ids_in_order_with_quotes() -> None:
     answer = "Chroma listens on port 8002 [guide.md#1]. The gateway uses 8000 [guide.md#0]. Nope [other.md#9]."
     found = prompts.citations(answer, CHUNKS)
     assert [c.chunk_id for c in found] == ["guide.md#1", "guide.md#0"]
-    assert found[0].quote == "Chroma listens on port 8002."
+    assert [c.quote for c in found] == ["Chroma listens on port 8002", "The gateway uses 8000"]
     assert found[0].source == "guide.md"
+
+
+def test_citation_after_the_full_stop_quotes_the_sentence() -> None:
+    answer = "Dr. Ada Byron set the port to 8002. [guide.md#1] Two ids back this. [guide.md#0] [guide.md#1]"
+    found = prompts.citations(answer, CHUNKS)
+    assert [(c.chunk_id, c.quote) for c in found] == [
+        ("guide.md#1", "Dr. Ada Byron set the port to 8002."),
+        ("guide.md#0", "Two ids back this."),
+    ]
 
 
 def test_citations_empty_when_answer_cites_nothing() -> None:

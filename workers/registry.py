@@ -23,11 +23,12 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from runtime.logging import get_logger
 from runtime.redis import redis_client
 from runtime.settings import Settings
+from schemas import queues as queue_names
 
-WORKFLOWS_QUEUE = "genai-workflows"
-INFERENCE_QUEUE = "genai-inference"
-IO_QUEUE = "genai-io"
-ALL_QUEUES: tuple[str, ...] = (WORKFLOWS_QUEUE, INFERENCE_QUEUE, IO_QUEUE)
+WORKFLOWS_QUEUE = queue_names.WORKFLOWS
+INFERENCE_QUEUE = queue_names.INFERENCE
+IO_QUEUE = queue_names.IO
+ALL_QUEUES: tuple[str, ...] = queue_names.ALL
 
 log = get_logger(__name__)
 
@@ -75,15 +76,41 @@ class Registration:
 
 def workflows() -> list[type]:
     """Workflow classes served on `genai-workflows` (imported here, lazily, so importing the registry stays cheap)."""
-    return []
+    from workflows.answer import AnswerQuestion
+
+    return [AnswerQuestion]
+
+
+def inference_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
+    """Model calls (chat, structured output, embeddings) and retrieval, which embeds the question."""
+    from activities.inference import InferenceActivities
+    from activities.llm import make_llm
+    from activities.retrieval import RetrievalActivities
+    from runtime.vectorindex import VectorIndex
+
+    llm = make_llm(deps.settings)
+    deps.resources.push_async_callback(llm.close)
+    inference = InferenceActivities(llm, deps.redis, deps.settings)
+    retrieval = RetrievalActivities(inference, VectorIndex(deps.settings))
+    return [inference.chat, inference.structured, inference.embed, retrieval.retrieve]
+
+
+def job_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
+    """Bookkeeping the workflows run as local activities: dead letters, the closing ledger, job events."""
+    from activities.events import EventActivities
+    from activities.jobs import JobActivities
+    from runtime.pricing import price_table
+
+    jobs = JobActivities(deps.redis, deps.settings, price_table())
+    return [jobs.record_dead_letter, jobs.finish_job, EventActivities(deps.redis, deps.settings).publish_event]
 
 
 def activity_factories() -> dict[str, list[ActivityFactory]]:
     """Activity factories per task queue."""
     return {
-        WORKFLOWS_QUEUE: [],  # local activities of the workflows above
-        INFERENCE_QUEUE: [],  # model calls: chat, structured output, embeddings
-        IO_QUEUE: [],  # retrieval, extraction, chunking, indexing, object store, idempotency bookkeeping
+        WORKFLOWS_QUEUE: [job_activities],  # local activities of the workflows above
+        INFERENCE_QUEUE: [inference_activities],  # model calls: chat, structured output, embeddings, retrieval
+        IO_QUEUE: [],  # extraction, chunking, indexing, object store
     }
 
 
@@ -142,7 +169,7 @@ def build_workers(client: Client, settings: Settings, queues: Sequence[str], dep
         workers.append(
             Worker(
                 client,
-                task_queue=queue,
+                task_queue=queue_names.queue(queue, settings.task_queue_prefix),
                 workflows=list(reg.workflows),
                 activities=list(reg.activities),
                 **worker_options(settings, queue),

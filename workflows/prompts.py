@@ -50,12 +50,16 @@ def answer_messages(question: str, chunks: list[RetrievedChunk], summary: Summar
 
 
 def citations(answer: str, chunks: list[RetrievedChunk]) -> list[Citation]:
-    """The retrieved chunks the answer cites, in order of first citation, with the citing sentence."""
+    """The retrieved chunks the answer cites, in order of first citation, each with the text it backs."""
     by_id = {c.chunk_id: c for c in chunks}
     found: dict[str, Citation] = {}
-    for sentence in re.split(r"(?<=[.!?\]])\s+", answer):
-        for chunk_id in _CITATION.findall(sentence):
-            if chunk_id in by_id and chunk_id not in found:
-                quote = _SPACE_BEFORE_PUNCT.sub(r"\1", _CITATION.sub("", sentence)).strip()
-                found[chunk_id] = Citation(chunk_id=chunk_id, source=by_id[chunk_id].source, quote=quote)
+    # Split into text and citation tokens: a citation backs the text since the previous citation.
+    parts = _CITATION.split(answer)
+    quote = ""
+    for i, part in enumerate(parts):
+        if i % 2 == 0:
+            # Text after a citation starts with the punctuation that closed the cited sentence: drop it.
+            quote = _SPACE_BEFORE_PUNCT.sub(r"\1", part).lstrip(" .,;:!?").rstrip() or quote
+        elif part in by_id and part not in found:
+            found[part] = Citation(chunk_id=part, source=by_id[part].source, quote=quote)
     return list(found.values())

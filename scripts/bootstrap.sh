@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Make a fresh clone runnable, without prompts (CI=true, no stdin):
+#   1. uv (pip-installed, pinned, when missing)
+#   2. .venv synced from uv.lock (the machine's Python; uv never downloads one)
+#   3. redis-server (apt-get when root on Debian/Ubuntu; otherwise the exact command to run is printed)
+# Safe to run again: each step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+UV_VERSION="0.13.8"
+export UV_PYTHON_DOWNLOADS=never
+export DEBIAN_FRONTEND=noninteractive
+PYTHON="${PYTHON:-python3}"
+
+say() { printf 'bootstrap: %s\n' "$*"; }
+die() { printf 'bootstrap: error: %s\n' "$*" >&2; exit 1; }
+
+find_uv() {
+  if command -v uv >/dev/null 2>&1; then command -v uv; return; fi
+  local user_bin
+  user_bin="$("$PYTHON" -m site --user-base 2>/dev/null)/bin/uv"
+  if [ -x "$user_bin" ]; then echo "$user_bin"; return; fi
+  if "$PYTHON" -m uv --version >/dev/null 2>&1; then echo "$PYTHON -m uv"; return; fi
+  return 1
+}
+
+# --- 1. uv ------------------------------------------------------------------------------------------------------
+command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found: install Python 3.11+ (Debian/Ubuntu: apt-get install -y python3 python3-pip)"
+if ! UV="$(find_uv)"; then
+  say "installing uv==$UV_VERSION with pip"
+  # --user first; an externally managed (PEP 668) system Python needs --break-system-packages for a --user install.
+  "$PYTHON" -m pip install --quiet --user "uv==$UV_VERSION" \
+    || "$PYTHON" -m pip install --quiet --user --break-system-packages "uv==$UV_VERSION" \
+    || "$PYTHON" -m pip install --quiet "uv==$UV_VERSION" \
+    || die "could not install uv; run: $PYTHON -m pip install --user uv==$UV_VERSION"
+  UV="$(find_uv)" || die "uv installed but not found; add $("$PYTHON" -m site --user-base)/bin to PATH"
+fi
+say "uv: $($UV --version)"
+
+# --- 2. the virtualenv, exactly as locked -------------------------------------------------------------------------
+say "syncing .venv from uv.lock"
+$UV sync --frozen --python "$PYTHON" --quiet
+
+# --- 3. redis-server ----------------------------------------------------------------------------------------------
+if command -v redis-server >/dev/null 2>&1; then
+  say "redis-server: $(command -v redis-server)"
+elif [ "$(id -u)" = "0" ] && [ -f /etc/debian_version ] && command -v apt-get >/dev/null 2>&1; then
+  say "installing redis-server with apt-get"
+  apt-get update -qq </dev/null
+  apt-get install -y -qq --no-install-recommends redis-server </dev/null
+  command -v redis-server >/dev/null 2>&1 || die "apt-get finished but redis-server is still missing"
+else
+  if [ -f /etc/debian_version ]; then
+    hint="sudo apt-get update && sudo apt-get install -y redis-server"
+  elif command -v brew >/dev/null 2>&1; then
+    hint="brew install redis"
+  else
+    hint="install Redis 7 with your package manager so that \`redis-server\` is on PATH"
+  fi
+  die "redis-server is missing; run: $hint   (or point REDIS_URL at a running Redis)"
+fi
+say "ready"

@@ -29,7 +29,7 @@ command -v "$PYTHON" >/dev/null 2>&1 || die "$PYTHON not found: install Python 3
 if ! UV="$(find_uv)"; then
   say "installing uv==$UV_VERSION with pip"
   # --user first; an externally managed (PEP 668) system Python needs --break-system-packages for a --user install.
-  "$PYTHON" -m pip install --quiet --user "uv==$UV_VERSION" \
+  "$PYTHON" -m pip install --quiet --user "uv==$UV_VERSION" 2>/dev/null \
     || "$PYTHON" -m pip install --quiet --user --break-system-packages "uv==$UV_VERSION" \
     || "$PYTHON" -m pip install --quiet "uv==$UV_VERSION" \
     || die "could not install uv; run: $PYTHON -m pip install --user uv==$UV_VERSION"

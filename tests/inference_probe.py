@@ -1,0 +1,83 @@
+"""A one-step probe workflow and an in-test worker for the inference activities (tests of retries and locks)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
+
+import redis.asyncio
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.client import Client
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+from activities.inference import InferenceActivities
+from activities.llm import make_llm
+from activities.retry import inference_activity_options
+from runtime.settings import Settings
+from schemas.inference import ChatResult, EmbedResult, StructuredResult
+
+RESULT_TYPES: dict[str, type[BaseModel]] = {"chat": ChatResult, "structured": StructuredResult, "embed": EmbedResult}
+
+
+class Probe(BaseModel):
+    """One activity call with explicit (short) timeouts."""
+
+    activity: str
+    request: dict[str, Any]
+    step_deadline_s: float = 60.0
+    inference_timeout_s: float = 5.0
+    heartbeat_timeout_s: float = 2.0
+
+
+@workflow.defn(name="InferenceProbe")
+class InferenceProbe:
+    """Runs one inference activity with the project's retry options and returns its result."""
+
+    @workflow.run
+    async def run(self, probe: Probe) -> dict[str, Any]:
+        """Execute the activity on this workflow's own task queue."""
+        options = inference_activity_options(
+            timedelta(seconds=probe.step_deadline_s),
+            inference_timeout=timedelta(seconds=probe.inference_timeout_s),
+            heartbeat_timeout=timedelta(seconds=probe.heartbeat_timeout_s),
+        )
+        result: BaseModel = await workflow.execute_activity(
+            probe.activity,
+            probe.request,
+            result_type=RESULT_TYPES[probe.activity],
+            task_queue=workflow.info().task_queue,
+            **options,
+        )
+        return result.model_dump(mode="json")
+
+
+@asynccontextmanager
+async def probe_worker(
+    client: Client, settings: Settings, queue: str, redis: redis.asyncio.Redis | None, max_activities: int = 20
+) -> AsyncIterator[InferenceActivities]:
+    """A Worker serving the probe workflow and the inference activities on `queue`."""
+    llm = make_llm(settings)
+    acts = InferenceActivities(llm, redis, settings)
+    worker = Worker(
+        client,
+        task_queue=queue,
+        workflows=[InferenceProbe],
+        activities=[acts.chat, acts.structured, acts.embed],
+        workflow_runner=UnsandboxedWorkflowRunner(),
+        max_concurrent_activities=max_activities,
+    )
+    try:
+        async with worker:
+            yield acts
+    finally:
+        await llm.close()
+
+
+async def run_probe(client: Client, queue: str, workflow_id: str, probe: Probe) -> dict[str, Any]:
+    """Run the probe workflow to completion (raises WorkflowFailureError when the step fails)."""
+    handle = await client.start_workflow(InferenceProbe.run, probe, id=workflow_id, task_queue=queue)
+    return await asyncio.wait_for(handle.result(), timeout=probe.step_deadline_s + 30)

@@ -1,0 +1,197 @@
+"""Inference activities against the simulator on a real Temporal worker: retries, dead letters, hangs, streaming."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from itertools import pairwise
+
+import pytest
+import pytest_asyncio
+import redis.asyncio
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.exceptions import ActivityError, ApplicationError
+
+from activities.retry import MAX_ATTEMPTS, step_failure
+from runtime.keys import RedisKeys
+from runtime.redis import redis_client
+from runtime.settings import Settings, get_settings
+from schemas.answer import Summary
+from schemas.events import EventType, ProgressEvent
+from schemas.failures import FailureType
+from schemas.sim import SimLedger
+from tests.helpers import sim_ledger
+from tests.inference_probe import Probe, probe_worker, run_probe
+
+
+@pytest.fixture
+def settings(servers: dict[str, str], unique: str) -> Settings:
+    """This test's own Redis key prefix; the cross-job cache off so every run really calls the simulator."""
+    return get_settings().model_copy(update={"key_prefix": f"t{unique}", "cross_job_cache": False})
+
+
+@pytest_asyncio.fixture
+async def redis(settings: Settings) -> AsyncIterator[redis.asyncio.Redis]:
+    """The session's Redis."""
+    client = redis_client(settings)
+    yield client
+    await client.aclose()
+
+
+def chat(text: str, step: str = "answer", **extra: object) -> dict[str, object]:
+    """A chat request body for the probe."""
+    return {"step": step, "messages": [{"role": "user", "content": text}], **extra}
+
+
+def billed(ledger: SimLedger) -> int:
+    """Tokens the simulator billed across the ledger's entries."""
+    return sum(entry.billed_tokens for entry in ledger.entries.values())
+
+
+def calls(ledger: SimLedger, key: str) -> list[tuple[float, object]]:
+    """(arrival, status) of every call made under one Idempotency-Key."""
+    return [(c.arrival, c.status) for c in ledger.entries[key].calls]
+
+
+async def test_429x7_completes_and_honours_retry_after(
+    client: Client, servers: dict[str, str], settings: Settings, redis: redis.asyncio.Redis, unique: str
+) -> None:
+    wf = f"probe-429-{unique}"
+    async with probe_worker(client, settings, f"q-{unique}", redis):
+        result = await run_probe(
+            client, f"q-{unique}", wf, Probe(activity="chat", request=chat(f"Hi [[sim:429x7#{unique}]]"))
+        )
+    ledger = await sim_ledger(servers["sim_url"], f"{wf}/")
+    seen = calls(ledger, f"{wf}/answer")
+    # Seven throttles never dead-letter (more than MAX_ATTEMPTS failures): the eighth call completes the step.
+    assert [status for _, status in seen] == [429] * 7 + [200]
+    gaps = [b[0] - a[0] for a, b in pairwise(seen)]
+    # The simulator asks for 1 s; the policy's own backoff would have grown to 1, 2, 4, ... 60 s.
+    assert all(0.95 <= gap < 2.5 for gap in gaps), gaps
+    assert result["content"] == "Hi"
+    assert result["usage"]["billed_tokens"] == billed(ledger) > 0
+
+
+async def test_500x4_succeeds_on_the_fifth_attempt(
+    client: Client, servers: dict[str, str], settings: Settings, redis: redis.asyncio.Redis, unique: str
+) -> None:
+    wf = f"probe-500x4-{unique}"
+    async with probe_worker(client, settings, f"q-{unique}", redis):
+        result = await run_probe(
+            client, f"q-{unique}", wf, Probe(activity="chat", request=chat(f"Go [[sim:500x4#{unique}]]"))
+        )
+    ledger = await sim_ledger(servers["sim_url"], f"{wf}/")
+    seen = calls(ledger, f"{wf}/answer")
+    assert [status for _, status in seen] == [500] * 4 + [200]
+    gaps = [b[0] - a[0] for a, b in pairwise(seen)]
+    assert gaps[3] > gaps[0]  # exponential backoff between counting failures (1, 2, 4, 8 s)
+    assert result["usage"]["billed_tokens"] == billed(ledger) > 0
+
+
+async def test_500x5_fails_after_exactly_five_attempts(
+    client: Client, servers: dict[str, str], settings: Settings, redis: redis.asyncio.Redis, unique: str
+) -> None:
+    wf = f"probe-500x5-{unique}"
+    async with probe_worker(client, settings, f"q-{unique}", redis):
+        with pytest.raises(WorkflowFailureError) as failed:
+            await run_probe(
+                client, f"q-{unique}", wf, Probe(activity="chat", request=chat(f"Go [[sim:500x5#{unique}]]"))
+            )
+    activity_error = failed.value.cause
+    assert isinstance(activity_error, ActivityError)
+    cause = activity_error.cause
+    assert isinstance(cause, ApplicationError)
+    assert (cause.type, cause.non_retryable) == ("Transient", True)
+    details = step_failure(activity_error)
+    assert details is not None
+    assert (details.step, details.type, details.attempts, details.status) == ("answer", FailureType.TRANSIENT, 5, 500)
+    assert details.idempotency_key == f"{wf}/answer"
+    ledger = await sim_ledger(servers["sim_url"], f"{wf}/")
+    assert [status for _, status in calls(ledger, f"{wf}/answer")] == [500] * MAX_ATTEMPTS
+    assert billed(ledger) == 0
+
+
+async def test_badjson_is_retried_then_valid(
+    client: Client, servers: dict[str, str], settings: Settings, redis: redis.asyncio.Redis, unique: str
+) -> None:
+    wf = f"probe-badjson-{unique}"
+    request = {
+        "step": "summarize",
+        "schema_name": "summary",
+        "messages": [{"role": "user", "content": f"The sky is blue. Grass is green. [[sim:badjsonx1#{unique}]]"}],
+    }
+    async with probe_worker(client, settings, f"q-{unique}", redis):
+        result = await run_probe(client, f"q-{unique}", wf, Probe(activity="structured", request=request))
+    Summary.model_validate(result["data"])
+    ledger = await sim_ledger(servers["sim_url"], f"{wf}/")
+    assert [status for _, status in calls(ledger, f"{wf}/summarize")] == [200, 200]  # bad JSON, then valid
+    # The invalid reply was billed too: the step's usage reports both, so usage matches the invoice.
+    assert result["usage"]["billed_tokens"] == billed(ledger) > 0
+
+
+async def test_hang_times_out_is_retried_and_frees_the_slot(
+    client: Client, servers: dict[str, str], settings: Settings, redis: redis.asyncio.Redis, unique: str
+) -> None:
+    wf = f"probe-hang-{unique}"
+    probe = Probe(activity="chat", request=chat(f"Wait [[sim:hangx1#{unique}]]"), inference_timeout_s=1.0)
+    quick = settings.model_copy(update={"inference_timeout_s": 1.0})  # the worker's client gives up after 1 s
+    # One activity slot: the retry (and the next job) can only run if the hung attempt gave its slot back.
+    async with probe_worker(client, quick, f"q-{unique}", redis, max_activities=1):
+        result = await run_probe(client, f"q-{unique}", wf, probe)
+        after = await run_probe(client, f"q-{unique}", f"{wf}-next", Probe(activity="chat", request=chat("Next")))
+    ledger = await sim_ledger(servers["sim_url"], f"{wf}/")
+    seen = calls(ledger, f"{wf}/answer")
+    assert [status for _, status in seen] == ["hang", 200]
+    assert 1.0 <= seen[1][0] - seen[0][0] < 5.0  # timed out by the client (1 s), retried after ~1 s
+    assert result["content"] == "Wait"
+    assert after["content"] == "Next"
+
+
+async def test_streaming_chat_publishes_batched_token_events(
+    client: Client, servers: dict[str, str], settings: Settings, redis: redis.asyncio.Redis, unique: str
+) -> None:
+    wf = f"probe-stream-{unique}"
+    text = "Temporal retries activities. Redis holds locks. " * 6
+    async with probe_worker(client, settings, f"q-{unique}", redis):
+        result = await run_probe(client, f"q-{unique}", wf, Probe(activity="chat", request=chat(text, stream=True)))
+    entries = await redis.xrange(RedisKeys.of(settings).events(wf))
+    events = [ProgressEvent.from_stream_fields(fields) for _id, fields in entries]
+    types = [e.type for e in events]
+    assert types[0] == EventType.STEP_STARTED and events[0].data == {"attempt": 1}
+    assert types[-1] == EventType.STEP_COMPLETED
+    assert events[-1].data["usage"]["billed_tokens"] == result["usage"]["billed_tokens"] > 0
+    deltas = [e.data["delta"] for e in events if e.type == EventType.TOKEN]
+    assert "".join(deltas) == result["content"] != ""
+    assert 1 <= len(deltas) < result["usage"]["completion_tokens"]  # batched, not one event per token
+    ledger = await sim_ledger(servers["sim_url"], f"{wf}/")
+    assert result["usage"]["billed_tokens"] == billed(ledger)
+
+
+async def test_embeddings_are_batched_and_usage_summed(
+    client: Client, servers: dict[str, str], settings: Settings, redis: redis.asyncio.Redis, unique: str
+) -> None:
+    wf = f"probe-embed-{unique}"
+    texts = [f"text number {i} {unique}" for i in range(300)]
+    async with probe_worker(client, settings, f"q-{unique}", redis):
+        result = await run_probe(
+            client, f"q-{unique}", wf, Probe(activity="embed", request={"step": "embed", "texts": texts})
+        )
+    assert len(result["vectors"]) == 300
+    assert len({len(v) for v in result["vectors"]}) == 1
+    ledger = await sim_ledger(servers["sim_url"], f"{wf}/")
+    assert sorted(ledger.entries) == [f"{wf}/embed#0", f"{wf}/embed#1", f"{wf}/embed#2"]  # 128 + 128 + 44
+    assert result["usage"]["billed_tokens"] == result["usage"]["prompt_tokens"] == billed(ledger) > 0
+
+
+async def test_unknown_schema_is_permanent(
+    client: Client, settings: Settings, redis: redis.asyncio.Redis, unique: str
+) -> None:
+    request = {"step": "x", "schema_name": "nope", "messages": [{"role": "user", "content": "hi"}]}
+    async with probe_worker(client, settings, f"q-{unique}", redis):
+        with pytest.raises(WorkflowFailureError) as failed:
+            await run_probe(
+                client, f"q-{unique}", f"probe-schema-{unique}", Probe(activity="structured", request=request)
+            )
+    cause = failed.value.cause.cause  # type: ignore[union-attr]
+    assert isinstance(cause, ApplicationError)
+    assert (cause.type, cause.non_retryable) == ("Permanent", True)
+    assert "nope" in cause.message

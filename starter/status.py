@@ -57,6 +57,9 @@ async def error_of(handle: WorkflowHandle[Any, Any], status: JobStatus) -> JobEr
     async for event in handle.fetch_history_events(event_filter_type=WorkflowHistoryEventFilterType.CLOSE_EVENT):
         if event.HasField("workflow_execution_failed_event_attributes"):
             failure = event.workflow_execution_failed_event_attributes.failure
+            # An activity's failure wraps the application error that says what went wrong: report that one.
+            while not failure.HasField("application_failure_info") and failure.HasField("cause"):
+                failure = failure.cause
             kind = ErrorKind.DEAD_LETTERED if status is JobStatus.DEAD_LETTERED else ErrorKind.FAILED
             err_type = failure.application_failure_info.type if failure.HasField("application_failure_info") else None
             return JobError(kind=kind, message=failure.message, type=err_type or None)

@@ -121,7 +121,8 @@ class AnswerQuestion:
         """Record a dead letter, flag the run and publish the terminal event when a step gave up."""
         verdict = gave_up(err)
         if verdict is None:
-            await self.finish("job.failed", {"error": str(err)})
+            cause = err.cause if isinstance(err, ActivityError) and err.cause else err
+            await self.finish("job.failed", {"error": str(cause)})
             return
         error_type, attempts, message = verdict
         entry = DeadLetterEntry(

@@ -21,6 +21,7 @@ from temporalio.worker import Worker
 
 from runtime.processes import free_port, port_open
 from runtime.services import SEARCH_ATTRIBUTES
+from workers.registry import declared_queues, workflow_runner
 
 ROOT = Path(__file__).parents[1]  # no resolve(): the workflow sandbox re-imports this module and forbids it
 BIN = Path(sys.executable).parent
@@ -50,8 +51,7 @@ def _stack_env(home: Path) -> dict[str, str]:
         "GENAI_FLOW_SIM_PORT": str(ports["sim"]),
         "GENAI_FLOW_GATEWAY_PORT": str(ports["gateway"]),
         "GENAI_FLOW_METRICS_PORT": str(ports["metrics"]),
-        "GENAI_FLOW_LLM": "openai",
-        "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+        "GENAI_FLOW_LLM": "sim",
         "COLUMNS": "200",
     }
     return env
@@ -137,8 +137,11 @@ async def test_up_serves_cli_persists_workflows_and_leaves_no_orphans(tmp_path: 
     assert f"http://127.0.0.1:{env['GENAI_FLOW_TEMPORAL_UI_PORT']}/namespaces/default/workflows" in out
     children = first.children()
     names = " ".join(" ".join(child.cmdline()) for child in children)
-    for expected in ("temporal", "redis-server", "chroma"):
+    for expected in ("temporal", "redis-server", "chroma", "starter.cli sim"):
         assert expected in names, names
+    if declared_queues():
+        assert "starter.cli worker" in names, names
+        assert port_open("127.0.0.1", int(env["GENAI_FLOW_METRICS_PORT"]))
 
     listed = _temporal_cli(address, "operator", "search-attribute", "list")
     assert listed.returncode == 0, listed.stderr
@@ -160,7 +163,7 @@ async def test_up_serves_cli_persists_workflows_and_leaves_no_orphans(tmp_path: 
     second.wait_ready()
     children = second.children()
     client = await Client.connect(address)
-    async with Worker(client, task_queue=queue, workflows=[StackPersistenceProbe]):
+    async with Worker(client, task_queue=queue, workflows=[StackPersistenceProbe], workflow_runner=workflow_runner()):
         result = await client.get_workflow_handle(handle.id).result(rpc_timeout=timedelta(seconds=30))
     assert result == "persisted: hello"
     listed_runs = _temporal_cli(address, "workflow", "list", "--query", f"WorkflowId='{handle.id}'")
@@ -198,3 +201,21 @@ def test_missing_binary_names_the_install_command(tmp_path: Path) -> None:
     assert done.returncode != 0
     assert "redis-server" in out and "apt-get install -y redis-server" in out
     assert "Traceback" not in out
+
+
+def test_demo_runs_and_stops_the_stack(tmp_path: Path) -> None:
+    env = _stack_env(tmp_path / "home")
+    log = tmp_path / "demo.log"
+    with log.open("wb") as out:
+        demo = subprocess.Popen(
+            [str(BIN / "genai-flow"), "demo"], env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT
+        )
+        code = demo.wait(timeout=600)
+    output = log.read_text(errors="replace")
+    assert code == 0, output
+    assert READY in output and "demo finished with exit code 0" in output
+    assert f"http://127.0.0.1:{env['GENAI_FLOW_TEMPORAL_UI_PORT']}/namespaces/default/workflows" in output
+    assert "Traceback" not in output
+    for name in ("TEMPORAL_ADDRESS", "GENAI_FLOW_CHROMA_URL"):
+        port = int(env[name].rsplit(":", 1)[1])
+        assert not port_open("127.0.0.1", port), f"{name} still answers after the demo"

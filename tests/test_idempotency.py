@@ -1,0 +1,193 @@
+"""Never paid twice: the Redis lock and result store, on their own and through a real worker and the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_asyncio
+import redis.asyncio
+from prometheus_client import REGISTRY
+
+from activities.faults import FAULT_EXIT_CODE
+from activities.idempotency import COMPLETED, IdempotencyStore, LockBusy, parse_lock
+from runtime.keys import RedisKeys
+from runtime.redis import redis_client
+from runtime.settings import Settings, get_settings
+from schemas.inference import ChatResult
+from schemas.usage import Usage
+from tests.helpers import sim_ledger
+from tests.inference_probe import Probe, probe_worker, run_probe
+from tests.test_inference import billed, chat
+
+
+@pytest.fixture
+def settings(servers: dict[str, str], unique: str) -> Settings:
+    """This test's own Redis key prefix; the cross-job cache off unless a test turns it on."""
+    return get_settings().model_copy(update={"key_prefix": f"t{unique}", "cross_job_cache": False})
+
+
+@pytest_asyncio.fixture
+async def redis(settings: Settings) -> AsyncIterator[redis.asyncio.Redis]:
+    """The session's Redis."""
+    client = redis_client(settings)
+    yield client
+    await client.aclose()
+
+
+def unavailable_count() -> float:
+    """Calls made without the lock so far (the exported counter)."""
+    return REGISTRY.get_sample_value("genai_flow_idempotency_unavailable_total") or 0.0
+
+
+async def test_store_lock_states(settings: Settings, redis: redis.asyncio.Redis) -> None:
+    store = IdempotencyStore(redis, settings)
+    first = await store.acquire("wf/step", attempt=1, stale_after_s=5, wait_s=0)
+    assert first.token is not None and parse_lock(first.token) is not None
+    assert parse_lock(first.token)[0] == 1  # type: ignore[index]
+    with pytest.raises(LockBusy):  # live lock, nothing left to wait
+        await store.acquire("wf/step", attempt=2, stale_after_s=5, wait_s=0)
+    assert await store.refresh("wf/step", "1:0", attempt=1, stale_after_s=5) is None  # not our token
+    refreshed = await store.refresh("wf/step", first.token, attempt=1, stale_after_s=5)
+    assert refreshed is not None
+    await store.release("wf/step", refreshed)
+    again = await store.acquire("wf/step", attempt=2, stale_after_s=5, wait_s=0)
+    assert again.token is not None
+    await store.store("wf/step", '{"x": 1}')
+    assert await store.completed("wf/step") == '{"x": 1}'
+    found = await store.acquire("wf/step", attempt=3, stale_after_s=5, wait_s=0)
+    assert (found.token, found.stored) == (None, '{"x": 1}')
+
+
+async def test_store_takes_over_a_stale_lock_once(settings: Settings, redis: redis.asyncio.Redis) -> None:
+    store = IdempotencyStore(redis, settings)
+    key = RedisKeys.of(settings).idempotency("wf/stale")
+    await redis.set(key, f"1:{int(time.time() * 1000) - 10_000}")
+    # Two attempts race for the stale lock: exactly one wins, the other sees a live lock.
+    results = await asyncio.gather(
+        store.acquire("wf/stale", attempt=2, stale_after_s=2, wait_s=0),
+        store.acquire("wf/stale", attempt=3, stale_after_s=2, wait_s=0),
+        return_exceptions=True,
+    )
+    winners = [r for r in results if not isinstance(r, BaseException)]
+    assert len(winners) == 1 and winners[0].took_over is not None
+    assert isinstance(next(r for r in results if isinstance(r, BaseException)), LockBusy)
+    assert await redis.get(key) == winners[0].token
+
+
+async def test_second_execution_of_a_step_is_not_paid_again(
+    client, servers: dict[str, str], settings: Settings, redis: redis.asyncio.Redis, unique: str
+) -> None:
+    wf = f"idem-again-{unique}"
+    probe = Probe(activity="chat", request=chat(f"Tell me about locks {unique}"))
+    async with probe_worker(client, settings, f"q-{unique}", redis):
+        first = await run_probe(client, f"q-{unique}", wf, probe)
+        second = await run_probe(client, f"q-{unique}", wf, probe)  # same workflow id, same step
+    assert first["usage"]["billed_tokens"] > 0 and first["usage"]["cache_hit"] is False
+    assert second["usage"]["billed_tokens"] == 0 and second["usage"]["cache_hit"] is True
+    assert second["content"] == first["content"]
+    ledger = await sim_ledger(servers["sim_url"], f"{wf}/")
+    assert len(ledger.entries[f"{wf}/answer"].calls) == 1
+    assert billed(ledger) == first["usage"]["billed_tokens"] + second["usage"]["billed_tokens"]
+
+
+async def test_cross_job_cache_serves_deterministic_calls(
+    client, servers: dict[str, str], settings: Settings, redis: redis.asyncio.Redis, unique: str
+) -> None:
+    cached = settings.model_copy(update={"cross_job_cache": True})
+    probe = Probe(activity="chat", request=chat(f"Cache me {unique}"))
+    async with probe_worker(client, cached, f"q-{unique}", redis):
+        first = await run_probe(client, f"q-{unique}", f"idem-a-{unique}", probe)
+        other = await run_probe(client, f"q-{unique}", f"idem-b-{unique}", probe)
+        warm = Probe(activity="chat", request=chat(f"Cache me {unique}", temperature=0.7))
+        hot = await run_probe(client, f"q-{unique}", f"idem-c-{unique}", warm)
+    assert (other["usage"]["billed_tokens"], other["usage"]["cache_hit"]) == (0, True)
+    assert other["content"] == first["content"]
+    assert hot["usage"]["cache_hit"] is False  # temperature > 0 is never served from the cache
+    assert f"idem-b-{unique}/answer" not in (await sim_ledger(servers["sim_url"], f"idem-b-{unique}/")).entries
+
+
+async def test_stale_lock_is_taken_over(
+    client, servers: dict[str, str], settings: Settings, redis: redis.asyncio.Redis, unique: str
+) -> None:
+    wf = f"idem-stale-{unique}"
+    key = RedisKeys.of(settings).idempotency(f"{wf}/answer")
+    await redis.set(key, f"1:{int(time.time() * 1000) - 60_000}")  # a crashed holder, heartbeat a minute old
+    started = time.monotonic()
+    async with probe_worker(client, settings, f"q-{unique}", redis):
+        result = await run_probe(client, f"q-{unique}", wf, Probe(activity="chat", request=chat("Take over")))
+    assert time.monotonic() - started < 10
+    assert result["usage"]["billed_tokens"] > 0
+    ledger = await sim_ledger(servers["sim_url"], f"{wf}/")
+    assert len(ledger.entries[f"{wf}/answer"].calls) == 1
+    assert (await redis.get(key)).startswith(COMPLETED)
+
+
+async def test_live_lock_is_waited_for(
+    client, servers: dict[str, str], settings: Settings, redis: redis.asyncio.Redis, unique: str
+) -> None:
+    wf = f"idem-live-{unique}"
+    key = RedisKeys.of(settings).idempotency(f"{wf}/answer")
+    stored = ChatResult(
+        content="from the other attempt", usage=Usage(model="sim-chat", prompt_tokens=3, billed_tokens=3)
+    )
+
+    async def other_attempt() -> None:
+        # Another attempt holds the lock, heartbeating, for 2.5 s, then stores its result.
+        for _ in range(10):
+            await redis.set(key, f"1:{int(time.time() * 1000)}")
+            await asyncio.sleep(0.25)
+        await redis.set(key, COMPLETED + stored.model_dump_json())
+
+    holder = asyncio.create_task(other_attempt())
+    await asyncio.sleep(0.1)
+    started = time.monotonic()
+    async with probe_worker(client, settings, f"q-{unique}", redis):
+        result = await run_probe(client, f"q-{unique}", wf, Probe(activity="chat", request=chat("Wait for it")))
+    await holder
+    assert time.monotonic() - started >= 2.0
+    assert result["content"] == "from the other attempt"
+    assert (result["usage"]["billed_tokens"], result["usage"]["cache_hit"]) == (0, True)
+    assert f"{wf}/answer" not in (await sim_ledger(servers["sim_url"], f"{wf}/")).entries  # never called
+
+
+async def test_redis_down_proceeds_without_the_lock_and_counts_it(
+    client, servers: dict[str, str], settings: Settings, unique: str
+) -> None:
+    from runtime.processes import free_port
+
+    down = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    dead = redis_client(down)
+    before = unavailable_count()
+    try:
+        async with probe_worker(client, down, f"q-{unique}", dead):
+            result = await run_probe(
+                client, f"q-{unique}", f"idem-down-{unique}", Probe(activity="chat", request=chat("Go"))
+            )
+    finally:
+        await dead.aclose()
+    assert result["content"] == "Go" and result["usage"]["billed_tokens"] > 0
+    assert unavailable_count() >= before + 2  # the lock and the result store were both skipped
+
+
+def test_fault_point_exits_the_process(tmp_path) -> None:
+    code = (
+        "from activities.faults import fault_point\n"
+        "from runtime.settings import load_settings\n"
+        "s = load_settings()\n"
+        "fault_point(s, 'generate_answer', 'after_call')\n"
+        "print('survived after_call', flush=True)\n"
+        "fault_point(s, 'generate_answer', 'after_store')\n"
+        "print('survived after_store')\n"
+    )
+    env = {"GENAI_FLOW_FAULT_POINT": "generate_answer:after_store", "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert proc.returncode == FAULT_EXIT_CODE
+    assert proc.stdout.strip() == "survived after_call"
+    assert "test hook" in proc.stderr

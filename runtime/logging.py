@@ -13,7 +13,7 @@ import structlog
 from runtime.settings import Settings, get_settings
 
 # Third-party loggers that are chatty at INFO; they still report warnings and errors.
-_QUIET = ("httpx", "httpcore", "urllib3", "chromadb", "botocore", "aiobotocore", "uvicorn.access")
+_QUIET = ("httpx", "httpx2", "httpcore", "openai", "urllib3", "chromadb", "botocore", "aiobotocore", "uvicorn.access")
 
 
 def _use_console(settings: Settings, stream: TextIO) -> bool:

@@ -114,9 +114,9 @@ def _from_status(exc: openai.APIStatusError) -> ApplicationError:
     what = f"HTTP {status}{f' {code}' if code else ''}: {_brief(exc)}"
     if status in _THROTTLE_STATUSES and code not in _QUOTA_CODES:
         delay = retry_after(exc.response.headers)
-        return _error(THROTTLED, f"throttled: {what}", exc, status=status, code=code, next_retry_delay=delay)
+        return _error(THROTTLED, what, exc, status=status, code=code, next_retry_delay=delay)
     if status in _TRANSIENT_4XX or status >= 500:
-        return _error(TRANSIENT, f"server error: {what}", exc, status=status, code=code)
+        return _error(TRANSIENT, what, exc, status=status, code=code)
     if code in _CONTEXT_LENGTH_CODES or "context length" in exc.message.lower():
         return _error(PERMANENT, f"context length exceeded: {what}", exc, non_retryable=True, status=status, code=code)
     if code in _CONTENT_FILTER_CODES:
@@ -141,6 +141,9 @@ def _error(
 
 
 def _brief(exc: BaseException, limit: int = 300) -> str:
-    text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    body = getattr(exc, "body", None)
+    # The provider's own words ("Rate limit reached ...") rather than the SDK's "Error code: 429 - {...}" wrapper.
+    text = body.get("message") if isinstance(body, dict) and isinstance(body.get("message"), str) else None
+    text = text or getattr(exc, "message", None) or str(exc) or type(exc).__name__
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"

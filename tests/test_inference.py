@@ -9,7 +9,7 @@ import pytest
 import pytest_asyncio
 import redis.asyncio
 from temporalio.client import Client, WorkflowFailureError
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
 from activities.retry import MAX_ATTEMPTS, step_failure
 from runtime.keys import RedisKeys
@@ -195,3 +195,23 @@ async def test_unknown_schema_is_permanent(
     assert isinstance(cause, ApplicationError)
     assert (cause.type, cause.non_retryable) == ("Permanent", True)
     assert "nope" in cause.message
+
+
+async def test_throttling_stops_at_the_step_deadline(
+    client: Client, servers: dict[str, str], settings: Settings, redis: redis.asyncio.Redis, unique: str
+) -> None:
+    wf = f"probe-deadline-{unique}"
+    probe = Probe(activity="chat", request=chat(f"Hi [[sim:429x50#{unique}]]"), step_deadline_s=4.0)
+    async with probe_worker(client, settings, f"q-{unique}", redis):
+        with pytest.raises(WorkflowFailureError) as failed:
+            await run_probe(client, f"q-{unique}", wf, probe)
+    activity_error = failed.value.cause
+    assert isinstance(activity_error, ActivityError)
+    # The deadline, not a count, ends throttling: Temporal reports the last Throttled error with retry state TIMEOUT.
+    assert activity_error.retry_state == RetryState.TIMEOUT
+    cause = activity_error.cause
+    assert isinstance(cause, ApplicationError)
+    assert (cause.type, cause.non_retryable) == ("Throttled", False)
+    ledger = await sim_ledger(servers["sim_url"], f"{wf}/")
+    statuses = [c.status for c in ledger.entries[f"{wf}/answer"].calls]
+    assert statuses == [429] * len(statuses) and 3 <= len(statuses) <= 5

@@ -11,8 +11,7 @@ CONNECT_TIMEOUT_S = 5.0
 
 
 def llm_timeout(settings: Settings) -> httpx2.Timeout:
-    """Per-operation timeout (connect, read, write, pool); attempts also bound each call end to end, below
-    the activity's start-to-close timeout (activities/attempt.py)."""
+    """Per-operation timeout (connect, read, write, pool); attempts bound each call end to end as well."""
     return httpx2.Timeout(settings.inference_timeout_s, connect=min(CONNECT_TIMEOUT_S, settings.inference_timeout_s))
 
 

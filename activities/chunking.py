@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+_HEADING = re.compile(r"^\s{0,3}#{1,6}\s+(.*?)\s*#*\s*$")
 
 
 def chunk_text(text: str, max_chars: int = 800, overlap_chars: int = 100) -> list[str]:
@@ -13,6 +14,7 @@ def chunk_text(text: str, max_chars: int = 800, overlap_chars: int = 100) -> lis
         raise ValueError("max_chars must exceed overlap_chars")
     pieces: list[str] = []
     for para in re.split(r"\n\s*\n", text):
+        para = " ".join(_as_sentence(line) for line in para.splitlines())
         para = " ".join(para.split())
         if not para:
             continue
@@ -34,6 +36,15 @@ def chunk_text(text: str, max_chars: int = 800, overlap_chars: int = 100) -> lis
     if current:
         chunks.append(current)
     return chunks
+
+
+def _as_sentence(line: str) -> str:
+    # A markdown heading loses its `#` marks and introduces what follows ("Title: first sentence ...").
+    heading = _HEADING.match(line)
+    if not heading:
+        return line
+    title = heading.group(1).strip()
+    return title if not title or title[-1] in ".!?:" else f"{title}:"
 
 
 def _split_long(para: str, max_chars: int) -> list[str]:

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 from pydantic import ValidationError
+from rich.markup import escape
 
 from schemas.answer import AnswerRequest
 from schemas.jobs import JobInfo, JobStarted, Pipeline
@@ -64,12 +65,15 @@ def print_answer(info: JobInfo) -> None:
     """The answer, its citations and the token ledger, for people."""
     if info.result is None:
         message = info.error.message if info.error else ""
-        console.print(f"[red]{info.status}[/red] {message}")
+        console.print(f"[red]{info.status}[/red] {escape(message)}")
         return
     result = info.result
-    console.print(f"[bold]Q:[/bold] {result['question']}\n[bold]A:[/bold] {result['answer']}")
+    # Answers and quotes are model text: escape them, or rich reads `[chunk-id]` as markup.
+    console.print(f"[bold]Q:[/bold] {escape(result['question'])}\n[bold]A:[/bold] {escape(result['answer'])}")
     for citation in result.get("citations", []):
-        console.print(f"  [cyan][{citation['chunk_id']}][/cyan] {citation.get('quote', '')[:100]}")
+        console.print(
+            f"  [cyan]{escape('[' + citation['chunk_id'] + ']')}[/cyan] {escape(citation.get('quote', '')[:100])}"
+        )
     usage = result.get("usage", {})
     console.print(
         f"[dim]{usage.get('billed_tokens', 0)} tokens billed · ${result.get('cost_usd', 0):.6f} · "

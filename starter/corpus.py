@@ -10,11 +10,11 @@ import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 
-from activities.embeddings import embed_texts
-from activities.llm import make_llm
 from pydantic import BaseModel
 
 from activities.chunking import chunk_text
+from activities.embeddings import embed_texts
+from activities.llm import make_llm
 from runtime.settings import Settings
 from runtime.vectorindex import IndexedChunk, VectorIndex
 from schemas.usage import Usage

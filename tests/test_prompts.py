@@ -60,3 +60,10 @@ def test_chunks_respect_size_and_keep_every_word() -> None:
 
 def test_short_paragraphs_are_merged_into_one_chunk() -> None:
     assert chunk_text("One.\n\nTwo.\n\nThree.", max_chars=100, overlap_chars=10) == ["One. Two. Three."]
+
+
+def test_markdown_headings_introduce_their_paragraph() -> None:
+    text = "# The Zephyr reactor\n\nThe reactor was built.\n\n## Facts ##\nIt is hot."
+    assert chunk_text(text, max_chars=200, overlap_chars=20) == [
+        "The Zephyr reactor: The reactor was built. Facts: It is hot."
+    ]

@@ -4,7 +4,8 @@ The key `<prefix>:idem:<workflow_id>/<step>[/<index>]` holds either `<attempt>:<
 with the activity's heartbeat) or `completed:<result json>` (stored before the activity returns). An attempt that
 finds a live lock waits; a lock whose heartbeat is older than the heartbeat timeout is stale and taken over with a
 compare-and-set, so two takers never both win. Redis being down never stops a call: the call proceeds unlocked,
-with a warning and a count in `genai_flow_idempotency_unavailable_total`.
+with a warning and a count in `genai_flow_idempotency_unavailable` (prometheus_client's default registry and the
+worker's Temporal metrics endpoint).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any
 import redis.asyncio
 from prometheus_client import Counter
 from redis.exceptions import RedisError
+from temporalio import activity
 
 from runtime.keys import RedisKeys
 from runtime.logging import get_logger
@@ -27,10 +29,9 @@ from runtime.settings import Settings
 log = get_logger(__name__)
 
 COMPLETED = "completed:"
-UNAVAILABLE = Counter(
-    "genai_flow_idempotency_unavailable",
-    "Model calls made without the never-pay-twice lock or result store because Redis was unavailable.",
-)
+UNAVAILABLE_METRIC = "genai_flow_idempotency_unavailable"
+UNAVAILABLE_HELP = "Model calls made without the never-pay-twice lock or result store because Redis was unavailable."
+UNAVAILABLE = Counter(UNAVAILABLE_METRIC, UNAVAILABLE_HELP)
 REDIS_ERRORS = (RedisError, OSError)
 
 # Compare-and-set on the lock value: refresh, take over a stale lock, or (new value "") release it.
@@ -162,4 +163,7 @@ class IdempotencyStore:
 def count_unavailable(idempotency_key: str, action: str, err: BaseException) -> None:
     """Log and count a call that went on without Redis (the lock or the stored result is missing)."""
     UNAVAILABLE.inc()
+    if activity.in_activity():
+        # The worker's /metrics endpoint serves Temporal's runtime metrics, so the count goes there too.
+        activity.metric_meter().create_counter(UNAVAILABLE_METRIC, UNAVAILABLE_HELP).add(1)
     log.warning("idempotency store unavailable", key=idempotency_key, action=action, error=str(err))

@@ -13,12 +13,12 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -65,6 +65,16 @@ class StepContext:
         return (time.monotonic() - self.started) * 1000
 
 
+def _state_from(details: Sequence[Any]) -> AttemptState:
+    """The previous attempt's state; a fresh one when there is none or an enclosing activity heartbeats other data."""
+    if not details:
+        return AttemptState()
+    try:
+        return AttemptState.model_validate(details[0])
+    except ValidationError:
+        return AttemptState()
+
+
 def idempotency_key(call: InferenceCall) -> str:
     """`<workflow_id>/<step>[/<index>]` of the running activity: the Idempotency-Key header and lock name."""
     info = activity.info()
@@ -106,8 +116,7 @@ class _Attempt:
         self.attempt = info.attempt
         self.key = idempotency_key(call)
         self.job_id = call.job_id or info.workflow_id or info.activity_id
-        details = info.heartbeat_details
-        self.state = AttemptState.model_validate(details[0]) if details else AttemptState()
+        self.state = _state_from(info.heartbeat_details)
         self.stale_after = (info.heartbeat_timeout or HEARTBEAT_TIMEOUT).total_seconds()
         self.token: str | None = None  # our lock's current value while we hold it
         self.started = time.monotonic()

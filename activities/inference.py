@@ -19,7 +19,7 @@ from activities.events import EventPublisher
 from activities.idempotency import IdempotencyStore
 from activities.wire import StreamAccumulator, messages_param, response_format, tools_param, usage_from
 from runtime.settings import Settings
-from schemas.failures import FailureType
+from schemas.failures import FailureType, StepFailure
 from schemas.inference import (
     ChatMessage,
     ChatRequest,
@@ -59,11 +59,10 @@ class InferenceActivities:
         """A completion constrained to a registered schema (strict json_schema); invalid replies are InvalidOutput."""
         schema = STRUCTURED_SCHEMAS.get(req.schema_name)
         if schema is None:
-            known = ", ".join(sorted(STRUCTURED_SCHEMAS))
+            message = f"unknown schema {req.schema_name!r} (known: {', '.join(sorted(STRUCTURED_SCHEMAS))})"
+            details = StepFailure(step=req.step, type=FailureType.PERMANENT, attempts=1, last_error=message)
             raise ApplicationError(
-                f"unknown schema {req.schema_name!r} (known: {known})",
-                type=FailureType.PERMANENT.value,
-                non_retryable=True,
+                message, details.model_dump(mode="json"), type=FailureType.PERMANENT.value, non_retryable=True
             )
         model = req.model or self.settings.chat_model
         fmt = response_format(req.schema_name, schema)

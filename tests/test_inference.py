@@ -195,6 +195,8 @@ async def test_unknown_schema_is_permanent(
     assert isinstance(cause, ApplicationError)
     assert (cause.type, cause.non_retryable) == ("Permanent", True)
     assert "nope" in cause.message
+    details = step_failure(failed.value.cause)  # type: ignore[arg-type]
+    assert details is not None and (details.step, details.attempts) == ("x", 1)
 
 
 async def test_throttling_stops_at_the_step_deadline(

@@ -31,6 +31,7 @@ class Probe(BaseModel):
     step_deadline_s: float = 60.0
     inference_timeout_s: float = 5.0
     heartbeat_timeout_s: float = 2.0
+    activity_queue: str | None = None  # default: the workflow's own queue
 
 
 @workflow.defn(name="InferenceProbe")
@@ -49,7 +50,7 @@ class InferenceProbe:
             probe.activity,
             probe.request,
             result_type=RESULT_TYPES[probe.activity],
-            task_queue=workflow.info().task_queue,
+            task_queue=probe.activity_queue or workflow.info().task_queue,
             **options,
         )
         return result.model_dump(mode="json")
@@ -57,16 +58,22 @@ class InferenceProbe:
 
 @asynccontextmanager
 async def probe_worker(
-    client: Client, settings: Settings, queue: str, redis: redis.asyncio.Redis | None, max_activities: int = 20
+    client: Client,
+    settings: Settings,
+    queue: str,
+    redis: redis.asyncio.Redis | None,
+    max_activities: int = 20,
+    workflows: bool = True,
+    activities: bool = True,
 ) -> AsyncIterator[InferenceActivities]:
-    """A Worker serving the probe workflow and the inference activities on `queue`."""
+    """A Worker serving the probe workflow and/or the inference activities on `queue`."""
     llm = make_llm(settings)
     acts = InferenceActivities(llm, redis, settings)
     worker = Worker(
         client,
         task_queue=queue,
-        workflows=[InferenceProbe],
-        activities=[acts.chat, acts.structured, acts.embed],
+        workflows=[InferenceProbe] if workflows else [],
+        activities=[acts.chat, acts.structured, acts.embed] if activities else [],
         workflow_runner=UnsandboxedWorkflowRunner(),
         max_concurrent_activities=max_activities,
     )

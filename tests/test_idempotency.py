@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import sys
 import time
@@ -21,7 +22,7 @@ from runtime.settings import Settings, get_settings
 from schemas.inference import ChatResult
 from schemas.usage import Usage
 from tests.helpers import sim_ledger
-from tests.inference_probe import Probe, probe_worker, run_probe
+from tests.inference_probe import InferenceProbe, Probe, probe_worker, run_probe
 from tests.test_inference import billed, chat
 
 
@@ -191,3 +192,46 @@ def test_fault_point_exits_the_process(tmp_path) -> None:
     assert proc.returncode == FAULT_EXIT_CODE
     assert proc.stdout.strip() == "survived after_call"
     assert "test hook" in proc.stderr
+
+
+@pytest.mark.parametrize("point", ["before_call", "after_store"])
+async def test_worker_crash_is_recovered_without_paying_twice(
+    client,
+    servers: dict[str, str],
+    settings: Settings,
+    redis: redis.asyncio.Redis,
+    unique: str,
+    point: str,
+) -> None:
+    wf, queue, acts_queue = f"idem-crash-{unique}", f"q-{unique}", f"qa-{unique}"
+    env = {
+        **os.environ,
+        "GENAI_FLOW_KEY_PREFIX": settings.key_prefix,
+        "GENAI_FLOW_CROSS_JOB_CACHE": "false",
+        "GENAI_FLOW_FAULT_POINT": f"answer:{point}",
+    }
+    doomed = subprocess.Popen(
+        [sys.executable, "-m", "tests.inference_worker", acts_queue], env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert (await asyncio.to_thread(doomed.stdout.readline)).strip() == "ready"  # type: ignore[union-attr]
+        probe = Probe(activity="chat", request=chat(f"Crash here {unique}"), activity_queue=acts_queue)
+        async with probe_worker(client, settings, queue, redis, activities=False):
+            handle = await client.start_workflow(InferenceProbe.run, probe, id=wf, task_queue=queue)
+            assert await asyncio.to_thread(doomed.wait, 30) == FAULT_EXIT_CODE
+            lock = await redis.get(RedisKeys.of(settings).idempotency(f"{wf}/answer"))
+            assert lock is not None and (lock.startswith(COMPLETED) if point == "after_store" else parse_lock(lock))
+            # A healthy worker takes over once the dead attempt's heartbeat timeout (2 s) has passed.
+            async with probe_worker(client, settings, acts_queue, redis, workflows=False):
+                result = await asyncio.wait_for(handle.result(), 60)
+    finally:
+        if doomed.poll() is None:
+            doomed.kill()
+        doomed.wait()
+    ledger = await sim_ledger(servers["sim_url"], f"{wf}/")
+    assert len(ledger.entries[f"{wf}/answer"].calls) == 1  # one model call, whichever side of it the crash hit
+    assert billed(ledger) > 0
+    # after_store: the dead attempt paid and stored, so the next one returns the stored result as a hit.
+    expected_hit = point == "after_store"
+    assert result["usage"]["cache_hit"] is expected_hit
+    assert (result["usage"]["billed_tokens"] == 0) is expected_hit

@@ -182,12 +182,14 @@ class _Attempt:
         if self.store is None:
             return None
         try:
-            if (stored := await self.store.completed(self.key)) is not None:
-                return stored
-            if digest is not None and (cached := await self.store.cached(digest)) is not None:
-                await self.store.store(self.key, cached)  # later attempts of this step find it too
-                return cached
             claim = await self.store.acquire(self.key, self.attempt, self.stale_after, wait_s, on_wait=self.beat)
+            if claim.stored is not None:
+                return claim.stored
+            self.token = claim.token
+            if digest is not None and (cached := await self.store.cached(digest)) is not None:
+                await self.store.store(self.key, cached)  # replaces our lock: later attempts find the result
+                self.token = None
+                return cached
         except StoreUnavailable as err:
             count_unavailable(self.key, "lock", err)
             return None
@@ -195,8 +197,7 @@ class _Attempt:
             # Another attempt is still working on this very call: not a model failure, so it must not count.
             throttled = FailureType.THROTTLED.value
             raise ApplicationError(str(err), type=throttled, next_retry_delay=LOCK_BUSY_RETRY) from err
-        self.token = claim.token
-        return claim.stored
+        return None
 
     async def _hit(self, result_type: type[R], stored: str) -> R:
         """A stored result as this attempt's: nothing billed, `cache_hit` set; its text re-sent as one token event."""

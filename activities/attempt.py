@@ -60,10 +60,6 @@ class StepContext:
     beat: Callable[[], None]
     started: float = field(default_factory=time.monotonic)
 
-    def elapsed_ms(self) -> float:
-        """Milliseconds since the call started."""
-        return (time.monotonic() - self.started) * 1000
-
 
 def _state_from(details: Sequence[Any]) -> AttemptState:
     """The previous attempt's state; a fresh one when there is none or an enclosing activity heartbeats other data."""

@@ -57,7 +57,6 @@ class TokenBatcher:
         self.interval_s = interval_s
         self._buffer: list[str] = []
         self._last_flush = time.monotonic()
-        self.events = 0
 
     async def add(self, delta: str) -> None:
         """Buffer one delta; publish the buffer once the interval has passed since the last publish."""
@@ -73,7 +72,6 @@ class TokenBatcher:
             return
         text = "".join(self._buffer)
         self._buffer.clear()
-        self.events += 1
         await self.publisher.publish(self.job_id, EventType.TOKEN, self.step, {"delta": text})
 
 

@@ -17,7 +17,6 @@ from temporalio.exceptions import ActivityError, ApplicationError
 
 from schemas.failures import FailureType, StepFailure
 
-INFERENCE_TASK_QUEUE = "genai-inference"
 MAX_ATTEMPTS = 5  # counting failures (Transient, InvalidOutput) before a step dead-letters
 INITIAL_INTERVAL = timedelta(seconds=1)
 BACKOFF = 2.0

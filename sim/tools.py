@@ -6,9 +6,10 @@ import hashlib
 import json
 from typing import Any
 
+from sim.fieldtext import words_of
 from sim.markers import Markers
 from sim.models import Tool
-from sim.schemafill import fill, words_of
+from sim.schemafill import fill
 from sim.textgen import Source
 
 _TEXT_ARGS = {"query", "task", "question", "q", "prompt", "input", "search", "text", "request", "instruction", "goal"}

@@ -87,7 +87,7 @@ async def test_hang_times_out_and_holds_no_slot(llm: AsyncOpenAI, sim_url: str, 
     results = await asyncio.gather(*hanging, return_exceptions=True)
     assert all(isinstance(r, openai.APITimeoutError) for r in results)
     assert time.perf_counter() - start >= 0.55
-    assert (await normal).choices[0].message.content == "Quick."
+    assert ((await normal).choices[0].message.content or "").startswith("Quick.")
     ok = await llm.chat.completions.create(model="sim-chat", messages=_user(f"Wait. [[sim:hangx3#{unique}]]"))
     assert ok.choices[0].message.content == "Wait."
     async with httpx.AsyncClient() as http:

@@ -94,18 +94,29 @@ async def _until(interrupted: Any, work: Coroutine[Any, Any, int]) -> int:
     return task.result()
 
 
+async def _pipelines(settings: Settings, console: Console) -> int:
+    # A crashing pipeline is a failed demo (exit 1) with a one-line reason; the stack still stops cleanly.
+    from starter.demo import run_pipelines
+
+    try:
+        return await run_pipelines(settings, console)
+    except Exception as err:
+        console.print(f"[red]error:[/red] the demo failed: {type(err).__name__}: {err}")
+        console.print(f"component logs: {settings.home / 'logs'}")
+        return int(ExitCode.FAILED)
+
+
 def demo() -> None:
     """Start the stack, run every pipeline that exists, print results and Web UI links, stop; exit with the result."""
     from runtime.processes import ServiceError
     from runtime.stack import StackInterrupted, running_stack
     from runtime.stack_plan import web_ui_url
-    from starter.demo import run_pipelines
 
     console = Console()
     settings = _settings(console)
     try:
         with running_stack(settings, console) as stack:
-            code = asyncio.run(_until(stack.interrupted, run_pipelines(settings, console)))
+            code = asyncio.run(_until(stack.interrupted, _pipelines(settings, console)))
             ui = web_ui_url(settings)
             if ui:
                 console.print(f"Temporal Web UI (while a stack runs): {ui}")

@@ -7,7 +7,7 @@ demo and tests use to give AnswerQuestion something to retrieve.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from pydantic import BaseModel
@@ -45,14 +45,19 @@ def corpus_files(paths: Iterable[Path]) -> list[Path]:
 
 
 async def index_corpus(
-    paths: Iterable[Path], collection: str, settings: Settings, root: Path | None = None
+    paths: Iterable[Path],
+    collection: str,
+    settings: Settings,
+    root: Path | None = None,
+    prepare: Callable[[str], str] | None = None,
 ) -> IndexReport:
     """Chunk, embed and upsert every file; chunk ids are `<relative path>#<n>` so answers cite readable ids."""
     files = corpus_files(paths)
     chunks: list[tuple[str, str, str]] = []  # (chunk id, text, source)
     for path in files:
         source = str(path.relative_to(root)) if root and path.is_relative_to(root) else path.name
-        for n, text in enumerate(chunk_text(path.read_text(errors="replace"))):
+        raw = path.read_text(errors="replace")
+        for n, text in enumerate(chunk_text(prepare(raw) if prepare else raw)):
             chunks.append((f"{source}#{n}", text, source))
     llm = make_llm(settings)
     try:

@@ -22,6 +22,11 @@ QUESTIONS = (
 )
 
 
+def defang_sim_markers(text: str) -> str:
+    """Our docs quote simulator markers (`[[sim:hangx1]]`, ...); indexed as they are, the demo would trigger them."""
+    return text.replace("[[sim:", "[sim:")
+
+
 def web_ui_link(settings: Settings, job_id: str) -> str:
     """The Temporal Web UI page of a job."""
     return f"http://127.0.0.1:{settings.temporal_ui_port}/namespaces/{settings.temporal_namespace}/workflows/{job_id}"
@@ -30,7 +35,7 @@ def web_ui_link(settings: Settings, job_id: str) -> str:
 async def run_pipelines(settings: Settings, console: Console) -> int:
     """Index the project's docs, ask three questions, print answers with citations; 0 when all completed."""
     corpus = [p for p in (REPO / "README.md", REPO / "docs") if p.exists()]
-    report = await index_corpus(corpus, DEMO_COLLECTION, settings, root=REPO)
+    report = await index_corpus(corpus, DEMO_COLLECTION, settings, root=REPO, prepare=defang_sim_markers)
     console.print(f"indexed {report.files} files as {report.chunks} chunks into [bold]{DEMO_COLLECTION}[/bold]")
     client = await GenAIFlowClient.connect(settings)
     started = [

@@ -12,12 +12,15 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from temporalio.api.enums.v1 import EventType
+from temporalio.api.enums.v1 import EventType as HistoryEventType
 from temporalio.client import Client
 
+from runtime.keys import RedisKeys
 from runtime.processes import free_port
+from runtime.redis import redis_client
 from runtime.settings import Settings
 from schemas.answer import AnswerRequest, AnswerResult
+from schemas.events import EventType, ProgressEvent
 from schemas.jobs import ErrorKind, JobStatus, Pipeline
 from starter.client import GenAIFlowClient
 from starter.dlq import list_dead_letters, replay
@@ -74,12 +77,12 @@ async def test_summarize_and_extract_entities_overlap_in_time(answer_env: tuple[
     spans: dict[str, list[Any]] = {}
     scheduled: dict[int, str] = {}
     async for event in flow.handle(job_id).fetch_history_events():
-        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+        if event.event_type == HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             scheduled[event.event_id] = event.user_metadata.summary.data.decode().strip('"').split(":")[0]
-        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+        elif event.event_type == HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
             step = scheduled[event.activity_task_started_event_attributes.scheduled_event_id]
             spans.setdefault(step, [None, None])[0] = event.event_time.ToDatetime()
-        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+        elif event.event_type == HistoryEventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
             step = scheduled[event.activity_task_completed_event_attributes.scheduled_event_id]
             spans[step][1] = event.event_time.ToDatetime()
     (s_start, s_end), (e_start, e_end) = spans["summarize"], spans["extract_entities"]
@@ -187,3 +190,28 @@ async def test_worker_crash_after_store_bills_the_step_once(
     ledger = await sim_ledger(servers["sim_url"], prefix=f"{job_id}/generate_answer")
     calls = [c for e in ledger.entries.values() for c in e.calls]
     assert len(calls) == 1 and calls[0].billed_completion_tokens > 0  # called and billed exactly once
+
+
+async def test_progress_events_tell_the_story_of_the_job(answer_env: tuple[GenAIFlowClient, str]) -> None:
+    flow, collection = answer_env
+    job_id = await ask(flow, "Where was the Zephyr reactor commissioned?", collection)
+    info = await asyncio.wait_for(flow.wait(job_id), 60)
+    assert info.status is JobStatus.COMPLETED
+
+    redis = redis_client(flow.settings)
+    try:
+        entries = await redis.xrange(RedisKeys.of(flow.settings).events(job_id))
+    finally:
+        await redis.aclose()
+    events = [ProgressEvent.from_stream_fields(fields) for _id, fields in entries]
+    types = [e.type for e in events]
+    started = [e.step for e in events if e.type is EventType.STEP_STARTED]
+    completed = [e.step for e in events if e.type is EventType.STEP_COMPLETED]
+    assert (
+        sorted(started) == sorted(completed) == sorted(["retrieve", "summarize", "extract_entities", "generate_answer"])
+    )
+    assert started[0] == "retrieve" and completed[-1] == "generate_answer"
+    streamed = "".join(e.data["delta"] for e in events if e.type is EventType.TOKEN)
+    assert streamed == info.result["answer"]  # type: ignore[index]
+    assert types[-1] is EventType.JOB_COMPLETED and types.count(EventType.JOB_COMPLETED) == 1
+    assert events[-1].data["billed_tokens"] == info.usage.billed_tokens

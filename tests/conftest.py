@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+import redis.asyncio
 from temporalio.client import Client
 
 from runtime import services
 from runtime.processes import ManagedProcess, free_port
-from runtime.settings import get_settings
+from runtime.settings import Settings, get_settings
 
 
 @pytest.fixture(scope="session")
@@ -86,3 +87,19 @@ def sim_factory(state_dir: Path) -> Iterator[Callable[..., str]]:
     yield start
     for proc in started:
         proc.stop()
+
+
+@pytest.fixture
+def isolated_settings(servers: dict[str, str], unique: str) -> Settings:
+    """Settings of this test's own: a unique Redis key prefix, the cross-job inference cache off."""
+    return get_settings().model_copy(update={"key_prefix": f"t{unique}", "cross_job_cache": False})
+
+
+@pytest_asyncio.fixture
+async def isolated_redis(isolated_settings: Settings) -> AsyncIterator[redis.asyncio.Redis]:
+    """A client of the session's Redis (strings in and out), closed after the test."""
+    from runtime.redis import redis_client
+
+    client = redis_client(isolated_settings)
+    yield client
+    await client.aclose()

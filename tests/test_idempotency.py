@@ -7,10 +7,8 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 
 import pytest
-import pytest_asyncio
 import redis.asyncio
 from prometheus_client import REGISTRY
 
@@ -18,7 +16,7 @@ from activities.faults import FAULT_EXIT_CODE
 from activities.idempotency import COMPLETED, IdempotencyStore, LockBusy, parse_lock
 from runtime.keys import RedisKeys
 from runtime.redis import redis_client
-from runtime.settings import Settings, get_settings
+from runtime.settings import Settings
 from schemas.inference import ChatResult
 from schemas.usage import Usage
 from tests.helpers import sim_ledger
@@ -26,27 +24,13 @@ from tests.inference_probe import InferenceProbe, Probe, probe_worker, run_probe
 from tests.test_inference import billed, chat
 
 
-@pytest.fixture
-def settings(servers: dict[str, str], unique: str) -> Settings:
-    """This test's own Redis key prefix; the cross-job cache off unless a test turns it on."""
-    return get_settings().model_copy(update={"key_prefix": f"t{unique}", "cross_job_cache": False})
-
-
-@pytest_asyncio.fixture
-async def redis(settings: Settings) -> AsyncIterator[redis.asyncio.Redis]:
-    """The session's Redis."""
-    client = redis_client(settings)
-    yield client
-    await client.aclose()
-
-
 def unavailable_count() -> float:
     """Calls made without the lock so far (the exported counter)."""
     return REGISTRY.get_sample_value("genai_flow_idempotency_unavailable_total") or 0.0
 
 
-async def test_store_lock_states(settings: Settings, redis: redis.asyncio.Redis) -> None:
-    store = IdempotencyStore(redis, settings)
+async def test_store_lock_states(isolated_settings: Settings, isolated_redis: redis.asyncio.Redis) -> None:
+    store = IdempotencyStore(isolated_redis, isolated_settings)
     first = await store.acquire("wf/step", attempt=1, stale_after_s=5, wait_s=0)
     assert first.token is not None and parse_lock(first.token) is not None
     assert parse_lock(first.token)[0] == 1  # type: ignore[index]
@@ -64,10 +48,12 @@ async def test_store_lock_states(settings: Settings, redis: redis.asyncio.Redis)
     assert (found.token, found.stored) == (None, '{"x": 1}')
 
 
-async def test_store_takes_over_a_stale_lock_once(settings: Settings, redis: redis.asyncio.Redis) -> None:
-    store = IdempotencyStore(redis, settings)
-    key = RedisKeys.of(settings).idempotency("wf/stale")
-    await redis.set(key, f"1:{int(time.time() * 1000) - 10_000}")
+async def test_store_takes_over_a_stale_lock_once(
+    isolated_settings: Settings, isolated_redis: redis.asyncio.Redis
+) -> None:
+    store = IdempotencyStore(isolated_redis, isolated_settings)
+    key = RedisKeys.of(isolated_settings).idempotency("wf/stale")
+    await isolated_redis.set(key, f"1:{int(time.time() * 1000) - 10_000}")
     # Two attempts race for the stale lock: exactly one wins, the other sees a live lock.
     results = await asyncio.gather(
         store.acquire("wf/stale", attempt=2, stale_after_s=2, wait_s=0),
@@ -77,15 +63,15 @@ async def test_store_takes_over_a_stale_lock_once(settings: Settings, redis: red
     winners = [r for r in results if not isinstance(r, BaseException)]
     assert len(winners) == 1 and winners[0].took_over is not None
     assert isinstance(next(r for r in results if isinstance(r, BaseException)), LockBusy)
-    assert await redis.get(key) == winners[0].token
+    assert await isolated_redis.get(key) == winners[0].token
 
 
 async def test_second_execution_of_a_step_is_not_paid_again(
-    client, servers: dict[str, str], settings: Settings, redis: redis.asyncio.Redis, unique: str
+    client, servers: dict[str, str], isolated_settings: Settings, isolated_redis: redis.asyncio.Redis, unique: str
 ) -> None:
     wf = f"idem-again-{unique}"
     probe = Probe(activity="chat", request=chat(f"Tell me about locks {unique}"))
-    async with probe_worker(client, settings, f"q-{unique}", redis):
+    async with probe_worker(client, isolated_settings, f"q-{unique}", isolated_redis):
         first = await run_probe(client, f"q-{unique}", wf, probe)
         second = await run_probe(client, f"q-{unique}", wf, probe)  # same workflow id, same step
     assert first["usage"]["billed_tokens"] > 0 and first["usage"]["cache_hit"] is False
@@ -97,11 +83,11 @@ async def test_second_execution_of_a_step_is_not_paid_again(
 
 
 async def test_cross_job_cache_serves_deterministic_calls(
-    client, servers: dict[str, str], settings: Settings, redis: redis.asyncio.Redis, unique: str
+    client, servers: dict[str, str], isolated_settings: Settings, isolated_redis: redis.asyncio.Redis, unique: str
 ) -> None:
-    cached = settings.model_copy(update={"cross_job_cache": True})
+    cached = isolated_settings.model_copy(update={"cross_job_cache": True})
     probe = Probe(activity="chat", request=chat(f"Cache me {unique}"))
-    async with probe_worker(client, cached, f"q-{unique}", redis):
+    async with probe_worker(client, cached, f"q-{unique}", isolated_redis):
         first = await run_probe(client, f"q-{unique}", f"idem-a-{unique}", probe)
         other = await run_probe(client, f"q-{unique}", f"idem-b-{unique}", probe)
         warm = Probe(activity="chat", request=chat(f"Cache me {unique}", temperature=0.7))
@@ -113,26 +99,26 @@ async def test_cross_job_cache_serves_deterministic_calls(
 
 
 async def test_stale_lock_is_taken_over(
-    client, servers: dict[str, str], settings: Settings, redis: redis.asyncio.Redis, unique: str
+    client, servers: dict[str, str], isolated_settings: Settings, isolated_redis: redis.asyncio.Redis, unique: str
 ) -> None:
     wf = f"idem-stale-{unique}"
-    key = RedisKeys.of(settings).idempotency(f"{wf}/answer")
-    await redis.set(key, f"1:{int(time.time() * 1000) - 60_000}")  # a crashed holder, heartbeat a minute old
+    key = RedisKeys.of(isolated_settings).idempotency(f"{wf}/answer")
+    await isolated_redis.set(key, f"1:{int(time.time() * 1000) - 60_000}")  # a crashed holder, heartbeat a minute old
     started = time.monotonic()
-    async with probe_worker(client, settings, f"q-{unique}", redis):
+    async with probe_worker(client, isolated_settings, f"q-{unique}", isolated_redis):
         result = await run_probe(client, f"q-{unique}", wf, Probe(activity="chat", request=chat("Take over")))
     assert time.monotonic() - started < 10
     assert result["usage"]["billed_tokens"] > 0
     ledger = await sim_ledger(servers["sim_url"], f"{wf}/")
     assert len(ledger.entries[f"{wf}/answer"].calls) == 1
-    assert (await redis.get(key)).startswith(COMPLETED)
+    assert (await isolated_redis.get(key)).startswith(COMPLETED)
 
 
 async def test_live_lock_is_waited_for(
-    client, servers: dict[str, str], settings: Settings, redis: redis.asyncio.Redis, unique: str
+    client, servers: dict[str, str], isolated_settings: Settings, isolated_redis: redis.asyncio.Redis, unique: str
 ) -> None:
     wf = f"idem-live-{unique}"
-    key = RedisKeys.of(settings).idempotency(f"{wf}/answer")
+    key = RedisKeys.of(isolated_settings).idempotency(f"{wf}/answer")
     stored = ChatResult(
         content="from the other attempt", usage=Usage(model="sim-chat", prompt_tokens=3, billed_tokens=3)
     )
@@ -140,14 +126,14 @@ async def test_live_lock_is_waited_for(
     async def other_attempt() -> None:
         # Another attempt holds the lock, heartbeating, for 2.5 s, then stores its result.
         for _ in range(10):
-            await redis.set(key, f"1:{int(time.time() * 1000)}")
+            await isolated_redis.set(key, f"1:{int(time.time() * 1000)}")
             await asyncio.sleep(0.25)
-        await redis.set(key, COMPLETED + stored.model_dump_json())
+        await isolated_redis.set(key, COMPLETED + stored.model_dump_json())
 
     holder = asyncio.create_task(other_attempt())
     await asyncio.sleep(0.1)
     started = time.monotonic()
-    async with probe_worker(client, settings, f"q-{unique}", redis):
+    async with probe_worker(client, isolated_settings, f"q-{unique}", isolated_redis):
         result = await run_probe(client, f"q-{unique}", wf, Probe(activity="chat", request=chat("Wait for it")))
     await holder
     assert time.monotonic() - started >= 2.0
@@ -157,11 +143,11 @@ async def test_live_lock_is_waited_for(
 
 
 async def test_redis_down_proceeds_without_the_lock_and_counts_it(
-    client, servers: dict[str, str], settings: Settings, unique: str
+    client, servers: dict[str, str], isolated_settings: Settings, unique: str
 ) -> None:
     from runtime.processes import free_port
 
-    down = settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
+    down = isolated_settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
     dead = redis_client(down)
     before = unavailable_count()
     try:
@@ -198,15 +184,15 @@ def test_fault_point_exits_the_process(tmp_path) -> None:
 async def test_worker_crash_is_recovered_without_paying_twice(
     client,
     servers: dict[str, str],
-    settings: Settings,
-    redis: redis.asyncio.Redis,
+    isolated_settings: Settings,
+    isolated_redis: redis.asyncio.Redis,
     unique: str,
     point: str,
 ) -> None:
     wf, queue, acts_queue = f"idem-crash-{unique}", f"q-{unique}", f"qa-{unique}"
     env = {
         **os.environ,
-        "GENAI_FLOW_KEY_PREFIX": settings.key_prefix,
+        "GENAI_FLOW_KEY_PREFIX": isolated_settings.key_prefix,
         "GENAI_FLOW_CROSS_JOB_CACHE": "false",
         "GENAI_FLOW_FAULT_POINT": f"answer:{point}",
     }
@@ -216,13 +202,13 @@ async def test_worker_crash_is_recovered_without_paying_twice(
     try:
         assert (await asyncio.to_thread(doomed.stdout.readline)).strip() == "ready"  # type: ignore[union-attr]
         probe = Probe(activity="chat", request=chat(f"Crash here {unique}"), activity_queue=acts_queue)
-        async with probe_worker(client, settings, queue, redis, activities=False):
+        async with probe_worker(client, isolated_settings, queue, isolated_redis, activities=False):
             handle = await client.start_workflow(InferenceProbe.run, probe, id=wf, task_queue=queue)
             assert await asyncio.to_thread(doomed.wait, 30) == FAULT_EXIT_CODE
-            lock = await redis.get(RedisKeys.of(settings).idempotency(f"{wf}/answer"))
+            lock = await isolated_redis.get(RedisKeys.of(isolated_settings).idempotency(f"{wf}/answer"))
             assert lock is not None and (lock.startswith(COMPLETED) if point == "after_store" else parse_lock(lock))
             # A healthy worker takes over once the dead attempt's heartbeat timeout (2 s) has passed.
-            async with probe_worker(client, settings, acts_queue, redis, workflows=False):
+            async with probe_worker(client, isolated_settings, acts_queue, isolated_redis, workflows=False):
                 result = await asyncio.wait_for(handle.result(), 60)
     finally:
         if doomed.poll() is None:

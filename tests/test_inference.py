@@ -2,39 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from itertools import pairwise
 
 import pytest
-import pytest_asyncio
 import redis.asyncio
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState
 
 from activities.retry import MAX_ATTEMPTS, step_failure
 from runtime.keys import RedisKeys
-from runtime.redis import redis_client
-from runtime.settings import Settings, get_settings
+from runtime.settings import Settings
 from schemas.answer import Summary
 from schemas.events import EventType, ProgressEvent
 from schemas.failures import FailureType
 from schemas.sim import SimLedger
 from tests.helpers import sim_ledger
 from tests.inference_probe import Probe, probe_worker, run_probe
-
-
-@pytest.fixture
-def settings(servers: dict[str, str], unique: str) -> Settings:
-    """This test's own Redis key prefix; the cross-job cache off so every run really calls the simulator."""
-    return get_settings().model_copy(update={"key_prefix": f"t{unique}", "cross_job_cache": False})
-
-
-@pytest_asyncio.fixture
-async def redis(settings: Settings) -> AsyncIterator[redis.asyncio.Redis]:
-    """The session's Redis."""
-    client = redis_client(settings)
-    yield client
-    await client.aclose()
 
 
 def chat(text: str, step: str = "answer", **extra: object) -> dict[str, object]:
@@ -53,10 +36,14 @@ def calls(ledger: SimLedger, key: str) -> list[tuple[float, object]]:
 
 
 async def test_429x7_completes_and_honours_retry_after(
-    client: Client, servers: dict[str, str], settings: Settings, redis: redis.asyncio.Redis, unique: str
+    client: Client,
+    servers: dict[str, str],
+    isolated_settings: Settings,
+    isolated_redis: redis.asyncio.Redis,
+    unique: str,
 ) -> None:
     wf = f"probe-429-{unique}"
-    async with probe_worker(client, settings, f"q-{unique}", redis):
+    async with probe_worker(client, isolated_settings, f"q-{unique}", isolated_redis):
         result = await run_probe(
             client, f"q-{unique}", wf, Probe(activity="chat", request=chat(f"Hi [[sim:429x7#{unique}]]"))
         )
@@ -72,10 +59,14 @@ async def test_429x7_completes_and_honours_retry_after(
 
 
 async def test_500x4_succeeds_on_the_fifth_attempt(
-    client: Client, servers: dict[str, str], settings: Settings, redis: redis.asyncio.Redis, unique: str
+    client: Client,
+    servers: dict[str, str],
+    isolated_settings: Settings,
+    isolated_redis: redis.asyncio.Redis,
+    unique: str,
 ) -> None:
     wf = f"probe-500x4-{unique}"
-    async with probe_worker(client, settings, f"q-{unique}", redis):
+    async with probe_worker(client, isolated_settings, f"q-{unique}", isolated_redis):
         result = await run_probe(
             client, f"q-{unique}", wf, Probe(activity="chat", request=chat(f"Go [[sim:500x4#{unique}]]"))
         )
@@ -88,10 +79,14 @@ async def test_500x4_succeeds_on_the_fifth_attempt(
 
 
 async def test_500x5_fails_after_exactly_five_attempts(
-    client: Client, servers: dict[str, str], settings: Settings, redis: redis.asyncio.Redis, unique: str
+    client: Client,
+    servers: dict[str, str],
+    isolated_settings: Settings,
+    isolated_redis: redis.asyncio.Redis,
+    unique: str,
 ) -> None:
     wf = f"probe-500x5-{unique}"
-    async with probe_worker(client, settings, f"q-{unique}", redis):
+    async with probe_worker(client, isolated_settings, f"q-{unique}", isolated_redis):
         with pytest.raises(WorkflowFailureError) as failed:
             await run_probe(
                 client, f"q-{unique}", wf, Probe(activity="chat", request=chat(f"Go [[sim:500x5#{unique}]]"))
@@ -111,7 +106,11 @@ async def test_500x5_fails_after_exactly_five_attempts(
 
 
 async def test_badjson_is_retried_then_valid(
-    client: Client, servers: dict[str, str], settings: Settings, redis: redis.asyncio.Redis, unique: str
+    client: Client,
+    servers: dict[str, str],
+    isolated_settings: Settings,
+    isolated_redis: redis.asyncio.Redis,
+    unique: str,
 ) -> None:
     wf = f"probe-badjson-{unique}"
     request = {
@@ -119,7 +118,7 @@ async def test_badjson_is_retried_then_valid(
         "schema_name": "summary",
         "messages": [{"role": "user", "content": f"The sky is blue. Grass is green. [[sim:badjsonx1#{unique}]]"}],
     }
-    async with probe_worker(client, settings, f"q-{unique}", redis):
+    async with probe_worker(client, isolated_settings, f"q-{unique}", isolated_redis):
         result = await run_probe(client, f"q-{unique}", wf, Probe(activity="structured", request=request))
     Summary.model_validate(result["data"])
     ledger = await sim_ledger(servers["sim_url"], f"{wf}/")
@@ -129,13 +128,17 @@ async def test_badjson_is_retried_then_valid(
 
 
 async def test_hang_times_out_is_retried_and_frees_the_slot(
-    client: Client, servers: dict[str, str], settings: Settings, redis: redis.asyncio.Redis, unique: str
+    client: Client,
+    servers: dict[str, str],
+    isolated_settings: Settings,
+    isolated_redis: redis.asyncio.Redis,
+    unique: str,
 ) -> None:
     wf = f"probe-hang-{unique}"
     probe = Probe(activity="chat", request=chat(f"Wait [[sim:hangx1#{unique}]]"), inference_timeout_s=1.0)
-    quick = settings.model_copy(update={"inference_timeout_s": 1.0})  # the worker's client gives up after 1 s
+    quick = isolated_settings.model_copy(update={"inference_timeout_s": 1.0})  # the worker's client gives up after 1 s
     # One activity slot: the retry (and the next job) can only run if the hung attempt gave its slot back.
-    async with probe_worker(client, quick, f"q-{unique}", redis, max_activities=1):
+    async with probe_worker(client, quick, f"q-{unique}", isolated_redis, max_activities=1):
         result = await run_probe(client, f"q-{unique}", wf, probe)
         after = await run_probe(client, f"q-{unique}", f"{wf}-next", Probe(activity="chat", request=chat("Next")))
     ledger = await sim_ledger(servers["sim_url"], f"{wf}/")
@@ -147,13 +150,17 @@ async def test_hang_times_out_is_retried_and_frees_the_slot(
 
 
 async def test_streaming_chat_publishes_batched_token_events(
-    client: Client, servers: dict[str, str], settings: Settings, redis: redis.asyncio.Redis, unique: str
+    client: Client,
+    servers: dict[str, str],
+    isolated_settings: Settings,
+    isolated_redis: redis.asyncio.Redis,
+    unique: str,
 ) -> None:
     wf = f"probe-stream-{unique}"
     text = "Temporal retries activities. Redis holds locks. " * 6
-    async with probe_worker(client, settings, f"q-{unique}", redis):
+    async with probe_worker(client, isolated_settings, f"q-{unique}", isolated_redis):
         result = await run_probe(client, f"q-{unique}", wf, Probe(activity="chat", request=chat(text, stream=True)))
-    entries = await redis.xrange(RedisKeys.of(settings).events(wf))
+    entries = await isolated_redis.xrange(RedisKeys.of(isolated_settings).events(wf))
     events = [ProgressEvent.from_stream_fields(fields) for _id, fields in entries]
     types = [e.type for e in events]
     assert types[0] == EventType.STEP_STARTED and events[0].data == {"attempt": 1}
@@ -167,11 +174,15 @@ async def test_streaming_chat_publishes_batched_token_events(
 
 
 async def test_embeddings_are_batched_and_usage_summed(
-    client: Client, servers: dict[str, str], settings: Settings, redis: redis.asyncio.Redis, unique: str
+    client: Client,
+    servers: dict[str, str],
+    isolated_settings: Settings,
+    isolated_redis: redis.asyncio.Redis,
+    unique: str,
 ) -> None:
     wf = f"probe-embed-{unique}"
     texts = [f"text number {i} {unique}" for i in range(300)]
-    async with probe_worker(client, settings, f"q-{unique}", redis):
+    async with probe_worker(client, isolated_settings, f"q-{unique}", isolated_redis):
         result = await run_probe(
             client, f"q-{unique}", wf, Probe(activity="embed", request={"step": "embed", "texts": texts})
         )
@@ -183,10 +194,10 @@ async def test_embeddings_are_batched_and_usage_summed(
 
 
 async def test_unknown_schema_is_permanent(
-    client: Client, settings: Settings, redis: redis.asyncio.Redis, unique: str
+    client: Client, isolated_settings: Settings, isolated_redis: redis.asyncio.Redis, unique: str
 ) -> None:
     request = {"step": "x", "schema_name": "nope", "messages": [{"role": "user", "content": "hi"}]}
-    async with probe_worker(client, settings, f"q-{unique}", redis):
+    async with probe_worker(client, isolated_settings, f"q-{unique}", isolated_redis):
         with pytest.raises(WorkflowFailureError) as failed:
             await run_probe(
                 client, f"q-{unique}", f"probe-schema-{unique}", Probe(activity="structured", request=request)
@@ -200,11 +211,15 @@ async def test_unknown_schema_is_permanent(
 
 
 async def test_throttling_stops_at_the_step_deadline(
-    client: Client, servers: dict[str, str], settings: Settings, redis: redis.asyncio.Redis, unique: str
+    client: Client,
+    servers: dict[str, str],
+    isolated_settings: Settings,
+    isolated_redis: redis.asyncio.Redis,
+    unique: str,
 ) -> None:
     wf = f"probe-deadline-{unique}"
     probe = Probe(activity="chat", request=chat(f"Hi [[sim:429x50#{unique}]]"), step_deadline_s=4.0)
-    async with probe_worker(client, settings, f"q-{unique}", redis):
+    async with probe_worker(client, isolated_settings, f"q-{unique}", isolated_redis):
         with pytest.raises(WorkflowFailureError) as failed:
             await run_probe(client, f"q-{unique}", wf, probe)
     activity_error = failed.value.cause

@@ -67,9 +67,16 @@ def complete(request: ChatCompletionRequest, texts: list[str], ctx: CallContext)
         args = arguments(tool, user_text, ctx.markers)
         if ctx.fault == "badjson":
             args = args[: max(1, len(args) // 2)]  # cut JSON: unparseable arguments
+        finish = "tool_calls"
+        cut_at = None
+        if ctx.fault == "truncate":
+            if request.stream:
+                cut_at = max(1, len(pieces(args)) // 2)
+            else:
+                args, finish = args[: max(1, len(args) // 2)], "length"
         call = ToolCallOut(call_id(ctx.seed, ctx.key, ctx.nth), tool.function.name, args)
         used = count_tokens(call.name) + count_tokens(call.arguments)
-        return Completion(None, "tool_calls", prompt, used, [call])
+        return Completion(None, finish, prompt, used, [call], truncate_stream_at=cut_at)
 
     fmt = request.response_format
     if fmt is not None and fmt.type == "json_schema" and fmt.json_schema is not None:

@@ -116,6 +116,34 @@ def _gone(processes: list[psutil.Process]) -> list[str]:
     return alive
 
 
+def _worker_of(run: Up) -> psutil.Process | None:
+    for child in run.children():
+        try:
+            if "starter.cli worker" in " ".join(child.cmdline()):
+                return child
+        except psutil.NoSuchProcess:
+            continue
+    return None
+
+
+def _crash_worker_and_wait_for_restart(run: Up, metrics_port: int) -> list[psutil.Process]:
+    """Kill the worker as a crash would; `up` must start a new one (a crash is isolated) and keep running."""
+    crashed = _worker_of(run)
+    assert crashed is not None
+    crashed.kill()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        current = _worker_of(run)
+        if current is not None and current.pid != crashed.pid and port_open("127.0.0.1", metrics_port):
+            break
+        assert run.proc.poll() is None, run.output()
+        time.sleep(0.2)
+    else:
+        pytest.fail(f"worker not restarted:\n{run.output()}")
+    assert "restarting worker" in run.output()
+    return run.children()
+
+
 def _temporal_cli(address: str, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(BIN / "temporal"), *args, "--address", address],
@@ -142,6 +170,7 @@ async def test_up_serves_cli_persists_workflows_and_leaves_no_orphans(tmp_path: 
     if declared_queues():
         assert "starter.cli worker" in names, names
         assert port_open("127.0.0.1", int(env["GENAI_FLOW_METRICS_PORT"]))
+        children = _crash_worker_and_wait_for_restart(first, int(env["GENAI_FLOW_METRICS_PORT"]))
 
     listed = _temporal_cli(address, "operator", "search-attribute", "list")
     assert listed.returncode == 0, listed.stderr

@@ -16,12 +16,20 @@ def ledger_key(idempotency_key: str | None, model: str, text: str) -> str:
     return f"{model}:{hashlib.sha256(text.encode()).hexdigest()[:16]}"
 
 
+MAX_CALLS_PER_KEY = 1_000
+
+
 class Ledger:
-    """Calls by key, oldest keys dropped past `max_keys`; totals always cover every call since reset."""
+    """Calls by key; totals always cover every call since reset.
+
+    Memory stays bounded for a long-running simulator: past `max_keys` the least recently used keys are
+    dropped, and each key keeps its newest MAX_CALLS_PER_KEY calls (a benchmark repeating one prompt).
+    """
 
     def __init__(self, max_keys: int = 100_000) -> None:
         self._max_keys = max_keys
         self._entries: OrderedDict[str, SimLedgerEntry] = OrderedDict()
+        self._counts: dict[str, int] = {}
         self._totals = SimLedgerTotals()
 
     def begin(self, key: str, model: str, endpoint: str, stream: bool) -> SimLedgerCall:
@@ -30,20 +38,23 @@ class Ledger:
         if entry is None:
             entry = self._entries[key] = SimLedgerEntry(key=key, model=model)
             while len(self._entries) > self._max_keys:
-                self._entries.popitem(last=False)
+                dropped, _ = self._entries.popitem(last=False)
+                self._counts.pop(dropped, None)
         else:
             self._entries.move_to_end(key)
         call = SimLedgerCall(
             arrival=time.time(), endpoint="embeddings" if endpoint == "embeddings" else "chat", stream=stream
         )
         entry.calls.append(call)
+        if len(entry.calls) > MAX_CALLS_PER_KEY:
+            del entry.calls[: len(entry.calls) - MAX_CALLS_PER_KEY]
+        self._counts[key] = self._counts.get(key, 0) + 1
         self._totals.calls += 1
         return call
 
     def calls_for(self, key: str) -> int:
         """How many calls arrived under key so far (the current one included once begun)."""
-        entry = self._entries.get(key)
-        return len(entry.calls) if entry else 0
+        return self._counts.get(key, 0)
 
     def finish(
         self,
@@ -80,4 +91,5 @@ class Ledger:
     def reset(self) -> None:
         """Forget every call."""
         self._entries.clear()
+        self._counts.clear()
         self._totals = SimLedgerTotals()

@@ -131,3 +131,19 @@ async def test_concurrency_queues_requests(sim_factory: Callable[..., str]) -> N
         )
         elapsed = time.perf_counter() - start
     assert 0.85 <= elapsed < 3.0
+
+
+def test_ledger_memory_is_bounded_but_totals_exact() -> None:
+    from sim.ledger import MAX_CALLS_PER_KEY, Ledger
+
+    ledger = Ledger(max_keys=2)
+    for _ in range(MAX_CALLS_PER_KEY + 50):
+        ledger.finish(ledger.begin("same-prompt", "m", "chat", False), 200, 3, 2)
+    assert len(ledger.snapshot(key="same-prompt").entries["same-prompt"].calls) == MAX_CALLS_PER_KEY
+    assert ledger.calls_for("same-prompt") == MAX_CALLS_PER_KEY + 50  # call numbers (and so RNG draws) go on
+    for key in ("b", "c"):
+        ledger.begin(key, "m", "chat", False)
+    snap = ledger.snapshot()
+    assert list(snap.entries) == ["b", "c"]
+    assert snap.totals.calls == MAX_CALLS_PER_KEY + 52
+    assert snap.totals.billed_tokens == (MAX_CALLS_PER_KEY + 50) * 5

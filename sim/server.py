@@ -20,5 +20,7 @@ def serve(config: SimConfig) -> None:
         backlog=max(2048, min(config.concurrency, 16384)),
         timeout_keep_alive=30,
         lifespan="off",
+        # Hanging calls never finish by themselves: give in-flight calls 2 s on shutdown, not forever.
+        timeout_graceful_shutdown=2,
     )
     uvicorn.Server(uv_config).run()

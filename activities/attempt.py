@@ -38,6 +38,7 @@ log = get_logger(__name__)
 
 SAFETY_S = 2.0  # the call ends this long before the attempt's own deadline, so our classified error is what counts
 LOCK_BUSY_RETRY = timedelta(seconds=1)
+CHUNK_BEAT_S = 0.5  # streamed chunks heartbeat at most this often (the background loop covers quiet streams)
 
 R = TypeVar("R", bound=BaseModel)
 
@@ -116,10 +117,18 @@ class _Attempt:
         self.stale_after = (info.heartbeat_timeout or HEARTBEAT_TIMEOUT).total_seconds()
         self.token: str | None = None  # our lock's current value while we hold it
         self.started = time.monotonic()
+        self.last_beat = 0.0
 
     def beat(self) -> None:
         """Heartbeat with the attempt state, so the next attempt knows how many failures counted."""
+        self.last_beat = time.monotonic()
         activity.heartbeat(self.state.model_dump())
+
+    def beat_soon(self) -> None:
+        """Heartbeat unless one went out within CHUNK_BEAT_S: cheap enough to call on every streamed chunk."""
+        # Each SDK heartbeat is a task plus a payload encode; thousands of streams x every chunk would be CPU-bound.
+        if time.monotonic() - self.last_beat >= CHUNK_BEAT_S:
+            self.beat()
 
     async def run(self, result_type: type[R], compute: Callable[[StepContext], Awaitable[R]], digest: str | None) -> R:
         call, emit = self.call, self.call.emit_events
@@ -135,7 +144,7 @@ class _Attempt:
             tokens = TokenBatcher(self.publisher, self.job_id, call.step) if emit else None
             async with self._heartbeating():
                 async with asyncio.timeout(call_timeout):
-                    result = await compute(StepContext(self.key, call_timeout, tokens, self.beat))
+                    result = await compute(StepContext(self.key, call_timeout, tokens, self.beat_soon))
                 if tokens is not None:
                     await tokens.flush()
             result = self._with_earlier_billing(result)

@@ -124,7 +124,7 @@ class InferenceActivities:
         acc = StreamAccumulator()
         async with stream:  # closes the connection on every exit, cancellation included
             async for chunk in stream:
-                ctx.beat()  # cheap: the SDK sends at most one heartbeat per throttle interval
+                ctx.beat()  # on every chunk; rate-limited to one heartbeat per CHUNK_BEAT_S
                 delta = acc.add(chunk)
                 if ctx.tokens is not None:
                     await ctx.tokens.add(delta)

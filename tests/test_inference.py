@@ -232,3 +232,23 @@ async def test_throttling_stops_at_the_step_deadline(
     ledger = await sim_ledger(servers["sim_url"], f"{wf}/")
     statuses = [c.status for c in ledger.entries[f"{wf}/answer"].calls]
     assert statuses == [429] * len(statuses) and 3 <= len(statuses) <= 5
+
+
+async def test_permanent_error_fails_at_once(
+    client: Client,
+    servers: dict[str, str],
+    isolated_settings: Settings,
+    isolated_redis: redis.asyncio.Redis,
+    unique: str,
+) -> None:
+    wf = f"probe-400-{unique}"
+    probe = Probe(activity="chat", request=chat("Hi", max_tokens=0))  # the provider refuses: 400
+    async with probe_worker(client, isolated_settings, f"q-{unique}", isolated_redis):
+        with pytest.raises(WorkflowFailureError) as failed:
+            await run_probe(client, f"q-{unique}", wf, probe)
+    details = step_failure(failed.value.cause)  # type: ignore[arg-type]
+    assert details is not None
+    assert (details.type, details.attempts, details.status) == (FailureType.PERMANENT, 1, 400)
+    assert billed(await sim_ledger(servers["sim_url"], f"{wf}/")) == 0  # refused up front: nothing billed
+    # The lock was released, not left to go stale: a corrected re-run of the step would proceed at once.
+    assert await isolated_redis.get(RedisKeys.of(isolated_settings).idempotency(f"{wf}/answer")) is None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
+from temporalio.exceptions import ActivityError, ApplicationError, RetryState, TimeoutError
 
 from activities.retry import step_failure
 from schemas import search_attributes as sa
@@ -13,7 +13,7 @@ from schemas.answer import StepUsage
 from schemas.usage import Usage, total_usage
 
 # Failure types that mean "the step gave up": the job is dead-lettered rather than just failed.
-GIVE_UP_TYPES = frozenset({"Permanent", "Transient", "InvalidOutput", "Throttled"})
+GIVE_UP_TYPES = frozenset({"Permanent", "Transient", "InvalidOutput"})
 
 
 class TokenLimitExceededError(ApplicationError):
@@ -49,13 +49,17 @@ class Ledger:
 
 
 def gave_up(err: BaseException) -> tuple[str, int, str] | None:
-    """If an activity error means the step gave up, its (error type, attempts, message); else None."""
+    """If an activity error means the step gave up, its (error type, attempts, message); else None.
+
+    Throttling never counts toward the attempt threshold, but a step still throttled (or timing out) when its
+    deadline passes has given up too: it is dead-lettered as `DeadlineExceeded`, so it can be replayed later.
+    """
     if not isinstance(err, ActivityError):
         return None
-    if isinstance(err.cause, TimeoutError):
-        # The step deadline (schedule-to-close) passed: throttled for too long, or timed out every time.
-        return "DeadlineExceeded", 0, f"step deadline passed: {err.cause}"
     failure = step_failure(err)
+    if err.retry_state == RetryState.TIMEOUT or isinstance(err.cause, TimeoutError):
+        last = failure.last_error if failure else str(err.cause)
+        return "DeadlineExceeded", failure.attempts if failure else 0, f"step deadline passed; last error: {last}"
     if failure is not None:
         return failure.type.value, failure.attempts, failure.last_error
     cause = err.cause

@@ -74,6 +74,9 @@ class GenAIFlowClient:
         derived = job_id is not None or idempotency_key is not None
         job_id = job_id or job_id_for(pipeline, idempotency_key)
         digest = request_digest(request)
+        if getattr(request, "step_deadline_s", 0) is None:
+            # Workflows cannot read settings: the deployment's step deadline travels with the request.
+            request = request.model_copy(update={"step_deadline_s": self.settings.step_deadline_s})
         policy = WorkflowIDReusePolicy.ALLOW_DUPLICATE
         if derived:
             # A derived id names one request: never run it twice (unless a failed run may be retried).

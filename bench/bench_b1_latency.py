@@ -14,6 +14,7 @@ import asyncio
 import itertools
 import sys
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -23,7 +24,7 @@ from temporalio.worker import Worker
 
 # The sandbox re-imports this module for BenchBareChain: the bench plumbing is shared, not re-imported.
 with workflow.unsafe.imports_passed_through():
-    from bench.harness import interleaved, median, percentile, record
+    from bench.harness import median, percentile, record, timed
     from bench.history import breakdown, events_of, summarize, timeline
     from bench.stack import QUESTIONS, BenchStack, bench_stack, in_process_workers
 
@@ -31,6 +32,7 @@ ROUNDS = 30
 WARMUP = 3
 STEPS = 4
 BARE_QUEUE = "bench-bare-chain"
+MATCHED_QUEUE = "bench-bare-chain-matched"
 
 
 @activity.defn(name="bench_step")
@@ -60,16 +62,23 @@ class Runner:
         self.stack = stack
         self.jobs = GenAIFlowClient(stack.client, stack.settings)
         self.questions = itertools.cycle(QUESTIONS)
-        self.bare_queue = stack.settings.task_queue_prefix + BARE_QUEUE
-        self.bare_ids: list[str] = []
-        self.answer_ids: list[str] = []
+        self.ids: dict[str, list[str]] = {"bare": [], "matched": [], "answer": []}
+
+    async def _chain(self, side: str, queue: str) -> None:
+        wid = f"bench-{side}-{uuid.uuid4().hex}"
+        handle = await self.stack.client.start_workflow(
+            BareChain.run, "x", id=wid, task_queue=self.stack.settings.task_queue_prefix + queue
+        )
+        await handle.result()
+        self.ids[side].append(wid)
 
     async def bare(self) -> None:
-        """One baseline run, start → result."""
-        wid = f"bench-bare-{uuid.uuid4().hex}"
-        handle = await self.stack.client.start_workflow(BareChain.run, "x", id=wid, task_queue=self.bare_queue)
-        await handle.result()
-        self.bare_ids.append(wid)
+        """One baseline run, start → result (activities dispatched eagerly: the SDK's default on one queue)."""
+        await self._chain("bare", BARE_QUEUE)
+
+    async def matched(self) -> None:
+        """One run of the same chain with eager activity dispatch off: every activity goes through matching."""
+        await self._chain("matched", MATCHED_QUEUE)
 
     async def answer(self) -> None:
         """One AnswerQuestion run, start → result (the client's own start; the result by long poll)."""
@@ -84,7 +93,7 @@ class Runner:
         result = await handle.result()
         if not result.answer:
             raise RuntimeError(f"{started.job_id}: empty answer")
-        self.answer_ids.append(started.job_id)
+        self.ids["answer"].append(started.job_id)
 
     async def phases(self, client: Client, ids: list[str]) -> tuple[dict[str, float], list[str]]:
         """Median phase breakdown over the runs, and the timeline of the run closest to the median total."""
@@ -95,17 +104,30 @@ class Runner:
         return summarize(runs), timeline(histories[closest])
 
 
-def bare_worker(stack: BenchStack) -> Worker:
-    """The baseline's worker: its own task queue, in this process, with the project's sandbox runner."""
+def bare_worker(stack: BenchStack, queue: str, eager: bool) -> Worker:
+    """A worker for the bare chain: its own task queue, in this process, with the project's sandbox runner."""
     from workers.registry import workflow_runner
 
     return Worker(
         stack.client,
-        task_queue=stack.settings.task_queue_prefix + BARE_QUEUE,
+        task_queue=stack.settings.task_queue_prefix + queue,
         workflows=[BareChain],
         activities=[bench_step],
         workflow_runner=workflow_runner(),
+        disable_eager_activity_execution=not eager,
     )
+
+
+async def rotate(sides: list[Callable[[], Awaitable[object]]], rounds: int, warmup: int) -> list[list[float]]:
+    """Like harness.interleaved, for more than two sides: each round times every side once, in turn."""
+    for _ in range(warmup):
+        for side in sides:
+            await side()
+    samples: list[list[float]] = [[] for _ in sides]
+    for _ in range(rounds):
+        for i, side in enumerate(sides):
+            samples[i].append(await timed(side))
+    return samples
 
 
 def ms(samples: list[float]) -> dict[str, float]:
@@ -120,12 +142,15 @@ def ms(samples: list[float]) -> dict[str, float]:
 
 async def main() -> None:
     """Start the stack and both workers, time interleaved runs, record B1."""
-    async with bench_stack("b1") as stack, in_process_workers(stack.client, stack.settings), bare_worker(stack):
+    async with (
+        bench_stack("b1") as stack,
+        in_process_workers(stack.client, stack.settings),
+        bare_worker(stack, BARE_QUEUE, eager=True),
+        bare_worker(stack, MATCHED_QUEUE, eager=False),
+    ):
         runner = Runner(stack)
-        base, subj = await interleaved(runner.bare, runner.answer, rounds=ROUNDS, warmup=WARMUP)
-        measured_bare, measured_answer = runner.bare_ids[WARMUP:], runner.answer_ids[WARMUP:]
-        bare_phases, bare_timeline = await runner.phases(stack.client, measured_bare)
-        answer_phases, answer_timeline = await runner.phases(stack.client, measured_answer)
+        base, matched, subj = await rotate([runner.bare, runner.matched, runner.answer], ROUNDS, WARMUP)
+        phases = {side: await runner.phases(stack.client, ids[WARMUP:]) for side, ids in runner.ids.items()}
     details: dict[str, Any] = {
         "rounds": ROUNDS,
         "warmup": WARMUP,
@@ -133,13 +158,17 @@ async def main() -> None:
         "baseline_ms": ms(base),
         "subject_ms": ms(subj),
         "ratio_p95": round(percentile(subj, 95) / percentile(base, 95), 4),
-        "baseline_phases_ms_p50": bare_phases,
-        "subject_phases_ms_p50": answer_phases,
-        "baseline_timeline_median_run": bare_timeline,
-        "subject_timeline_median_run": answer_timeline,
+        # The same bare chain with every activity matched by the server, as AnswerQuestion's are.
+        "baseline_no_eager_ms": ms(matched),
+        "ratio_p50_vs_no_eager_baseline": round(percentile(subj, 50) / percentile(matched, 50), 4),
+        "baseline_phases_ms_p50": phases["bare"][0],
+        "baseline_no_eager_phases_ms_p50": phases["matched"][0],
+        "subject_phases_ms_p50": phases["answer"][0],
+        "baseline_timeline_median_run": phases["bare"][1],
+        "subject_timeline_median_run": phases["answer"][1],
     }
-    for label, phases in (("baseline", bare_phases), ("subject", answer_phases)):
-        print(label, phases, file=sys.stderr)
+    for side, (summary, _) in phases.items():
+        print(side, summary, file=sys.stderr)
     record("b1_answer_latency", "<= 1.0", percentile(base, 50) * 1000, percentile(subj, 50) * 1000, "ms", details)
 
 

@@ -13,10 +13,12 @@ Run: `python -m bench.bench_b2_throughput` (about three minutes).
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from typing import Any
 import psutil
 import redis
 
+from bench import celery_chain
 from bench.harness import record
 from bench.stack import QUESTIONS, BenchStack, bench_stack
 from runtime import services
@@ -54,8 +57,6 @@ def temporal_worker(stack: BenchStack) -> ManagedProcess:
 
 def celery_worker(stack: BenchStack) -> ManagedProcess:
     """A Celery worker for bench.celery_chain: thread pool of CONCURRENCY, the stack's Redis as broker/backend."""
-    from bench import celery_chain
-
     celery_chain.use_settings(stack.settings)
     client = redis.Redis.from_url(stack.settings.redis_url)
     argv = [
@@ -113,20 +114,21 @@ async def temporal_jobs(stack: BenchStack, n: int) -> int:
 
 def celery_jobs(stack: BenchStack, n: int) -> int:
     """Send n answer chains together, wait for every result; returns how many answered."""
-    from bench.celery_chain import answer_chain
-
     run = uuid.uuid4().hex[:8]
-    pending = [answer_chain(f"celery-{run}-{i}", _question(i), stack.collection).apply_async() for i in range(n)]
+    pending = [
+        celery_chain.answer_chain(f"celery-{run}-{i}", _question(i), stack.collection).apply_async() for i in range(n)
+    ]
     results = [p.get(timeout=JOB_TIMEOUT_S) for p in pending]
     return sum(1 for r in results if r["answer"])
 
 
 def _cpu_s(procs: dict[str, psutil.Process]) -> dict[str, float]:
-    """CPU seconds (user + system) so far of each process and its children."""
+    """CPU seconds (user + system) so far of each process and its children (not this process's: they are the rest)."""
     out: dict[str, float] = {}
     for name, proc in procs.items():
         total = 0.0
-        for p in [proc, *proc.children(recursive=True)]:
+        family = [proc] if proc.pid == os.getpid() else [proc, *proc.children(recursive=True)]
+        for p in family:
             try:
                 times = p.cpu_times()
                 total += times.user + times.system
@@ -161,8 +163,11 @@ async def main() -> None:
                 proc.start(timeout=90)
             procs = {name: psutil.Process(p.pid) for name, p in {**stack.processes, **workers}.items() if p.pid}
             procs["bench-client"] = psutil.Process()
+            # Celery's result backend is per thread: one thread sends, waits and finally lets go of every result.
+            celery_thread = ThreadPoolExecutor(1, thread_name_prefix="celery-client")
+            loop = asyncio.get_running_loop()
             sides: dict[str, Callable[[int], Awaitable[int]]] = {
-                "celery": lambda n: asyncio.to_thread(celery_jobs, stack, n),
+                "celery": lambda n: loop.run_in_executor(celery_thread, celery_jobs, stack, n),
                 "genai": lambda n: temporal_jobs(stack, n),
             }
             for run in sides.values():  # warm-up: imports, connections, the sandbox's module cache
@@ -171,6 +176,8 @@ async def main() -> None:
             for _ in range(ROUNDS):
                 for name, run in sides.items():
                     rounds[name].append(await measure(name, run, JOBS, procs))
+            await loop.run_in_executor(celery_thread, celery_chain.release_results)
+            celery_thread.shutdown()
         finally:
             for proc in reversed(list(workers.values())):
                 proc.stop()

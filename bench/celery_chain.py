@@ -11,7 +11,8 @@ simulator), so a worker started with the bench's environment serves the bench's 
 from __future__ import annotations
 
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import chromadb
 import httpx
@@ -63,7 +64,12 @@ def ready_key() -> str:
     return f"{_settings.key_prefix}:celery-ready"
 
 
-@worker_ready.connect
+def _task(name: str) -> Callable[[Callable[..., Any]], Any]:
+    """`app.task(name=...)`, typed: Celery ships no type hints, its tasks are Any to mypy."""
+    return cast(Callable[[Callable[..., Any]], Any], app.task(name=name))
+
+
+@worker_ready.connect  # type: ignore[untyped-decorator]
 def _announce(**_: Any) -> None:
     redis.Redis.from_url(_settings.redis_url).set(ready_key(), "1", ex=3600)
 
@@ -76,9 +82,9 @@ def _llm() -> openai.OpenAI:
             api_key=_settings.llm_api_key,
             max_retries=0,
             timeout=_settings.inference_timeout_s,
-            http_client=httpx.Client(timeout=_settings.inference_timeout_s),
         )
-    return _local.llm
+    llm: openai.OpenAI = _local.llm
+    return llm
 
 
 def _chroma() -> Any:
@@ -91,7 +97,7 @@ def _chroma() -> Any:
     return _local.chroma
 
 
-@app.task(name="bench.retrieve")
+@_task("bench.retrieve")
 def retrieve(job_id: str, question: str, collection: str) -> dict[str, Any]:
     """Embed the question through the simulator and take the top-k chunks from Chroma (the same calls as ours)."""
     emb = _llm().embeddings.create(
@@ -115,43 +121,44 @@ def retrieve(job_id: str, question: str, collection: str) -> dict[str, Any]:
 def _structured(ctx: dict[str, Any], step: str, name: str, schema: type[Summary] | type[EntityList]) -> str:
     chunks = [RetrievedChunk.model_validate(c) for c in ctx["chunks"]]
     build = prompts.summarize_messages if name == "summary" else prompts.entities_messages
-    resp = _llm().chat.completions.create(
-        model=_settings.chat_model,
-        messages=messages_param(build(ctx["question"], chunks)),  # type: ignore[arg-type]
-        temperature=0.0,
-        response_format=response_format(name, schema),  # type: ignore[arg-type]
-        extra_headers={"Idempotency-Key": f"{ctx['job_id']}/{step}"},
-    )
+    params: dict[str, Any] = {
+        "model": _settings.chat_model,
+        "messages": messages_param(build(ctx["question"], chunks)),
+        "temperature": 0.0,
+        "response_format": response_format(name, schema),
+        "extra_headers": {"Idempotency-Key": f"{ctx['job_id']}/{step}"},
+    }
+    resp = _llm().chat.completions.create(**params, stream=False)
     return schema.model_validate_json(resp.choices[0].message.content or "").model_dump_json()
 
 
-@app.task(name="bench.summarize")
+@_task("bench.summarize")
 def summarize(ctx: dict[str, Any]) -> dict[str, Any]:
     """A structured summary of the retrieved context; passes the context on to the answer step."""
     return {"ctx": ctx, "summary": _structured(ctx, "summarize", "summary", Summary)}
 
 
-@app.task(name="bench.extract_entities")
+@_task("bench.extract_entities")
 def extract_entities(ctx: dict[str, Any]) -> dict[str, Any]:
     """Structured entities of the retrieved context."""
     return {"entities": _structured(ctx, "extract_entities", "entities", EntityList)}
 
 
-@app.task(name="bench.generate_answer")
+@_task("bench.generate_answer")
 def generate_answer(parts: list[dict[str, Any]]) -> dict[str, Any]:
     """The answer, streamed from the simulator and assembled, with the summary and entities of the chord."""
     merged = {k: v for part in parts for k, v in part.items()}
     ctx = merged["ctx"]
     chunks = [RetrievedChunk.model_validate(c) for c in ctx["chunks"]]
     summary = Summary.model_validate_json(merged["summary"])
-    stream = _llm().chat.completions.create(
-        model=_settings.chat_model,
-        messages=messages_param(prompts.answer_messages(ctx["question"], chunks, summary)),  # type: ignore[arg-type]
-        temperature=0.0,
-        stream=True,
-        stream_options={"include_usage": True},
-        extra_headers={"Idempotency-Key": f"{ctx['job_id']}/generate_answer"},
-    )
+    params: dict[str, Any] = {
+        "model": _settings.chat_model,
+        "messages": messages_param(prompts.answer_messages(ctx["question"], chunks, summary)),
+        "temperature": 0.0,
+        "stream_options": {"include_usage": True},
+        "extra_headers": {"Idempotency-Key": f"{ctx['job_id']}/generate_answer"},
+    }
+    stream = _llm().chat.completions.create(**params, stream=True)
     acc = StreamAccumulator()
     with stream:
         for chunk in stream:
@@ -162,6 +169,17 @@ def generate_answer(parts: list[dict[str, Any]]) -> dict[str, Any]:
         "summary": summary.model_dump(),
         "entities": EntityList.model_validate_json(merged["entities"]).model_dump()["entities"],
     }
+
+
+def release_results() -> None:
+    """Stop this thread's result listener and forget its subscriptions, while Redis is still up.
+
+    Celery unsubscribes a result's channel when the AsyncResult is garbage-collected; any left for interpreter
+    exit would find the bench's Redis stopped and retry for 20 s.
+    """
+    consumer = app.backend.result_consumer
+    consumer.stop()
+    consumer.subscribed_to.clear()
 
 
 def answer_chain(job_id: str, question: str, collection: str) -> Any:

@@ -86,9 +86,9 @@ class Up:
         """Every descendant process of `up`."""
         return psutil.Process(self.proc.pid).children(recursive=True)
 
-    def interrupt(self, timeout: float = 90) -> int:
-        """Ctrl-C, as a terminal sends it, and wait for the exit code."""
-        self.proc.send_signal(signal.SIGINT)
+    def interrupt(self, sig: signal.Signals = signal.SIGINT, timeout: float = 90) -> int:
+        """Ctrl-C as a terminal sends it (or SIGTERM as a service manager does), and wait for the exit code."""
+        self.proc.send_signal(sig)
         return self.proc.wait(timeout=timeout)
 
 
@@ -198,7 +198,7 @@ async def test_up_serves_cli_persists_workflows_and_leaves_no_orphans(tmp_path: 
     listed_runs = _temporal_cli(address, "workflow", "list", "--query", f"WorkflowId='{handle.id}'")
     assert handle.id in listed_runs.stdout
 
-    assert second.interrupt() == 0, second.output()
+    assert second.interrupt(signal.SIGTERM) == 0, second.output()
     assert _gone(children) == []
 
 

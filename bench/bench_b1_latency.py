@@ -4,8 +4,10 @@ Both run on one private stack (bench/stack.py): the same dev server, the same wo
 same client. The baseline is `BenchBareChain`, four trivial regular activities in sequence on its own task
 queue. The subject is AnswerQuestion with its real activities against a zero-latency simulator (retrieve
 embeds the question and queries Chroma; summarize ∥ extract_entities; generate_answer streams; finish_job).
-Runs are interleaved; the recorded value is p50, with p95 and a per-phase breakdown from each run's history
-in the details. Run: `python -m bench.bench_b1_latency` (about a minute and a half).
+A third side, the same bare chain with eager activity dispatch off (every activity matched by the server, as
+AnswerQuestion's are, since they run on genai-inference), shows what dispatch costs. Runs rotate through the
+sides; the recorded value is p50 against the default (eager) chain, with p95, the no-eager ratio and a
+per-phase breakdown from each run's history in the details. Run: `python -m bench.bench_b1_latency` (~1 min).
 """
 
 from __future__ import annotations

@@ -84,6 +84,7 @@ class Stack:
                 if not component.restartable or not self._may_restart():
                     return 1
                 self.console.print(f"restarting {component.name} …")
+                proc.stop(grace=1.0)  # reap it and clear anything left in its process group
                 try:
                     proc.start(timeout=START_TIMEOUT_S)
                 except StackInterrupted:

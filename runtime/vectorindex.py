@@ -12,6 +12,7 @@ import numpy as np
 from chromadb.api.async_api import AsyncClientAPI
 from chromadb.api.models.AsyncCollection import AsyncCollection
 from chromadb.config import Settings as ChromaSettings
+from chromadb.errors import NotFoundError
 
 from runtime.settings import Settings, get_settings
 from schemas.answer import RetrievedChunk
@@ -42,6 +43,7 @@ class VectorIndex:
         self.settings = settings or get_settings()
         self._client: AsyncClientAPI | None = None
         self._max_batch: int | None = None
+        self._collections: dict[str, AsyncCollection] = {}
 
     @classmethod
     async def connect(cls, settings: Settings | None = None) -> VectorIndex:
@@ -69,6 +71,14 @@ class VectorIndex:
             name, embedding_function=None, metadata={"hnsw:space": "cosine"}
         )
 
+    async def _existing(self, name: str, refresh: bool = False) -> AsyncCollection:
+        if refresh or name not in self._collections:
+            try:
+                self._collections[name] = await (await self.client()).get_collection(name, embedding_function=None)
+            except NotFoundError:
+                raise EmptyCollectionError(name) from None
+        return self._collections[name]
+
     async def max_batch_size(self) -> int:
         """The server's maximum upsert batch, asked once."""
         if self._max_batch is None:
@@ -90,16 +100,26 @@ class VectorIndex:
         return len(chunks)
 
     async def query(self, collection: str, vector: Sequence[float], top_k: int) -> list[RetrievedChunk]:
-        """The top_k chunks nearest to vector, best first (score = 1 - cosine distance)."""
-        coll = await self.collection(collection)
-        available = await coll.count()
-        if available == 0:
+        """The top_k chunks nearest to vector, best first (score = 1 - cosine distance).
+
+        One HTTP round trip on the hot path: the collection handle is cached (a query never creates one), and
+        Chroma returns what there is when a collection holds fewer than top_k chunks.
+        """
+        found: Any = None
+        for attempt in range(2):
+            coll = await self._existing(collection, refresh=attempt > 0)
+            try:
+                found = await coll.query(
+                    query_embeddings=np.asarray([vector], dtype=np.float32),
+                    n_results=top_k,
+                    include=["documents", "metadatas", "distances"],
+                )
+                break
+            except NotFoundError:  # dropped and created again since we cached its handle
+                if attempt:
+                    raise EmptyCollectionError(collection) from None
+        if not found or not found["ids"][0]:
             raise EmptyCollectionError(collection)
-        found: Any = await coll.query(
-            query_embeddings=np.asarray([vector], dtype=np.float32),
-            n_results=min(top_k, available),
-            include=["documents", "metadatas", "distances"],
-        )
         ids, docs = found["ids"][0], found["documents"][0]
         metas, dists = found["metadatas"][0], found["distances"][0]
         return [
@@ -113,4 +133,5 @@ class VectorIndex:
 
     async def delete_collection(self, collection: str) -> None:
         """Drop a collection (tests, re-indexing)."""
+        self._collections.pop(collection, None)
         await (await self.client()).delete_collection(collection)

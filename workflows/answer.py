@@ -114,7 +114,6 @@ class AnswerQuestion:
             self.failed_step = self.failed_step or arg.step
             raise
         self.ledger.add(arg.step, result.usage, began)
-        self.ledger.publish()
         return result
 
     async def dead_letter_if_gave_up(self, req: AnswerRequest, err: BaseException) -> None:
@@ -148,6 +147,7 @@ class AnswerQuestion:
 
     async def finish(self, event: str, data: dict[str, Any]) -> FinishedJob:
         """Price the ledger and publish the terminal event (a local activity: workflows cannot touch Redis)."""
+        self.ledger.publish()
         job = FinishJob(job_id=workflow.info().workflow_id, event=event, steps=self.ledger.steps, data=data)
         finished: FinishedJob = await workflow.execute_local_activity(
             "finish_job", job, result_type=FinishedJob, start_to_close_timeout=BOOKKEEPING, summary=event

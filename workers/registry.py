@@ -35,6 +35,11 @@ log = get_logger(__name__)
 # Libraries workflow modules may import indirectly (through runtime/ or schemas/) that are not workflow code: the
 # sandbox shares them instead of re-importing them per workflow run (faster, and some draw random ids at import).
 PASSTHROUGH_MODULES = (
+    # Our own plain modules and pydantic: re-importing them for every workflow run costs CPU and buys nothing.
+    "schemas",
+    "activities",
+    "pydantic",
+    "pydantic_core",
     "runtime",
     "structlog",
     "rich",

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
+
 import typer
 
 from starter import cmd_answer, cmd_dlq, cmd_jobs, cmd_sim, cmd_stack
@@ -21,7 +25,21 @@ for module in (cmd_stack, cmd_sim, cmd_answer, cmd_jobs, cmd_dlq):
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    code: int | str | None = 0
+    try:
+        app()
+    except SystemExit as exc:
+        code = exc.code
+    finally:
+        # The Temporal client's native threads can outlive the event loop and abort the interpreter's teardown
+        # ("PyGILState_Release ... finalizing", temporalio/sdk-python#300): flush and leave without it.
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+    if isinstance(code, str):
+        print(code, file=sys.stderr)
+        code = 1
+    os._exit(code or 0)
 
 
 if __name__ == "__main__":

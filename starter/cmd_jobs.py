@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from schemas.jobs import JobInfo, JobStatus, Pipeline
@@ -95,9 +96,10 @@ def jobs(
 
 
 def _print_info(info: JobInfo) -> None:
+    # Error messages and step summaries can quote model text: escape it, or rich reads brackets as markup.
     console.print(f"[bold]{info.job_id}[/bold]  {info.pipeline or ''}  status=[cyan]{info.status}[/cyan]")
     if info.error:
-        console.print(f"  error: {info.error.kind} {info.error.type or ''}: {info.error.message}")
+        console.print(f"  error: {info.error.kind} {info.error.type or ''}: {escape(info.error.message)}")
     for step in info.steps:
-        console.print(f"  - {step.name}: {step.status} (attempt {step.attempts})")
+        console.print(f"  - {escape(step.name)}: {step.status} (attempt {step.attempts})")
     console.print(f"  tokens billed: {info.usage.billed_tokens}")

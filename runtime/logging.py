@@ -46,7 +46,8 @@ def configure_logging(settings: Settings | None = None, stream: TextIO | None = 
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
+        # No caching: loggers made at import time must follow a later configure_logging() (CLI, tests).
+        cache_logger_on_first_use=False,
     )
     # Records from the stdlib (temporalio, uvicorn, ...) get the same processors and renderer.
     handler = logging.StreamHandler(stream)

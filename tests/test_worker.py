@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import io
+import json
+import logging
 import os
 import signal
 import socket
@@ -11,6 +14,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -19,7 +23,10 @@ from temporalio.api.enums.v1 import EventType, PendingActivityState
 from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest, RegisterNamespaceRequest
 from temporalio.client import Client
 
+from runtime.logging import configure_logging
 from runtime.processes import free_port
+from runtime.settings import Settings
+from workers import registry
 from workers.registry import declared_queues
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -173,3 +180,40 @@ def test_worker_metrics_port_taken(servers: dict[str, str], namespace: str) -> N
     assert done.returncode == 1
     assert "GENAI_FLOW_METRICS_PORT" in done.stderr and str(port) in done.stderr
     assert "Traceback" not in done.stderr
+
+
+async def test_build_workers_skips_empty_queues_and_applies_settings(
+    client: Client, isolated_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.worker_app import DrainProbe, drain_probe_step
+
+    settings = isolated_settings.model_copy(
+        update={"max_concurrent_activities": 7, "max_concurrent_workflow_tasks": 3, "worker_shutdown_grace_s": 4.0}
+    )
+    monkeypatch.setattr(registry, "workflows", lambda: [DrainProbe])
+    monkeypatch.setattr(
+        registry,
+        "activity_factories",
+        lambda: {q: [lambda deps: [drain_probe_step]] if q == registry.IO_QUEUE else [] for q in registry.ALL_QUEUES},
+    )
+    logs = io.StringIO()
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", root.handlers[:])  # restored after the test
+    monkeypatch.setattr(root, "level", root.level)
+    configure_logging(settings.model_copy(update={"log_format": "json", "log_level": "INFO"}), stream=logs)
+    async with registry.open_deps(settings) as deps:
+        workers = registry.build_workers(client, settings, registry.ALL_QUEUES, deps)
+        by_queue = {w.task_queue: w.config() for w in workers}
+        assert set(by_queue) == {registry.WORKFLOWS_QUEUE, registry.IO_QUEUE}
+        assert by_queue[registry.IO_QUEUE]["max_concurrent_activities"] == 7
+        assert by_queue[registry.WORKFLOWS_QUEUE]["max_concurrent_workflow_tasks"] == 3
+        assert by_queue[registry.IO_QUEUE]["graceful_shutdown_timeout"] == timedelta(seconds=4)
+        skipped = [json.loads(line) for line in logs.getvalue().splitlines() if "skipped" in line]
+        assert skipped == [
+            {**skipped[0], "event": "queue skipped: nothing registered", "task_queue": registry.INFERENCE_QUEUE}
+        ]
+
+        with pytest.raises(registry.NothingRegistered, match=r"workers/registry\.py"):
+            registry.build_workers(client, settings, [registry.INFERENCE_QUEUE], deps)
+        with pytest.raises(ValueError, match="unknown task queue"):
+            registry.build_workers(client, settings, ["genai-nowhere"], deps)

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import threading
-
-from opentelemetry import trace
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.resources import SERVICE_NAME, Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from temporalio.client import Interceptor
-from temporalio.contrib.opentelemetry import TracingInterceptor
+from typing import TYPE_CHECKING
 
 from runtime.settings import Settings, get_settings
 
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
+    from temporalio.client import Interceptor
+
+# The SDK and exporter are imported only when tracing is on: every CLI command connects to Temporal, and most
+# never trace.
 _lock = threading.Lock()
 _provider: TracerProvider | None = None
 
@@ -30,6 +29,12 @@ def setup_tracing(settings: Settings | None = None, service_name: str = "genai-f
     settings = settings or get_settings()
     if not settings.otel_endpoint:
         return False
+    from opentelemetry import trace
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
     with _lock:
         if _provider is None:
             provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service_name}))
@@ -45,6 +50,8 @@ def temporal_interceptors(settings: Settings | None = None) -> list[Interceptor]
     """Temporal client interceptors: a TracingInterceptor when tracing is on (workers inherit client ones)."""
     if not setup_tracing(settings):
         return []
+    from temporalio.contrib.opentelemetry import TracingInterceptor
+
     return [TracingInterceptor()]
 
 

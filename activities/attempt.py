@@ -132,7 +132,8 @@ class _Attempt:
 
     async def run(self, result_type: type[R], compute: Callable[[StepContext], Awaitable[R]], digest: str | None) -> R:
         call, emit = self.call, self.call.emit_events
-        self.beat()
+        # No heartbeat up front: each is a server write, and the previous attempt's details (the failure count)
+        # stay on the activity until this attempt beats. The call's own loop and every failure beat as needed.
         if emit:
             await self.publisher.publish(self.job_id, EventType.STEP_STARTED, call.step, {"attempt": self.attempt})
         call_timeout, wait_budget = self._budget()

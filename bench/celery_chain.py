@@ -97,17 +97,22 @@ def _chroma() -> Any:
     return _local.chroma
 
 
+def _collection(name: str) -> Any:
+    """The collection handle, cached per thread: one Chroma call per query, as `VectorIndex.query` makes."""
+    cache: dict[str, Any] = _local.__dict__.setdefault("collections", {})
+    if name not in cache:
+        cache[name] = _chroma().get_collection(name, embedding_function=None)
+    return cache[name]
+
+
 @_task("bench.retrieve")
 def retrieve(job_id: str, question: str, collection: str) -> dict[str, Any]:
     """Embed the question through the simulator and take the top-k chunks from Chroma (the same calls as ours)."""
     emb = _llm().embeddings.create(
         model=_settings.embed_model, input=[question], extra_headers={"Idempotency-Key": f"{job_id}/retrieve"}
     )
-    coll = _chroma().get_or_create_collection(collection, embedding_function=None, metadata={"hnsw:space": "cosine"})
-    found = coll.query(
-        query_embeddings=[emb.data[0].embedding],
-        n_results=min(TOP_K, coll.count()),
-        include=["documents", "metadatas", "distances"],
+    found = _collection(collection).query(
+        query_embeddings=[emb.data[0].embedding], n_results=TOP_K, include=["documents", "metadatas", "distances"]
     )
     chunks = [
         RetrievedChunk(chunk_id=i, text=d or "", source=str((m or {}).get("source", "")), score=1.0 - float(s))

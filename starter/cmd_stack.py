@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-import os
-import sys
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -75,12 +72,8 @@ def worker(queues: Annotated[str, typer.Option("--queues", help=QUEUES_HELP)] = 
 
 
 def _exit_now(code: int) -> NoReturn:
-    # Everything is drained and closed by now. Skipping interpreter finalization avoids a crash seen when the
-    # Temporal core's native threads touch the GIL while Python tears down ("PyGILState_Release" abort).
-    logging.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    # `starter.cli.main` turns this into an exit without interpreter teardown (see there why).
+    raise typer.Exit(code)
 
 
 async def _until(interrupted: Any, work: Coroutine[Any, Any, int]) -> int:

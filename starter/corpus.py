@@ -21,6 +21,23 @@ from schemas.usage import Usage
 
 TEXT_SUFFIXES = {".md", ".txt", ".rst"}
 
+# Three short documents with distinct facts: enough for retrieval, citations and entities, indexed in a second.
+# Tests and benchmarks use them; so can anyone trying the answer pipeline without a corpus of their own.
+SAMPLE_DOCS: dict[str, str] = {
+    "zephyr.md": (
+        "# The Zephyr reactor\n\nThe Zephyr reactor was commissioned in 1987 by Dr. Amelia Hartwell in Lisbon. "
+        "Its coolant is molten fluoride salt.\n\nThe reactor produced 40 megawatts at full power."
+    ),
+    "orchard.md": (
+        "# Harlow orchard\n\nThe Harlow orchard grows Bramley apples and Conference pears. It was planted by "
+        "Thomas Greaves in 1911 near Canterbury.\n\nHarvest starts in late September."
+    ),
+    "comet.md": (
+        "# Comet Veyra\n\nComet Veyra returns every 71 years. Astronomer Lucia Moreno first catalogued it from "
+        "the Atacama desert.\n\nIts tail is mostly ionised carbon monoxide."
+    ),
+}
+
 
 class IndexReport(BaseModel):
     """What indexing a corpus did."""
@@ -74,3 +91,16 @@ async def index_corpus(
         ],
     )
     return IndexReport(collection=collection, files=len(files), chunks=len(chunks), usage=usage)
+
+
+def write_samples(directory: Path) -> Path:
+    """Write SAMPLE_DOCS as files into directory; returns it."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, text in SAMPLE_DOCS.items():
+        (directory / name).write_text(text)
+    return directory
+
+
+async def index_samples(directory: Path, collection: str, settings: Settings) -> IndexReport:
+    """Write SAMPLE_DOCS into directory and index them into collection (chunk ids `zephyr.md#0`, ...)."""
+    return await index_corpus([write_samples(directory)], collection, settings, root=directory)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ import redis.asyncio
 from temporalio.client import Client
 
 from runtime import services
+from runtime.devservers import loopback_servers
 from runtime.processes import ManagedProcess, free_port
 from runtime.settings import Settings, get_settings
 
@@ -26,38 +26,8 @@ def state_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def servers(state_dir: Path) -> Iterator[dict[str, str]]:
     """Start Temporal, Redis, Chroma and the simulator once; point the settings at them."""
-    ports = {name: free_port() for name in ("temporal", "redis", "chroma", "sim")}
-    procs: list[ManagedProcess] = [
-        services.temporal_server(state_dir, ports["temporal"], ui_port=None),
-        services.redis_server(state_dir, ports["redis"]),
-        services.chroma_server(state_dir, ports["chroma"]),
-        services.simulator(state_dir, ports["sim"]),
-    ]
-    env = {
-        "TEMPORAL_ADDRESS": f"127.0.0.1:{ports['temporal']}",
-        "REDIS_URL": f"redis://127.0.0.1:{ports['redis']}/0",
-        "GENAI_FLOW_CHROMA_URL": f"http://127.0.0.1:{ports['chroma']}",
-        "GENAI_FLOW_SIM_PORT": str(ports["sim"]),
-        "GENAI_FLOW_LLM": "sim",
-        "GENAI_FLOW_HOME": str(state_dir),
-    }
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    get_settings.cache_clear()
-    started: list[ManagedProcess] = []
-    try:
-        for proc in procs:
-            started.append(proc.start(timeout=90))
-        yield {**env, "sim_url": f"http://127.0.0.1:{ports['sim']}"}
-    finally:
-        for proc in reversed(started):
-            proc.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-        get_settings.cache_clear()
+    with loopback_servers(state_dir) as (env, _procs):
+        yield {**env, "sim_url": f"http://127.0.0.1:{env['GENAI_FLOW_SIM_PORT']}"}
 
 
 @pytest_asyncio.fixture(scope="session")

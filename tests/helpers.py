@@ -17,21 +17,6 @@ if TYPE_CHECKING:
     from starter.corpus import IndexReport
 from starter.client import GenAIFlowClient
 
-FACTS = {
-    "zephyr.md": (
-        "# The Zephyr reactor\n\nThe Zephyr reactor was commissioned in 1987 by Dr. Amelia Hartwell in Lisbon. "
-        "Its coolant is molten fluoride salt.\n\nThe reactor produced 40 megawatts at full power."
-    ),
-    "orchard.md": (
-        "# Harlow orchard\n\nThe Harlow orchard grows Bramley apples and Conference pears. It was planted by "
-        "Thomas Greaves in 1911 near Canterbury.\n\nHarvest starts in late September."
-    ),
-    "comet.md": (
-        "# Comet Veyra\n\nComet Veyra returns every 71 years. Astronomer Lucia Moreno first catalogued it from "
-        "the Atacama desert.\n\nIts tail is mostly ionised carbon monoxide."
-    ),
-}
-
 
 def private_settings(unique: str) -> Settings:
     """Settings with this test's own task queues and Redis keys, so tests never see each other's work."""
@@ -50,12 +35,10 @@ async def running_workers(client: Client, settings: Settings) -> AsyncIterator[G
 
 
 async def index_facts(tmp: Path, collection: str, settings: Settings) -> IndexReport:
-    """Write the fact files and index them into collection."""
-    from starter.corpus import index_corpus
+    """Index the sample documents (zephyr.md, orchard.md, comet.md) into collection."""
+    from starter.corpus import index_samples
 
-    for name, text in FACTS.items():
-        (tmp / name).write_text(text)
-    return await index_corpus([tmp], collection, settings, root=tmp)
+    return await index_samples(tmp, collection, settings)
 
 
 async def sim_ledger(sim_url: str, prefix: str | None = None) -> SimLedger:

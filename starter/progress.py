@@ -49,10 +49,11 @@ async def watch(client: GenAIFlowClient, job_id: str, console: Console) -> JobIn
     redis = redis_client(client.settings)
     view = ProgressView()
     try:
-        with Live(view.render(), console=console, refresh_per_second=8, transient=True):
+        with Live(view.render(), console=console, refresh_per_second=8, transient=True) as live:
             async for _id, event in follow(redis, RedisKeys.of(client.settings), job_id):
                 if event is not None:
                     view.apply(event)
+                    live.update(view.render())
                     if not (event.type.terminal or event.type is EventType.AWAITING_APPROVAL):
                         continue
                 # A terminal event, or an idle second: check the job itself (it may have ended without an event).

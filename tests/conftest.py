@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 import redis.asyncio
+from openai import AsyncOpenAI
 from temporalio.client import Client
 
 from runtime import services
@@ -73,3 +74,11 @@ async def isolated_redis(isolated_settings: Settings) -> AsyncIterator[redis.asy
     client = redis_client(isolated_settings)
     yield client
     await client.aclose()
+
+
+@pytest_asyncio.fixture
+async def llm(sim_url: str) -> AsyncIterator[AsyncOpenAI]:
+    """The official OpenAI client pointed at the module's simulator (its `sim_url` fixture), retries off."""
+    client = AsyncOpenAI(base_url=f"{sim_url}/v1", api_key="sim", max_retries=0)
+    yield client
+    await client.close()

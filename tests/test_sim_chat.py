@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import jsonschema
 import pytest
-import pytest_asyncio
 from openai import AsyncOpenAI
 from pydantic import BaseModel, Field
 
@@ -26,14 +25,6 @@ Question: When was the Eiffel Tower completed?"""
 def sim_url(sim_factory: Callable[..., str]) -> str:
     """A simulator of this module's own (default flags, seed 0)."""
     return sim_factory("--seed", "0")
-
-
-@pytest_asyncio.fixture
-async def llm(sim_url: str) -> AsyncIterator[AsyncOpenAI]:
-    """The official client pointed at the simulator, retries off."""
-    client = AsyncOpenAI(base_url=f"{sim_url}/v1", api_key="sim", max_retries=0)
-    yield client
-    await client.close()
 
 
 async def test_answer_cites_best_chunk(llm: AsyncOpenAI) -> None:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from importlib.util import find_spec
 
 import httpx
 import pytest
-import pytest_asyncio
 from openai import AsyncOpenAI
 
 CHUNKS = [
@@ -25,14 +24,6 @@ CHUNKS = [
 def sim_url(sim_factory: Callable[..., str]) -> str:
     """A simulator of this module's own, 128-wide vectors."""
     return sim_factory("--dim", "128")
-
-
-@pytest_asyncio.fixture
-async def llm(sim_url: str) -> AsyncIterator[AsyncOpenAI]:
-    """The official client pointed at the simulator, retries off."""
-    client = AsyncOpenAI(base_url=f"{sim_url}/v1", api_key="sim", max_retries=0)
-    yield client
-    await client.close()
 
 
 def _cos(a: list[float], b: list[float]) -> float:

@@ -5,12 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import httpx
 import openai
 import pytest
-import pytest_asyncio
 from openai import AsyncOpenAI
 
 from schemas.answer import Summary
@@ -20,14 +19,6 @@ from schemas.answer import Summary
 def sim_url(sim_factory: Callable[..., str]) -> str:
     """A simulator of this module's own, two slots so hangs holding slots would show."""
     return sim_factory("--concurrency", "2", "--retry-after", "0.25")
-
-
-@pytest_asyncio.fixture
-async def llm(sim_url: str) -> AsyncIterator[AsyncOpenAI]:
-    """The official client pointed at the simulator, retries off."""
-    client = AsyncOpenAI(base_url=f"{sim_url}/v1", api_key="sim", max_retries=0)
-    yield client
-    await client.close()
 
 
 def _user(text: str) -> list[dict[str, str]]:

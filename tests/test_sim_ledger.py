@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 
 import httpx
 import pytest
-import pytest_asyncio
 from openai import AsyncOpenAI
 
 from schemas.sim import SimLedger
@@ -18,14 +17,6 @@ from schemas.sim import SimLedger
 def sim_url(sim_factory: Callable[..., str]) -> str:
     """A simulator of this module's own."""
     return sim_factory()
-
-
-@pytest_asyncio.fixture
-async def llm(sim_url: str) -> AsyncIterator[AsyncOpenAI]:
-    """The official client pointed at the simulator, retries off."""
-    client = AsyncOpenAI(base_url=f"{sim_url}/v1", api_key="sim", max_retries=0)
-    yield client
-    await client.close()
 
 
 async def _ledger(sim_url: str, **params: str) -> SimLedger:

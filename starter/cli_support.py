@@ -29,7 +29,7 @@ def fail(message: str, code: ExitCode) -> typer.Exit:
 
 def run(make: Callable[[], Awaitable[T]]) -> T:
     """Run an async CLI body; unreachable servers exit 5 and bad settings exit 2, without a traceback."""
-    from starter.client import IdempotencyConflictError, JobNotFoundError
+    from starter.client import IdempotencyConflictError, JobClosedError, JobNotFoundError
 
     try:
         get_settings()
@@ -38,7 +38,7 @@ def run(make: Callable[[], Awaitable[T]]) -> T:
         raise fail(str(err), ExitCode.USAGE) from None
     except JobNotFoundError as err:
         raise fail(f"no job with id {err.args[0]!r}", ExitCode.USAGE) from None
-    except IdempotencyConflictError as err:
+    except (IdempotencyConflictError, JobClosedError) as err:
         raise fail(str(err), ExitCode.USAGE) from None
     except (ConnectionError, OSError) as err:
         raise fail(f"cannot reach a server: {err}", ExitCode.UNREACHABLE) from None

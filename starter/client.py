@@ -25,6 +25,10 @@ class JobNotFoundError(LookupError):
     """No job with that id exists (or it is past retention)."""
 
 
+class JobClosedError(RuntimeError):
+    """The job has already closed, so it cannot be changed (cancelled, approved, ...)."""
+
+
 class IdempotencyConflictError(ValueError):
     """The Idempotency-Key was used before with a different request body."""
 
@@ -127,13 +131,12 @@ class GenAIFlowClient:
             await asyncio.sleep(poll_s)
 
     async def cancel(self, job_id: str) -> None:
-        """Request cancellation of a running job."""
-        try:
-            await self.handle(job_id).cancel()
-        except RPCError as err:
-            if err.status == RPCStatusCode.NOT_FOUND:
-                raise JobNotFoundError(job_id) from None
-            raise
+        """Request cancellation of a running job (JobClosedError once it has closed)."""
+        # The server accepts a cancel request for a closed run without complaint: say so instead.
+        info = await self.status(job_id, with_steps=False)
+        if info.status.closed:
+            raise JobClosedError(f"job {job_id} is already {info.status.value}")
+        await self.handle(job_id).cancel()
 
     async def jobs(
         self, status: JobStatus | None = None, pipeline: Pipeline | None = None, limit: int = 50

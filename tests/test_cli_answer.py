@@ -112,3 +112,24 @@ async def test_unreachable_temporal_exits_5(env: tuple[Settings, GenAIFlowClient
     settings, _, _ = env
     code, _, err = await cli(settings, "status", "answer-x", env={"TEMPORAL_ADDRESS": "127.0.0.1:9"})
     assert code == 5 and "cannot reach Temporal" in err and "Traceback" not in err
+
+
+async def test_jobs_lists_completed_jobs_and_cancel_of_a_closed_job_is_refused(
+    env: tuple[Settings, GenAIFlowClient, str],
+) -> None:
+    settings, flow, collection = env
+    code, out, _ = await cli(settings, "ask", "Who planted the Harlow orchard?", "--collection", collection, "--json")
+    job_id = JobStarted.model_validate_json(out).job_id
+    await asyncio.wait_for(flow.wait(job_id), 60)
+    for _ in range(50):  # visibility is eventually consistent
+        code, out, _ = await cli(settings, "jobs", "--pipeline", "answer", "--status", "completed", "--json")
+        listed = [JobInfo.model_validate(row) for row in json.loads(out)]
+        if any(j.job_id == job_id for j in listed):
+            break
+        await asyncio.sleep(0.2)
+    assert code == 0 and any(j.job_id == job_id for j in listed)
+    assert all(j.status is JobStatus.COMPLETED for j in listed)
+    code, _, err = await cli(settings, "cancel", job_id)
+    assert code == 2 and f"job {job_id} is already completed" in err
+    code, _, err = await cli(settings, "jobs", "--status", "bogus")
+    assert code == 2 and "Traceback" not in err

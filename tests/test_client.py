@@ -9,7 +9,7 @@ from temporalio.client import Client
 
 from schemas.answer import AnswerRequest
 from schemas.jobs import ErrorKind, JobStatus, Pipeline
-from starter.client import GenAIFlowClient, IdempotencyConflictError, JobNotFoundError
+from starter.client import GenAIFlowClient, IdempotencyConflictError, JobClosedError, JobNotFoundError
 from tests.helpers import private_settings
 
 
@@ -63,6 +63,13 @@ async def test_unknown_job_raises_not_found(flow: GenAIFlowClient) -> None:
         await flow.status("answer-does-not-exist")
     with pytest.raises(JobNotFoundError):
         await flow.cancel("answer-does-not-exist")
+
+
+async def test_cancel_of_a_closed_job_says_so(flow: GenAIFlowClient) -> None:
+    started = await flow.start(Pipeline.ANSWER, AnswerRequest(question="closed"))
+    await flow.handle(started.job_id).terminate(reason="test")
+    with pytest.raises(JobClosedError, match="already failed"):
+        await flow.cancel(started.job_id)
 
 
 async def test_jobs_lists_by_status_and_pipeline(flow: GenAIFlowClient) -> None:

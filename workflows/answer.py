@@ -53,7 +53,7 @@ class AnswerQuestion:
             summary, entities = await asyncio.gather(self.summarize(req, chunks), self.extract_entities(req, chunks))
             answer = await self.generate_answer(req, chunks, summary)
         except Exception as err:
-            await self.dead_letter_if_gave_up(req, err)
+            await self.record_failure(req, err)
             raise
         finished = await self.finish("job.completed", {"answer": answer[:200]})
         return AnswerResult(
@@ -116,8 +116,8 @@ class AnswerQuestion:
         self.ledger.add(arg.step, result.usage, began)
         return result
 
-    async def dead_letter_if_gave_up(self, req: AnswerRequest, err: BaseException) -> None:
-        """Record a dead letter, flag the run and publish the terminal event when a step gave up."""
+    async def record_failure(self, req: AnswerRequest, err: BaseException) -> None:
+        """Publish `job.failed`, or, when a step gave up, record the dead letter, flag the run and publish that."""
         verdict = gave_up(err)
         if verdict is None:
             cause = err.cause if isinstance(err, ActivityError) and err.cause else err

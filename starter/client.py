@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
@@ -151,7 +152,8 @@ class GenAIFlowClient:
                 found.append(info)
             if len(found) >= limit:
                 break
-        return found
+        # Visibility lists running runs first, then by close time: show them by creation, newest first.
+        return sorted(found, key=lambda j: j.created_at or datetime.min.replace(tzinfo=UTC), reverse=True)
 
 
 def _status_filter(status: JobStatus | None) -> str:

@@ -83,3 +83,7 @@ async def test_jobs_lists_by_status_and_pipeline(flow: GenAIFlowClient) -> None:
         await asyncio.sleep(0.2)
     assert any(j.job_id == started.job_id for j in failed)
     assert all(j.status is JobStatus.FAILED and j.pipeline is Pipeline.ANSWER for j in failed)
+    everything = await flow.jobs(limit=500)  # no filter: every pipeline's jobs, newest first
+    assert any(j.job_id == started.job_id for j in everything)
+    created = [j.created_at for j in everything if j.created_at]
+    assert created == sorted(created, reverse=True)

@@ -117,7 +117,9 @@ class _Attempt:
         self.stale_after = (info.heartbeat_timeout or HEARTBEAT_TIMEOUT).total_seconds()
         self.token: str | None = None  # our lock's current value while we hold it
         self.started = time.monotonic()
-        self.last_beat = 0.0
+        # The attempt's start counts as a beat: Temporal's heartbeat clock starts with it, so a call that ends
+        # within CHUNK_BEAT_S never writes a heartbeat to the server at all.
+        self.last_beat = time.monotonic()
 
     def beat(self) -> None:
         """Heartbeat with the attempt state, so the next attempt knows how many failures counted."""

@@ -7,12 +7,12 @@ points this process's settings at it, and stops every server that started, in re
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 from runtime import services
-from runtime.processes import ManagedProcess, free_port
+from runtime.processes import ManagedProcess, ServiceError, free_port
 from runtime.settings import get_settings
 
 START_TIMEOUT_S = 90.0
@@ -35,32 +35,50 @@ def environment(env: Mapping[str, str]) -> Iterator[None]:
         get_settings.cache_clear()
 
 
+PORT_ATTEMPTS = 3
+
+
+def _start_on_free_port(build: Callable[[int], ManagedProcess]) -> tuple[int, ManagedProcess]:
+    """Pick a port just before starting; if another process took it meanwhile, try again with a new one."""
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        port = free_port()
+        proc = build(port)
+        try:
+            return port, proc.start(timeout=START_TIMEOUT_S)
+        except ServiceError:
+            # A free port can be taken between our probe and the server's bind (the Temporal dev server itself
+            # opens several internal ports as it starts).
+            if attempt == PORT_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
 @contextmanager
 def loopback_servers(
     state_dir: Path, sim_flags: Sequence[str] = ()
 ) -> Iterator[tuple[dict[str, str], dict[str, ManagedProcess]]]:
     """Start the four servers; yields (the env that points settings at them, the processes by name)."""
-    ports = {name: free_port() for name in ("temporal", "redis", "chroma", "sim")}
-    procs = {
-        "temporal": services.temporal_server(state_dir, ports["temporal"], ui_port=None),
-        "redis": services.redis_server(state_dir, ports["redis"]),
-        "chroma": services.chroma_server(state_dir, ports["chroma"]),
-        "sim": services.simulator(state_dir, ports["sim"], list(sim_flags)),
+    builders: dict[str, Callable[[int], ManagedProcess]] = {
+        "temporal": lambda port: services.temporal_server(state_dir, port, ui_port=None),
+        "redis": lambda port: services.redis_server(state_dir, port),
+        "chroma": lambda port: services.chroma_server(state_dir, port),
+        "sim": lambda port: services.simulator(state_dir, port, list(sim_flags)),
     }
-    env = {
-        "TEMPORAL_ADDRESS": f"127.0.0.1:{ports['temporal']}",
-        "REDIS_URL": f"redis://127.0.0.1:{ports['redis']}/0",
-        "GENAI_FLOW_CHROMA_URL": f"http://127.0.0.1:{ports['chroma']}",
-        "GENAI_FLOW_SIM_PORT": str(ports["sim"]),
-        "GENAI_FLOW_LLM": "sim",
-        "GENAI_FLOW_HOME": str(state_dir),
-    }
-    started: list[ManagedProcess] = []
+    ports: dict[str, int] = {}
+    procs: dict[str, ManagedProcess] = {}
     try:
-        for proc in procs.values():
-            started.append(proc.start(timeout=START_TIMEOUT_S))
+        for name, build in builders.items():
+            ports[name], procs[name] = _start_on_free_port(build)
+        env = {
+            "TEMPORAL_ADDRESS": f"127.0.0.1:{ports['temporal']}",
+            "REDIS_URL": f"redis://127.0.0.1:{ports['redis']}/0",
+            "GENAI_FLOW_CHROMA_URL": f"http://127.0.0.1:{ports['chroma']}",
+            "GENAI_FLOW_SIM_PORT": str(ports["sim"]),
+            "GENAI_FLOW_LLM": "sim",
+            "GENAI_FLOW_HOME": str(state_dir),
+        }
         with environment(env):
             yield env, procs
     finally:
-        for proc in reversed(started):
+        for proc in reversed(procs.values()):
             proc.stop()

@@ -7,6 +7,7 @@ import urllib.request
 from pathlib import Path
 
 from runtime.processes import ManagedProcess, find_binary, port_open
+from runtime.redis import redis_answers
 from schemas.search_attributes import CLI_TYPES
 
 SEARCH_ATTRIBUTES = CLI_TYPES
@@ -74,7 +75,9 @@ def redis_server(state_dir: Path, port: int, host: str = "127.0.0.1") -> Managed
         "--protected-mode",
         "no",
     ]
-    return ManagedProcess("redis", argv, lambda: port_open(host, port), state_dir / "logs" / "redis.log")
+    # PING, not an open port: something else may hold the port (then redis-server exits and start() says so).
+    url = f"redis://{host}:{port}/0"
+    return ManagedProcess("redis", argv, lambda: redis_answers(url, timeout=0.3), state_dir / "logs" / "redis.log")
 
 
 def chroma_server(state_dir: Path, port: int, host: str = "127.0.0.1") -> ManagedProcess:

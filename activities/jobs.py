@@ -6,6 +6,7 @@ import redis.asyncio
 from temporalio import activity
 
 from activities.events import EventPublisher
+from runtime.deadletters import DeadLetterStore
 from runtime.keys import RedisKeys
 from runtime.logging import get_logger
 from runtime.pricing import PriceTable
@@ -15,16 +16,12 @@ from schemas.events import EventType
 
 log = get_logger(__name__)
 
-# Dead letters outlive the namespace's default retention a little, so `dlq list` can always join them.
-DEAD_LETTER_TTL_S = 45 * 24 * 3600
-
 
 class JobActivities:
     """Bookkeeping that needs Redis, which workflow code cannot touch."""
 
     def __init__(self, redis: redis.asyncio.Redis, settings: Settings, prices: PriceTable) -> None:
-        self.redis = redis
-        self.keys = RedisKeys.of(settings)
+        self.dead_letters = DeadLetterStore(redis, RedisKeys.of(settings))
         self.events = EventPublisher(redis, settings)
         self.prices = prices
 
@@ -32,7 +29,7 @@ class JobActivities:
     async def record_dead_letter(self, entry: DeadLetterEntry) -> None:
         """Store a dead letter's details (step, attempts, last error, input) for `dlq list` and `dlq replay`."""
         # A failure here fails the local activity, which Temporal retries: the record must not be lost.
-        await self.redis.set(self.keys.dead_letter(entry.job_id), entry.model_dump_json(), ex=DEAD_LETTER_TTL_S)
+        await self.dead_letters.record(entry)
         log.warning("job dead-lettered", job_id=entry.job_id, step=entry.step, attempts=entry.attempts)
 
     @activity.defn(name="finish_job")
@@ -44,14 +41,3 @@ class JobActivities:
         # Best effort by design: the publisher logs and drops events when Redis is away.
         await self.events.publish(job.job_id, EventType(job.event), data=data)
         return FinishedJob(steps=steps, cost_usd=cost)
-
-
-async def load_dead_letter(redis: redis.asyncio.Redis, keys: RedisKeys, job_id: str) -> DeadLetterEntry | None:
-    """Read one job's dead letter, if Redis still holds it."""
-    raw = await redis.get(keys.dead_letter(job_id))
-    return DeadLetterEntry.model_validate_json(raw) if raw else None
-
-
-async def save_dead_letter(redis: redis.asyncio.Redis, keys: RedisKeys, entry: DeadLetterEntry) -> None:
-    """Write back a dead letter (e.g. after recording a replay), keeping its expiry."""
-    await redis.set(keys.dead_letter(entry.job_id), entry.model_dump_json(), keepttl=True)

@@ -1,7 +1,8 @@
 """Index a local corpus (markdown/text files) into the vector index through the same clients the pipelines use.
 
-The ingestion pipeline (IngestDocument) is the durable path for documents; this is the quick local one that the
-demo and tests use to give AnswerQuestion something to retrieve.
+The ingestion pipeline (IngestDocument, not built yet) is to be the durable path for documents; this is the quick
+local one that the demo and tests use to give AnswerQuestion something to retrieve. It makes model calls itself,
+like a worker, so only commands that run a component (`demo`) import it, and lazily.
 """
 
 from __future__ import annotations

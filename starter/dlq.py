@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from activities.jobs import load_dead_letter, save_dead_letter
+from runtime.deadletters import DeadLetterStore
 from runtime.keys import RedisKeys
 from runtime.redis import redis_client
 from schemas.jobs import JobStarted, Pipeline
@@ -37,11 +37,11 @@ class ReplayError(ValueError):
 async def list_dead_letters(client: GenAIFlowClient, limit: int = 100) -> list[DeadLetterView]:
     """Dead-lettered jobs from visibility (`DeadLettered = true`), joined with their Redis details."""
     redis = redis_client(client.settings)
-    keys = RedisKeys.of(client.settings)
+    store = DeadLetterStore(redis, RedisKeys.of(client.settings))
     views: list[DeadLetterView] = []
     try:
         async for wf in client.temporal.list_workflows("DeadLettered = true", limit=limit):
-            entry = await load_dead_letter(redis, keys, wf.id)
+            entry = await store.load(wf.id)
             pipeline = wf.typed_search_attributes.get(_PIPELINE)
             if entry is None:
                 views.append(DeadLetterView(job_id=wf.id, pipeline=_pipeline(pipeline), details_missing=True))
@@ -55,9 +55,9 @@ async def list_dead_letters(client: GenAIFlowClient, limit: int = 100) -> list[D
 async def replay(client: GenAIFlowClient, job_id: str, edited_input: dict[str, Any] | None = None) -> JobStarted:
     """Start a new run linked to a dead-lettered job, with its original input or an edited one."""
     redis = redis_client(client.settings)
-    keys = RedisKeys.of(client.settings)
+    store = DeadLetterStore(redis, RedisKeys.of(client.settings))
     try:
-        entry = await load_dead_letter(redis, keys, job_id)
+        entry = await store.load(job_id)
         if entry is None:
             await client.status(job_id, with_steps=False)  # raises JobNotFoundError for an unknown id
             raise ReplayError(f"job {job_id} has no dead letter to replay")
@@ -68,7 +68,7 @@ async def replay(client: GenAIFlowClient, job_id: str, edited_input: dict[str, A
         new_id = f"{job_id}-replay-{len(entry.replayed_as) + 1}"
         started = await client.start(entry.pipeline, request, job_id=new_id, replay_of=job_id)
         entry.replayed_as.append(new_id)
-        await save_dead_letter(redis, keys, entry)
+        await store.save(entry)
         return started
     finally:
         await redis.aclose()

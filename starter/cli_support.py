@@ -11,7 +11,7 @@ import typer
 from pydantic import BaseModel
 from rich.console import Console
 
-from runtime.settings import SettingsError, get_settings
+from runtime.settings import Settings, SettingsError, get_settings
 from schemas.jobs import JobInfo, JobStatus
 from starter.exit_codes import ExitCode
 
@@ -27,15 +27,29 @@ def fail(message: str, code: ExitCode) -> typer.Exit:
     return typer.Exit(int(code))
 
 
+def settings_or_exit() -> Settings:
+    """The settings, or exit 2 with the message naming the bad variable."""
+    try:
+        return get_settings()
+    except SettingsError as err:
+        raise fail(str(err), ExitCode.USAGE) from None
+
+
+def unreachable_temporal(err: RuntimeError) -> typer.Exit | None:
+    """Exit 5 with a hint when err is the Temporal client's failed connect (reported as a RuntimeError)."""
+    if "connect" not in str(err).lower():
+        return None
+    address = get_settings().temporal_address
+    return fail(f"cannot reach Temporal at {address} (is `genai-flow up` running?): {err}", ExitCode.UNREACHABLE)
+
+
 def run(make: Callable[[], Awaitable[T]]) -> T:
     """Run an async CLI body; unreachable servers exit 5 and bad settings exit 2, without a traceback."""
     from starter.client import IdempotencyConflictError, JobClosedError, JobNotFoundError
 
+    settings_or_exit()
     try:
-        get_settings()
         return asyncio.run(make())  # type: ignore[arg-type]
-    except SettingsError as err:
-        raise fail(str(err), ExitCode.USAGE) from None
     except JobNotFoundError as err:
         raise fail(f"no job with id {err.args[0]!r}", ExitCode.USAGE) from None
     except (IdempotencyConflictError, JobClosedError) as err:
@@ -43,12 +57,8 @@ def run(make: Callable[[], Awaitable[T]]) -> T:
     except (ConnectionError, OSError) as err:
         raise fail(f"cannot reach a server: {err}", ExitCode.UNREACHABLE) from None
     except RuntimeError as err:
-        # The Temporal client reports a failed connect as a RuntimeError.
-        if "connect" in str(err).lower():
-            address = get_settings().temporal_address
-            raise fail(
-                f"cannot reach Temporal at {address} (is `genai-flow up` running?): {err}", ExitCode.UNREACHABLE
-            ) from None
+        if exit_ := unreachable_temporal(err):
+            raise exit_ from None
         raise
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 
+from starter.cli_support import fail, settings_or_exit, unreachable_temporal
 from starter.exit_codes import ExitCode
 
 if TYPE_CHECKING:
@@ -17,19 +18,10 @@ if TYPE_CHECKING:
 QUEUES_HELP = "Comma-separated task queues to serve (genai-workflows, genai-inference, genai-io)."
 
 
-def _fail(console: Console, message: str, code: ExitCode) -> NoReturn:
-    console.print(f"[red]error:[/red] {message}")
-    _exit_now(int(code))
-
-
-def _settings(console: Console) -> Settings:
+def _settings() -> Settings:
     from runtime.logging import configure_logging
-    from runtime.settings import SettingsError, get_settings
 
-    try:
-        settings = get_settings()
-    except SettingsError as err:
-        _fail(console, str(err), ExitCode.USAGE)
+    settings = settings_or_exit()
     configure_logging(settings)
     return settings
 
@@ -40,12 +32,12 @@ def up() -> None:
     from runtime.stack import run_up
 
     console = Console()
-    settings = _settings(console)
+    settings = _settings()
     try:
         code = run_up(settings, console)
     except ServiceError as err:
-        _fail(console, str(err), ExitCode.FAILED)
-    _exit_now(code)
+        raise fail(str(err), ExitCode.FAILED) from None
+    raise typer.Exit(code)
 
 
 def worker(queues: Annotated[str, typer.Option("--queues", help=QUEUES_HELP)] = "") -> None:
@@ -53,26 +45,19 @@ def worker(queues: Annotated[str, typer.Option("--queues", help=QUEUES_HELP)] = 
     from workers.main import MetricsPortError, serve
     from workers.registry import ALL_QUEUES, NothingRegistered
 
-    console = Console(stderr=True)
-    settings = _settings(console)
+    settings = _settings()
     chosen = [q.strip() for q in queues.split(",") if q.strip()] or list(ALL_QUEUES)
     unknown = sorted(set(chosen) - set(ALL_QUEUES))
     if unknown:
-        _fail(console, f"unknown queue(s) {', '.join(unknown)}; known: {', '.join(ALL_QUEUES)}", ExitCode.USAGE)
+        raise fail(f"unknown queue(s) {', '.join(unknown)}; known: {', '.join(ALL_QUEUES)}", ExitCode.USAGE)
     try:
         code = asyncio.run(serve(settings, chosen))
     except (NothingRegistered, MetricsPortError) as err:
-        _fail(console, str(err), ExitCode.FAILED)
+        raise fail(str(err), ExitCode.FAILED) from None
     except RuntimeError as err:
-        if "connect" in str(err).lower():  # the Temporal client reports a failed connect as a RuntimeError
-            message = f"cannot reach Temporal at {settings.temporal_address} (is `genai-flow up` running?): {err}"
-            _fail(console, message, ExitCode.UNREACHABLE)
+        if exit_ := unreachable_temporal(err):
+            raise exit_ from None
         raise
-    _exit_now(code)
-
-
-def _exit_now(code: int) -> NoReturn:
-    # `starter.cli.main` turns this into an exit without interpreter teardown (see there why).
     raise typer.Exit(code)
 
 
@@ -106,7 +91,7 @@ def demo() -> None:
     from runtime.stack_plan import web_ui_url
 
     console = Console()
-    settings = _settings(console)
+    settings = _settings()
     try:
         with running_stack(settings, console) as stack:
             code = asyncio.run(_until(stack.interrupted, _pipelines(settings, console)))
@@ -116,9 +101,10 @@ def demo() -> None:
     except StackInterrupted:
         code = 130
     except ServiceError as err:
-        _fail(console, str(err), ExitCode.FAILED)
+        raise fail(str(err), ExitCode.FAILED) from None
     console.print(f"demo finished with exit code {code}")
-    _exit_now(code)
+    # `starter.cli.main` turns the exit into one without interpreter teardown (see there why).
+    raise typer.Exit(code)
 
 
 def register(app: typer.Typer) -> None:

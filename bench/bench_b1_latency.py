@@ -18,7 +18,6 @@ import asyncio
 import itertools
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -28,7 +27,7 @@ from temporalio.worker import Worker
 
 # The sandbox re-imports this module for BenchBareChain: the bench plumbing is shared, not re-imported.
 with workflow.unsafe.imports_passed_through():
-    from bench.harness import median, percentile, record, timed
+    from bench.harness import interleaved, median, percentile, record
     from bench.history import breakdown, events_of, summarize, timeline
     from bench.stack import QUESTIONS, BenchStack, bench_stack, in_process_workers
 
@@ -122,18 +121,6 @@ def bare_worker(stack: BenchStack, queue: str, eager: bool) -> Worker:
     )
 
 
-async def rotate(sides: list[Callable[[], Awaitable[object]]], rounds: int, warmup: int) -> list[list[float]]:
-    """Like harness.interleaved, for more than two sides: each round times every side once, in turn."""
-    for _ in range(warmup):
-        for side in sides:
-            await side()
-    samples: list[list[float]] = [[] for _ in sides]
-    for _ in range(rounds):
-        for i, side in enumerate(sides):
-            samples[i].append(await timed(side))
-    return samples
-
-
 def ms(samples: list[float]) -> dict[str, float]:
     """p50/p95/min/max of second samples, in milliseconds."""
     return {
@@ -153,7 +140,7 @@ async def main() -> None:
         bare_worker(stack, MATCHED_QUEUE, eager=False),
     ):
         runner = Runner(stack)
-        base, matched, subj = await rotate([runner.bare, runner.matched, runner.answer], ROUNDS, WARMUP)
+        base, matched, subj = await interleaved([runner.bare, runner.matched, runner.answer], ROUNDS, WARMUP)
         phases = {side: await runner.phases(stack.client, ids[WARMUP:]) for side, ids in runner.ids.items()}
     details: dict[str, Any] = {
         "rounds": ROUNDS,

@@ -13,7 +13,7 @@ import shlex
 import statistics
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -101,18 +101,17 @@ async def timed(fn: Callable[[], Awaitable[object]]) -> float:
 
 
 async def interleaved(
-    baseline: Callable[[], Awaitable[object]], subject: Callable[[], Awaitable[object]], rounds: int, warmup: int = 2
-) -> tuple[list[float], list[float]]:
-    """Time baseline and subject alternately, so machine noise falls on both alike."""
+    sides: Sequence[Callable[[], Awaitable[object]]], rounds: int, warmup: int = 2
+) -> list[list[float]]:
+    """Time every side once per round, in turn, so machine noise falls on all alike; seconds per side."""
     for _ in range(warmup):
-        await baseline()
-        await subject()
-    base: list[float] = []
-    subj: list[float] = []
+        for side in sides:
+            await side()
+    samples: list[list[float]] = [[] for _ in sides]
     for _ in range(rounds):
-        base.append(await timed(baseline))
-        subj.append(await timed(subject))
-    return base, subj
+        for i, side in enumerate(sides):
+            samples[i].append(await timed(side))
+    return samples
 
 
 def median(samples: list[float]) -> float:

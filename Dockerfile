@@ -20,6 +20,7 @@ RUN uv sync --frozen --no-dev --no-install-project
 COPY workflows ./workflows
 COPY activities ./activities
 COPY workers ./workers
+COPY launcher ./launcher
 COPY starter ./starter
 COPY gateway ./gateway
 COPY schemas ./schemas

@@ -28,8 +28,8 @@ def _settings() -> Settings:
 
 def up() -> None:
     """Run the embedded stack in the foreground (Temporal, Redis, Chroma, simulator, worker, gateway)."""
+    from launcher.stack import run_up
     from runtime.processes import ServiceError
-    from runtime.stack import run_up
 
     console = Console()
     settings = _settings()
@@ -86,9 +86,9 @@ async def _pipelines(settings: Settings, console: Console) -> int:
 
 def demo() -> None:
     """Start the stack, run every pipeline that exists, print results and Web UI links, stop; exit with the result."""
+    from launcher.plan import web_ui_url
+    from launcher.stack import StackInterrupted, running_stack
     from runtime.processes import ServiceError
-    from runtime.stack import StackInterrupted, running_stack
-    from runtime.stack_plan import web_ui_url
 
     console = Console()
     settings = _settings()

@@ -14,11 +14,11 @@ from rich.console import Console
 from rich.table import Table
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 
+from launcher.plan import EXTERNAL, STARTED, Component, check_ports, plan, web_ui_url
 from runtime import services
 from runtime.logging import get_logger
 from runtime.processes import ServiceError
 from runtime.settings import LLMBackend, Settings
-from runtime.stack_plan import EXTERNAL, STARTED, Component, check_ports, plan, web_ui_url
 from runtime.temporal import connect
 
 log = get_logger(__name__)

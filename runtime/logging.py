@@ -1,15 +1,22 @@
-"""structlog set-up: a console renderer in a terminal, JSON lines otherwise; ids bound through contextvars."""
+"""structlog set-up: a console renderer in a terminal, JSON lines otherwise; ids bound through contextvars.
+
+Every line written inside a Temporal activity or workflow carries `job_id` (the workflow id), `workflow_id`,
+`run_id`, `activity` and `attempt`, whether it came from our structlog loggers or from temporalio's own stdlib
+loggers. Prompt and answer text and secrets are redacted (runtime/redact.py); GENAI_FLOW_LOG_TEXT=true keeps text.
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any, TextIO
 
 import structlog
+from temporalio import activity, workflow
 
+from runtime.redact import Redactor
 from runtime.settings import Settings, get_settings
 
 # Third-party loggers that are chatty at INFO; they still report warnings and errors.
@@ -24,6 +31,45 @@ def _use_console(settings: Settings, stream: TextIO) -> bool:
     return stream.isatty()
 
 
+def _temporal_fields(details: Any) -> dict[str, Any]:
+    """Our field names for temporalio's `temporal_activity` / `temporal_workflow` logger details."""
+    if not isinstance(details, dict):
+        return {}
+    fields = {
+        "job_id": details.get("workflow_id"),
+        "workflow_id": details.get("workflow_id"),
+        "run_id": details.get("workflow_run_id") or details.get("run_id"),
+        "activity": details.get("activity_type"),
+        "attempt": details.get("attempt"),
+        "workflow_type": details.get("workflow_type"),
+    }
+    return {key: value for key, value in fields.items() if value is not None}
+
+
+def add_temporal_ids(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Add the ids of the running activity or workflow (or those temporalio put on a stdlib record)."""
+    for extra in ("temporal_activity", "temporal_workflow"):
+        if extra in event:
+            for key, value in _temporal_fields(event.pop(extra)).items():
+                event.setdefault(key, value)
+    if activity.in_activity():
+        info = activity.info()
+        details = {
+            "workflow_id": info.workflow_id,
+            "workflow_run_id": info.workflow_run_id,
+            "activity_type": info.activity_type,
+            "attempt": info.attempt,
+        }
+    elif workflow.in_workflow():
+        info_w = workflow.info()
+        details = {"workflow_id": info_w.workflow_id, "workflow_run_id": info_w.run_id, "attempt": info_w.attempt}
+    else:
+        return event
+    for key, value in _temporal_fields(details).items():
+        event.setdefault(key, value)
+    return event
+
+
 def configure_logging(settings: Settings | None = None, stream: TextIO | None = None) -> None:
     """Route structlog and stdlib logging through one renderer chosen by GENAI_FLOW_LOG_FORMAT (auto = by TTY)."""
     settings = settings or get_settings()
@@ -35,6 +81,7 @@ def configure_logging(settings: Settings | None = None, stream: TextIO | None = 
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
         structlog.processors.StackInfoRenderer(),
+        add_temporal_ids,
     ]
     renderer: structlog.types.Processor
     if _use_console(settings, stream):
@@ -42,6 +89,8 @@ def configure_logging(settings: Settings | None = None, stream: TextIO | None = 
     else:
         shared.append(structlog.processors.format_exc_info)
         renderer = structlog.processors.JSONRenderer()
+    # Last, so exception text is scrubbed of credentials too.
+    shared.append(Redactor(keep_text=settings.log_text))
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
@@ -53,10 +102,14 @@ def configure_logging(settings: Settings | None = None, stream: TextIO | None = 
     handler = logging.StreamHandler(stream)
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
-            foreign_pre_chain=shared,
+            # temporalio's loggers put the activity/workflow ids on the record's `extra`; lift them into the line.
+            foreign_pre_chain=[structlog.stdlib.ExtraAdder(("temporal_activity", "temporal_workflow")), *shared],
             processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
         )
     )
+    # The ids travel as fields, not appended to the message text.
+    activity.logger.activity_info_on_message = False
+    workflow.logger.workflow_info_on_message = False
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -81,6 +81,11 @@ class Settings(BaseSettings):
         "INFO", pattern="(?i)^(debug|info|warning|error|critical)$", validation_alias=_env("GENAI_FLOW_LOG_LEVEL")
     )
     otel_endpoint: str | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_ENDPOINT"))
+    # The standard OpenTelemetry variable; the OTLP exporter reads the other OTEL_EXPORTER_OTLP_* variables itself.
+    otel_traces_exporter: str = Field(
+        "none", pattern="(?i)^(otlp|console|none)$", validation_alias=_env("OTEL_TRACES_EXPORTER")
+    )
+    log_text: bool = Field(False, validation_alias=_env("GENAI_FLOW_LOG_TEXT"))
     fault_point: str | None = Field(None, validation_alias=_env("GENAI_FLOW_FAULT_POINT"))
 
     @field_validator("api_keys", "allowed_buckets", "allowed_roots", mode="before")

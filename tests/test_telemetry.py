@@ -1,4 +1,5 @@
-"""Tracing is off by default; with OTEL_EXPORTER_OTLP_ENDPOINT set, Temporal spans reach an OTLP/HTTP collector."""
+"""Tracing is off by default; with OTEL_TRACES_EXPORTER=otlp, Temporal spans reach the OTLP/HTTP collector named by
+the standard OTEL_EXPORTER_OTLP_ENDPOINT."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from runtime.settings import Settings
-from runtime.telemetry import temporal_interceptors, traces_endpoint
+from runtime.telemetry import TracingConfigError, setup_tracing, temporal_interceptors
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,13 +66,15 @@ def collector() -> Iterator[tuple[str, list[tuple[str, bytes]]]]:
 
 
 def test_tracing_is_off_unless_configured() -> None:
-    assert temporal_interceptors(Settings(otel_endpoint=None)) == []
+    # An endpoint alone does not turn tracing on: OTEL_TRACES_EXPORTER does (CONTRACTS.md: default none).
+    assert temporal_interceptors(Settings(otel_endpoint="http://c:4318")) == []
+    assert temporal_interceptors(Settings(otel_traces_exporter="none")) == []
 
 
-def test_traces_endpoint_appends_signal_path() -> None:
-    assert traces_endpoint("http://c:4318") == "http://c:4318/v1/traces"
-    assert traces_endpoint("http://c:4318/") == "http://c:4318/v1/traces"
-    assert traces_endpoint("http://c:4318/v1/traces") == "http://c:4318/v1/traces"
+def test_unknown_otlp_protocol_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json")
+    with pytest.raises(TracingConfigError, match="http/protobuf or grpc"):
+        setup_tracing(Settings(otel_traces_exporter="otlp"))
 
 
 def test_workflow_spans_are_exported(
@@ -79,6 +82,7 @@ def test_workflow_spans_are_exported(
 ) -> None:
     endpoint, received = collector
     env = {**os.environ, **{k: v for k, v in servers.items() if k.isupper()}, "OTEL_EXPORTER_OTLP_ENDPOINT": endpoint}
+    env["OTEL_TRACES_EXPORTER"] = "otlp"
     done = subprocess.run(
         [sys.executable, "-c", SCRIPT, f"trace-{unique}"],
         env=env,

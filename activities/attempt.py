@@ -26,6 +26,7 @@ from activities.errors import InvalidOutputError, classify
 from activities.events import EventPublisher, TokenBatcher
 from activities.faults import fault_point
 from activities.idempotency import IdempotencyStore, LockBusy, StoreUnavailable, count_unavailable
+from activities.metrics import record_inference, record_inference_failure
 from activities.retry import HEARTBEAT_TIMEOUT, MAX_ATTEMPTS, backoff_delay
 from runtime.logging import get_logger
 from runtime.settings import Settings
@@ -100,7 +101,13 @@ class StepRunner:
         cache_digest: str | None = None,
     ) -> R:
         """One attempt of `call`: a stored/cached result, or `compute` under the lock; classified failures."""
-        return await _Attempt(self, call).run(result_type, compute, cache_digest)
+        try:
+            result = await _Attempt(self, call).run(result_type, compute, cache_digest)
+        except ApplicationError as err:
+            record_inference_failure(call.step, err.type or "Transient")
+            raise
+        record_inference(call, result)  # the one place every finished step's usage is counted (activities/metrics.py)
+        return result
 
 
 class _Attempt:

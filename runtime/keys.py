@@ -5,6 +5,8 @@
   or `completed:<result json>` once the call's result is stored (inference activities).
 - `<prefix>:cache:<sha256>` (string): cross-job result of a temperature-0 call (inference activities).
 - `<prefix>:dlq:<job_id>`: dead-letter details of a job (written by the workflows' dead-letter activity).
+- `<prefix>:stats:<unix minute>` (hash): per-minute job, latency, token and cost counters (runtime/jobstats.py).
+- `<prefix>:workers:<identity>` (hash, short TTL): a live worker's slot use per queue (workers/utilisation.py).
 """
 
 from __future__ import annotations
@@ -44,3 +46,15 @@ class RedisKeys:
     def dead_letter(self, job_id: str) -> str:
         """Dead-letter details of one job (step, attempts, last error, input reference, replayed)."""
         return f"{self.prefix}:dlq:{job_id}"
+
+    def stats_minute(self, minute: int) -> str:
+        """The per-minute job counters of one unix minute."""
+        return f"{self.prefix}:stats:{minute}"
+
+    def worker_slots(self, identity: str) -> str:
+        """The slot-use report of one live worker process."""
+        return f"{self.prefix}:workers:{identity}"
+
+    def worker_slots_pattern(self) -> str:
+        """SCAN pattern matching every live worker's report."""
+        return f"{self.prefix}:workers:*"

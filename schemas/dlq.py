@@ -32,6 +32,8 @@ class FinishJob(BaseModel):
     event: str
     steps: list[StepUsage] = Field(default_factory=list)
     data: dict[str, Any] = Field(default_factory=dict)
+    # When the job was dispatched (the workflow's start): the job latency metric runs from it to the result.
+    started_at: datetime | None = None
 
 
 class FinishedJob(BaseModel):

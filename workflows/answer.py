@@ -148,7 +148,10 @@ class AnswerQuestion:
     async def finish(self, event: str, data: dict[str, Any]) -> FinishedJob:
         """Price the ledger and publish the terminal event (a local activity: workflows cannot touch Redis)."""
         self.ledger.publish()
-        job = FinishJob(job_id=workflow.info().workflow_id, event=event, steps=self.ledger.steps, data=data)
+        info = workflow.info()
+        job = FinishJob(
+            job_id=info.workflow_id, event=event, steps=self.ledger.steps, data=data, started_at=info.start_time
+        )
         finished: FinishedJob = await workflow.execute_local_activity(
             "finish_job", job, result_type=FinishedJob, start_to_close_timeout=BOOKKEEPING, summary=event
         )

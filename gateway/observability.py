@@ -1,18 +1,21 @@
-"""The gateway's /metrics: what must be seen while workers are down, from the shared stats reader (runtime/stats.py).
+"""What the gateway's /metrics adds for operators: gauges that must be seen while workers are down, and HTTP spans.
 
-Worker-side metrics (tokens, inference and job latency, cost, SDK slots and schedule-to-start) are on each worker's
-own port; these gauges come from the Temporal server and Redis, read at scrape time (cached for a second or two so
-several scrapers cost one read). Exposition is prometheus-client's; the names are listed in GAUGES.
+The gauges come from the shared stats reader (runtime/stats.py: Temporal server and Redis, never a worker), read
+when /metrics is scraped (cached for a second or two, so several scrapers cost one read). Worker-side metrics
+(tokens, inference and job latency, cost, SDK slots and schedule-to-start) are on each worker's own port.
+Exposition is prometheus-client's; the names are listed in GAUGES.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from datetime import UTC, datetime
 
-from fastapi import FastAPI, Request, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runtime.stats import DEFAULT_WINDOW_MIN, StatsReader
 from runtime.telemetry import tracer_provider
@@ -93,10 +96,21 @@ def families(snap: StatsSnapshot) -> list[GaugeMetricFamily]:
 
 
 class StatsCollector(Collector):
-    """Yields the gauges of the latest snapshot; the /metrics handler refreshes it (collect() cannot await)."""
+    """Yields the gauges of the latest snapshot; `refresh()` reads a new one (collect() cannot await)."""
 
-    def __init__(self) -> None:
+    def __init__(self, reader: Callable[[], Awaitable[StatsReader]], window_minutes: int = DEFAULT_WINDOW_MIN) -> None:
+        self.reader = reader
+        self.window_minutes = window_minutes
         self.snapshot: StatsSnapshot | None = None
+
+    async def refresh(self) -> None:
+        """Read a snapshot (the reader caches for a second or two); a failure is reported as a read error."""
+        try:
+            self.snapshot = await (await self.reader()).cached(window_minutes=self.window_minutes)
+        except Exception as err:  # e.g. Temporal unreachable: /metrics still answers, saying so
+            self.snapshot = StatsSnapshot(
+                generated_at=datetime.now(UTC), namespace="", window_minutes=self.window_minutes, errors=[str(err)]
+            )
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         """The gauges of the latest snapshot (none before the first refresh)."""
@@ -104,28 +118,25 @@ class StatsCollector(Collector):
             yield from families(self.snapshot)
 
 
-def install_observability(
-    app: FastAPI,
-    reader: Callable[[], StatsReader],
-    registry: CollectorRegistry | None = None,
-    window_minutes: int = DEFAULT_WINDOW_MIN,
-) -> CollectorRegistry:
-    """Add `GET /metrics` (stats gauges, plus whatever else is in `registry`) and, when tracing is on, FastAPI spans.
+class RefreshStats:
+    """ASGI middleware: refresh the collector just before a request to the metrics path is answered."""
 
-    `reader` returns the app's StatsReader (built in its lifespan, so it is called per scrape).
-    """
-    registry = registry or CollectorRegistry()
-    collector = StatsCollector()
+    def __init__(self, app: ASGIApp, collector: StatsCollector, path: str = "/metrics") -> None:
+        self.app = app
+        self.collector = collector
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refresh on a scrape, then pass the request on unchanged."""
+        if scope["type"] == "http" and scope["path"] == self.path:
+            await self.collector.refresh()
+        await self.app(scope, receive, send)
+
+
+def install_stats(app: FastAPI, collector: StatsCollector, registry: CollectorRegistry) -> None:
+    """Serve the collector's gauges on the app's existing /metrics (whose handler exposes `registry`)."""
     registry.register(collector)
-
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics(request: Request) -> Response:
-        """Prometheus exposition of the stats gauges."""
-        collector.snapshot = await reader().cached(window_minutes=window_minutes)
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
-
-    instrument_fastapi(app)
-    return registry
+    app.add_middleware(RefreshStats, collector=collector)
 
 
 def instrument_fastapi(app: FastAPI) -> bool:
@@ -135,5 +146,5 @@ def instrument_fastapi(app: FastAPI) -> bool:
         return False
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-    FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls="metrics,healthz")
+    FastAPIInstrumentor.instrument_app(app, tracer_provider=provider, excluded_urls="metrics,healthz,readyz")
     return True

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shlex
+import stat
+import subprocess
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -13,6 +17,7 @@ from pydantic import AliasChoices
 
 from runtime.services import SEARCH_ATTRIBUTES
 from runtime.settings import Settings
+from tests.dashboards import DASHBOARD, PROMETHEUS, dashboard, prometheus_config
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.temporal.yml").read_text())
@@ -55,7 +60,7 @@ def _published(service: str) -> dict[int, int]:
 def test_services_present() -> None:
     expected = {
         "postgresql", "temporal", "temporal-admin-tools", "temporal-ui", "redis", "minio", "minio-setup",
-        "chroma", "sim", "worker", "gateway",
+        "chroma", "sim", "worker", "gateway", "temporal-schema", "prometheus", "grafana",
     }  # fmt: skip
     assert expected <= set(SERVICES)
 
@@ -117,14 +122,101 @@ def test_worker_scales_and_exposes_metrics() -> None:
     assert int(worker["stop_grace_period"].rstrip("s")) > float(env["GENAI_FLOW_WORKER_SHUTDOWN_GRACE_S"])
 
 
-def test_admin_tools_registers_the_five_search_attributes() -> None:
-    command = SERVICES["temporal-admin-tools"]["command"]
-    pairs = {}
-    for i, arg in enumerate(command):
-        if arg == "--name":
-            pairs[command[i + 1]] = command[i + 3]
-            assert command[i + 2] == "--type"
-    assert pairs == SEARCH_ATTRIBUTES
+def _script(service: str) -> str:
+    """A one-shot job's shell script as the container runs it (compose's `$$` is a literal `$`)."""
+    assert SERVICES[service]["entrypoint"] == ["/bin/sh", "-c"]
+    (script,) = SERVICES[service]["command"]
+    return str(script).replace("$$", "$")
+
+
+def _run_with_fake(script: str, tool: str, tmp_path: Path, fail_first: str = "") -> list[list[str]]:
+    """Run a job's script with `tool` replaced by a recorder; returns the argument lists it was called with."""
+    log = tmp_path / "calls"
+    fake = tmp_path / tool
+    # The fake fails calls whose arguments contain fail_first (once), to exercise the script's error handling.
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'echo "$*" >> {log}\n'
+        f'if [ -n "{fail_first}" ] && echo "$*" | grep -q -- "{fail_first}" && [ ! -e {log}.failed ]; then '
+        f"touch {log}.failed; exit 1; fi\n"
+    )
+    fake.chmod(fake.stat().st_mode | stat.S_IEXEC)
+    env = {**os.environ, "PATH": f"{tmp_path}:{os.environ['PATH']}"}
+    done = subprocess.run(["/bin/sh", "-c", script.replace("sleep 2", "sleep 0")], env=env, timeout=30, check=False)
+    assert done.returncode == 0
+    return [shlex.split(line) for line in log.read_text().splitlines()]
+
+
+def test_temporal_is_the_server_image_no_older_than_the_dev_server() -> None:
+    def version(image: str) -> tuple[int, ...]:
+        return tuple(int(part) for part in image.rsplit(":", 1)[1].split("."))
+
+    images = {name: str(service.get("image", "")) for name, service in SERVICES.items()}
+    assert not any("auto-setup" in image for image in images.values()), "temporalio/auto-setup is deprecated upstream"
+    assert images["temporal"].startswith("temporalio/server:") and version(images["temporal"]) >= (1, 32)
+    assert images["temporal-ui"].startswith("temporalio/ui:") and version(images["temporal-ui"]) >= (2, 54)
+    for job in ("temporal-schema", "temporal-admin-tools"):
+        assert images[job] == images["temporal"].replace("temporalio/server", "temporalio/admin-tools")
+    # Start order: schema -> server -> namespace and search attributes -> the application.
+    assert SERVICES["temporal"]["depends_on"]["temporal-schema"]["condition"] == "service_completed_successfully"
+    assert SERVICES["temporal-admin-tools"]["depends_on"]["temporal"]["condition"] == "service_healthy"
+    for app in APP_SERVICES:
+        assert SERVICES[app]["depends_on"]["temporal-admin-tools"]["condition"] == "service_completed_successfully"
+    assert _env("temporal")["POSTGRES_SEEDS"] == "postgresql" and _env("temporal")["DB"] == "postgres12"
+
+
+def test_schema_job_creates_and_migrates_both_databases(tmp_path: Path) -> None:
+    calls = _run_with_fake(_script("temporal-schema"), "temporal-sql-tool", tmp_path, fail_first=" create")
+    for db, folder in (("temporal", "temporal"), ("temporal_visibility", "visibility")):
+        mine = [c for c in calls if c[c.index("--db") + 1] == db]
+        assert [c[-1] if c[-1] == "create" else c[c.index("--db") + 2] for c in mine] == [
+            "create",
+            "setup-schema",
+            "update-schema",
+        ], mine
+        assert mine[2][-1] == f"/etc/temporal/schema/postgresql/v12/{folder}/versioned"
+        assert all(c[c.index("--ep") + 1] == "postgresql" and "postgres12" in c for c in mine)
+
+
+def test_admin_tools_creates_the_namespace_and_registers_the_search_attributes(tmp_path: Path) -> None:
+    calls = _run_with_fake(_script("temporal-admin-tools"), "temporal", tmp_path, fail_first="search-attribute")
+    assert calls[0][:3] == ["operator", "namespace", "describe"]
+    creates = [c for c in calls if c[:3] == ["operator", "search-attribute", "create"]]
+    assert len(creates) == 2, "a failed registration (namespace not yet propagated) is retried"
+    args = creates[-1]
+    pairs = {args[i + 1]: args[i + 3] for i, arg in enumerate(args) if arg == "--name"}
+    # CONTRACTS.md names six; the dev server registers the same set (runtime/services.py).
+    assert pairs.items() >= SEARCH_ATTRIBUTES.items()
+    assert set(pairs) == {"GenAIPipeline", "AwaitingApproval", "AgentDepth", "TokensUsed", "DeadLettered", "GenAIOwner"}
+
+
+def test_prometheus_scrapes_workers_gateway_and_temporal() -> None:
+    config = prometheus_config()
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    worker = jobs["genai-flow-worker"]["dns_sd_configs"][0]
+    assert worker["names"] == ["worker"] and worker["port"] == int(_env("worker")["GENAI_FLOW_METRICS_PORT"])
+    assert jobs["genai-flow-gateway"]["static_configs"][0]["targets"] == [
+        f"gateway:{_env('gateway')['GENAI_FLOW_GATEWAY_PORT']}"
+    ]
+    server_port = _env("temporal")["PROMETHEUS_ENDPOINT"].rsplit(":", 1)[1]
+    assert jobs["temporal-server"]["static_configs"][0]["targets"] == [f"temporal:{server_port}"]
+    mounts = SERVICES["prometheus"]["volumes"]
+    assert f"./{PROMETHEUS.relative_to(ROOT)}:/etc/prometheus/prometheus.yml:ro" in mounts
+
+
+def test_grafana_provisions_prometheus_and_the_dashboard() -> None:
+    grafana = SERVICES["grafana"]
+    mounts = {m.split(":")[1]: ROOT / m.split(":")[0] for m in grafana["volumes"] if m.startswith("./")}
+    provisioning = mounts["/etc/grafana/provisioning"]
+    datasource = yaml.safe_load((provisioning / "datasources" / "prometheus.yml").read_text())["datasources"][0]
+    assert datasource["url"] == "http://prometheus:9090" and "9090:9090" in SERVICES["prometheus"]["ports"]
+    provider = yaml.safe_load((provisioning / "dashboards" / "genai-flow.yml").read_text())["providers"][0]
+    assert mounts[provider["options"]["path"]] == DASHBOARD.parent
+    home = _env("grafana")["GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH"]
+    assert mounts[str(Path(home).parent)] / Path(home).name == DASHBOARD
+    panels = [p for p in dashboard()["panels"] if p["type"] != "row"]
+    assert panels and all(p["datasource"]["uid"] == datasource["uid"] for p in panels)
+    assert all(t["datasource"]["uid"] == datasource["uid"] for p in panels for t in p["targets"])
 
 
 def test_minio_notifies_the_gateway_webhook() -> None:

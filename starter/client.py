@@ -20,6 +20,7 @@ from schemas import queues
 from schemas import search_attributes as sa
 from schemas.jobs import WORKFLOW_TYPES, JobInfo, JobStarted, JobStatus, Pipeline
 from starter.status import job_info
+from starter.webui import job_details
 
 
 class JobNotFoundError(LookupError):
@@ -101,6 +102,7 @@ class GenAIFlowClient:
                 memo={"request_sha256": digest, "owner": owner or "", "replay_of": replay_of or ""},
                 search_attributes=TypedSearchAttributes([SearchAttributePair(sa.PIPELINE, pipeline.value)]),
                 static_summary=f"{pipeline.value}: {_headline(request)}",
+                static_details=job_details(pipeline, request, owner, replay_of),
             )
         except WorkflowAlreadyStartedError:
             duplicate = True

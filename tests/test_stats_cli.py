@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -89,3 +90,27 @@ def test_unreachable_temporal_exits_5(servers: dict[str, str], unique: str) -> N
     done = stats(servers, unique, "--json", TEMPORAL_ADDRESS=f"127.0.0.1:{free_port()}")
     assert done.returncode == 5, done.stderr
     assert "cannot reach Temporal" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_watch_json_prints_a_snapshot_per_interval_until_interrupted(servers: dict[str, str], unique: str) -> None:
+    env = {
+        **os.environ,
+        **{k: v for k, v in servers.items() if k.isupper()},
+        "GENAI_FLOW_TASK_QUEUE_PREFIX": f"w{unique}-",
+        "GENAI_FLOW_KEY_PREFIX": f"w{unique}",
+    }
+    proc = subprocess.Popen(
+        [CLI, "stats", "--watch", "--json", "--interval", "0.5"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines = [proc.stdout.readline(), proc.stdout.readline()]  # blocks until two snapshots were printed
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err
+    snaps = [StatsSnapshot.model_validate_json(line) for line in lines]
+    assert snaps[1].generated_at > snaps[0].generated_at

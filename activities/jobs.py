@@ -56,9 +56,22 @@ class JobActivities:
         """Job metrics on the worker's Prometheus port, and the per-minute counters `stats` reads from Redis."""
         pipeline = PIPELINES.get(activity.info().workflow_type or "", job.job_id.split("-", 1)[0])
         outcome = job.event.removeprefix("job.")
-        latency = record_job(pipeline, outcome, job.started_at, datetime.now(UTC), steps)
+        latency = record_job(pipeline, outcome, job.started_at or await _run_start(), datetime.now(UTC), steps)
         try:
             await self.stats.record(pipeline, outcome, latency, steps)
         except (redis.RedisError, OSError) as err:
             # Best effort like the events: a job must not fail over its statistics.
             log.warning("job stats not recorded", job_id=job.job_id, error=str(err))
+
+
+async def _run_start() -> datetime | None:
+    """The closing run's start time from the server, for pipelines whose FinishJob does not carry `started_at`."""
+    info = activity.info()
+    if not info.workflow_id:
+        return None
+    try:
+        handle = activity.client().get_workflow_handle(info.workflow_id, run_id=info.workflow_run_id)
+        return (await handle.describe()).start_time
+    except Exception as err:  # the metric is optional; the job's closing must not fail over it
+        log.warning("job start time unknown", job_id=info.workflow_id, error=str(err))
+        return None

@@ -43,25 +43,25 @@ def _gauge(name: str, labels: Iterable[str] = ()) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, GAUGES[name], labels=list(labels))
 
 
-def families(snap: StatsSnapshot) -> list[GaugeMetricFamily]:
-    """The gauges of one snapshot."""
-    queue_labels = ("task_queue", "task_type")
-    backlog, age = (
-        _gauge("genai_task_queue_backlog", queue_labels),
-        _gauge("genai_task_queue_backlog_age_seconds", queue_labels),
-    )
-    added, dispatched = (
-        _gauge("genai_task_queue_add_rate", queue_labels),
-        _gauge("genai_task_queue_dispatch_rate", queue_labels),
-    )
-    pollers = _gauge("genai_task_queue_pollers", queue_labels)
-    for q in snap.queues:
-        labels = [q.task_queue, q.task_type]
-        backlog.add_metric(labels, q.backlog)
-        age.add_metric(labels, q.backlog_age_s)
-        added.add_metric(labels, q.add_rate)
-        dispatched.add_metric(labels, q.dispatch_rate)
-        pollers.add_metric(labels, q.pollers)
+def _queue_families(snap: StatsSnapshot) -> list[GaugeMetricFamily]:
+    labels = ("task_queue", "task_type")
+    fields = {
+        "genai_task_queue_backlog": "backlog",
+        "genai_task_queue_backlog_age_seconds": "backlog_age_s",
+        "genai_task_queue_add_rate": "add_rate",
+        "genai_task_queue_dispatch_rate": "dispatch_rate",
+        "genai_task_queue_pollers": "pollers",
+    }
+    found = []
+    for name, field in fields.items():
+        gauge = _gauge(name, labels)
+        for q in snap.queues:
+            gauge.add_metric([q.task_queue, q.task_type], getattr(q, field))
+        found.append(gauge)
+    return found
+
+
+def _pipeline_families(snap: StatsSnapshot) -> list[GaugeMetricFamily]:
     in_flight = _gauge("genai_jobs_in_flight", ["pipeline"])
     latency = _gauge("genai_job_latency_window_seconds", ["pipeline", "quantile"])
     for p in snap.pipelines:
@@ -69,20 +69,25 @@ def families(snap: StatsSnapshot) -> list[GaugeMetricFamily]:
         for quantile, value in (("0.5", p.p50_s), ("0.95", p.p95_s)):
             if value is not None:
                 latency.add_metric([p.pipeline, quantile], value)
-    slot_labels = ("task_queue", "worker_type")
-    used, available, workers = (
-        _gauge("genai_worker_slots_used", slot_labels),
-        _gauge("genai_worker_slots_available", slot_labels),
-        _gauge("genai_workers", slot_labels),
-    )
-    sums: dict[tuple[str, str], list[int]] = {}
+    return [in_flight, latency]
+
+
+def _worker_families(snap: StatsSnapshot) -> list[GaugeMetricFamily]:
+    # Summed over workers: one series per queue and slot type, however many replicas run.
+    sums: dict[tuple[str, str], tuple[int, int, int]] = {}
     for w in snap.workers:
-        entry = sums.setdefault((w.task_queue, w.worker_type), [0, 0, 0])
-        entry[0], entry[1], entry[2] = entry[0] + w.used, entry[1] + w.available, entry[2] + 1
-    for (task_queue, worker_type), (u, a, n) in sorted(sums.items()):
-        used.add_metric([task_queue, worker_type], u)
-        available.add_metric([task_queue, worker_type], a)
-        workers.add_metric([task_queue, worker_type], n)
+        used, available, count = sums.get((w.task_queue, w.worker_type), (0, 0, 0))
+        sums[(w.task_queue, w.worker_type)] = (used + w.used, available + w.available, count + 1)
+    names = ("genai_worker_slots_used", "genai_worker_slots_available", "genai_workers")
+    gauges = [_gauge(name, ("task_queue", "worker_type")) for name in names]
+    for labels, values in sorted(sums.items()):
+        for gauge, value in zip(gauges, values, strict=True):
+            gauge.add_metric(list(labels), value)
+    return gauges
+
+
+def families(snap: StatsSnapshot) -> list[GaugeMetricFamily]:
+    """The gauges of one snapshot."""
     singles = []
     for name, value in (
         ("genai_pending_approvals", snap.pending_approvals),
@@ -92,7 +97,7 @@ def families(snap: StatsSnapshot) -> list[GaugeMetricFamily]:
         gauge = _gauge(name)
         gauge.add_metric([], value)
         singles.append(gauge)
-    return [backlog, age, added, dispatched, pollers, in_flight, latency, used, available, workers, *singles]
+    return [*_queue_families(snap), *_pipeline_families(snap), *_worker_families(snap), *singles]
 
 
 class StatsCollector(Collector):

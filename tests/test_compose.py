@@ -117,7 +117,7 @@ def test_worker_scales_and_exposes_metrics() -> None:
     assert int(worker["stop_grace_period"].rstrip("s")) > float(env["GENAI_FLOW_WORKER_SHUTDOWN_GRACE_S"])
 
 
-def test_admin_tools_registers_the_five_search_attributes() -> None:
+def test_admin_tools_registers_every_search_attribute() -> None:
     command = SERVICES["temporal-admin-tools"]["command"]
     pairs = {}
     for i, arg in enumerate(command):

@@ -37,7 +37,11 @@ async def job_event_stream(
     if token is not None:
         checked = check_events_token(gw.keys, token, job_id)
         if checked is None:
-            raise ProblemError(401, "events token invalid or expired: take a fresh `events_url` from the job")
+            raise ProblemError(
+                401,
+                "events token invalid or expired: take a fresh `events_url` from the job",
+                {"WWW-Authenticate": "Bearer"},
+            )
         caller = checked
     else:
         caller = await authenticated(request, gw)

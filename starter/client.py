@@ -214,7 +214,7 @@ class GenAIFlowClient:
             query += f" AND GenAIOwner = {_quoted(owner)}"
         query += _status_filter(status)
         try:
-            token = base64.urlsafe_b64decode(page_token.encode()) if page_token else None
+            token = base64.b64decode(page_token.encode(), altchars=b"-_", validate=True) if page_token else None
         except (binascii.Error, ValueError):
             raise BadPageTokenError("page token is not one this server handed out") from None
         listing = self.temporal.list_workflows(query, page_size=page_size, next_page_token=token)

@@ -106,6 +106,15 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("encryption_keys")
+    @classmethod
+    def _valid_keys(cls, value: list[str]) -> list[str]:
+        if value:
+            from runtime.codec import parse_keys  # imported only when keys are set (it pulls in cryptography)
+
+            parse_keys(value)  # raises with a message that names the setting, never a key
+        return value
+
     @field_validator("rate_limit", mode="before")
     @classmethod
     def _rate_limit_off(cls, value: object) -> object:

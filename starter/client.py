@@ -158,7 +158,8 @@ class GenAIFlowClient:
     async def status(self, job_id: str, with_steps: bool = True, owner: str | None = None) -> JobInfo:
         """A job's current status, result or error, usage and steps (JobForbiddenError if `owner` is not its owner)."""
         try:
-            return await job_info(self.handle(job_id), with_steps=with_steps, owner=owner)
+            handle = self.handle(job_id)
+            return await job_info(handle, with_steps, owner, self.temporal.data_converter)
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise JobNotFoundError(job_id) from None

@@ -15,6 +15,7 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowHistoryEventFilterType,
 )
+from temporalio.converter import DataConverter
 
 from schemas import search_attributes as sa
 from schemas.jobs import ErrorKind, JobError, JobInfo, JobStatus, Pipeline, StepInfo
@@ -76,14 +77,14 @@ async def error_of(handle: WorkflowHandle[Any, Any], status: JobStatus) -> JobEr
     return JobError(kind=ErrorKind.FAILED, message="closed without a close event")
 
 
-async def steps_of(handle: WorkflowHandle[Any, Any]) -> list[StepInfo]:
+async def steps_of(handle: WorkflowHandle[Any, Any], converter: DataConverter | None = None) -> list[StepInfo]:
     """Each activity of the run (by its summary, else its type) with status and attempts, from history."""
     steps: dict[int, StepInfo] = {}
     async for event in handle.fetch_history_events():
         et = event.event_type
         if et == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             attrs = event.activity_task_scheduled_event_attributes
-            name = _summary(event) or attrs.activity_type.name
+            name = await _summary(event, converter) or attrs.activity_type.name
             steps[event.event_id] = StepInfo(name=name, status="scheduled", started_at=_ts(event))
         elif et == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
             started = event.activity_task_started_event_attributes
@@ -105,8 +106,15 @@ _CLOSING_EVENTS: dict[int, tuple[str, str]] = {
 }
 
 
-def _summary(event: HistoryEvent) -> str:
-    # Summaries are stored as JSON-encoded payloads by the default converter.
+async def _summary(event: HistoryEvent, converter: DataConverter | None) -> str:
+    # Summaries are payloads like any other: encrypted ones need the client's codec.
+    if not event.user_metadata.HasField("summary"):
+        return ""
+    if converter is not None:
+        try:
+            return str((await converter.decode([event.user_metadata.summary]))[0])
+        except Exception:  # an unreadable summary must not hide the step: fall back to the activity type
+            return ""
     data = event.user_metadata.summary.data
     if not data:
         return ""
@@ -137,7 +145,12 @@ def owner_of(desc: WorkflowExecution) -> str:
     return desc.typed_search_attributes.get(sa.OWNER) or ""
 
 
-async def job_info(handle: WorkflowHandle[Any, Any], with_steps: bool = True, owner: str | None = None) -> JobInfo:
+async def job_info(
+    handle: WorkflowHandle[Any, Any],
+    with_steps: bool = True,
+    owner: str | None = None,
+    converter: DataConverter | None = None,
+) -> JobInfo:
     """Everything `status` shows about one job; with `owner`, JobForbiddenError when it is someone else's."""
     desc = await handle.describe()
     if owner is not None and owner_of(desc) != owner:
@@ -158,7 +171,7 @@ async def job_info(handle: WorkflowHandle[Any, Any], with_steps: bool = True, ow
         result=result,
         error=error,
         usage=usage_of(result, desc),
-        steps=await steps_of(handle) if with_steps else [],
+        steps=await steps_of(handle, converter) if with_steps else [],
         created_at=desc.start_time,
         closed_at=desc.close_time,
     )

@@ -47,6 +47,8 @@ class Gateway:
 
     async def close(self) -> None:
         """Release connections."""
+        if self._flow is not None:
+            await self._flow.aclose()
         await self.redis.aclose()
         await self.stream_redis.aclose()
 

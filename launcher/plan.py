@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 from runtime import services
 from runtime.hosts import is_loopback
+from runtime.modules import module
 from runtime.processes import ManagedProcess, ServiceError, port_open
 from runtime.redis import redis_answers
 from runtime.settings import LLMBackend, Settings
@@ -101,7 +102,7 @@ def _url_host(host: str) -> str:
 
 
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "starter.cli", *args]
+    return [sys.executable, "-m", module("starter.cli"), *args]
 
 
 def _temporal(settings: Settings, state: Path) -> list[Component]:
@@ -193,7 +194,7 @@ def _worker(settings: Settings, state: Path) -> Component:
 def gateway_available() -> bool:
     """True once the gateway package exposes its app module (`gateway/app.py`)."""
     try:
-        return importlib.util.find_spec("gateway.app") is not None
+        return importlib.util.find_spec(module("gateway.app")) is not None
     except ModuleNotFoundError:
         return False
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import gc
 import getpass
 import hashlib
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,11 +20,15 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from runtime.keys import RedisKeys
+from runtime.redis import redis_client
 from runtime.settings import Settings, get_settings
 from runtime.temporal import connect
 from schemas import queues
 from schemas import search_attributes as sa
+from schemas.events import ProgressEvent
 from schemas.jobs import WORKFLOW_TYPES, JobInfo, JobStarted, JobStatus, Pipeline
+from starter.events import follow
 from starter.status import JobForbiddenError, job_info, listed_job_info
 
 __all__ = [
@@ -96,6 +102,22 @@ class GenAIFlowClient:
         """Connect to Temporal with the project's data converter."""
         settings = settings or get_settings()
         return cls(await connect(settings), settings)
+
+    async def aclose(self) -> None:
+        """Drop the Temporal connection while the event loop still runs.
+
+        A Temporal client still alive when the interpreter exits can abort it ("PyGILState_Release ... finalizing",
+        temporalio/sdk-python#300): releasing and collecting it first avoids that. The client is unusable afterwards.
+        """
+        self.__dict__.pop("temporal", None)
+        gc.collect()
+        await asyncio.sleep(0)
+
+    async def __aenter__(self) -> GenAIFlowClient:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
 
     def urls(self, job_id: str) -> tuple[str, str]:
         """The status and events URLs of a job on the gateway."""
@@ -172,6 +194,25 @@ class GenAIFlowClient:
             if info.status.closed or info.status is JobStatus.AWAITING_APPROVAL:
                 return await self.status(job_id)
             await asyncio.sleep(poll_s)
+
+    async def events(self, job_id: str, after: str = "0") -> AsyncIterator[ProgressEvent]:
+        """A job's progress events (from its Redis Stream, after stream id `after`) until it closes.
+
+        Ends after the terminal event, or when the run closed without one (terminated, cancelled, timed out).
+        HTTP callers get the same events over SSE from the gateway.
+        """
+        redis = redis_client(self.settings)
+        try:
+            async for _id, event in follow(redis, RedisKeys.of(self.settings), job_id, after):
+                if event is None:  # an idle second: did the run end without a terminal event?
+                    if (await self.status(job_id, with_steps=False)).status.closed:
+                        return
+                    continue
+                yield event
+                if event.type.terminal:
+                    return
+        finally:
+            await redis.aclose()
 
     async def cancel(self, job_id: str, owner: str | None = None) -> None:
         """Request cancellation of a running job (JobClosedError once it has closed)."""

@@ -145,13 +145,26 @@ class _Attempt:
         # stay on the activity until this attempt beats. The call's own loop and every failure beat as needed.
         if emit:
             await self.publisher.publish(self.job_id, EventType.STEP_STARTED, call.step, {"attempt": self.attempt})
+            if self.attempt > 1:
+                # Before this attempt's first token: consumers drop the step's partial text from earlier attempts.
+                await self.publisher.publish(self.job_id, EventType.STEP_RETRYING, call.step, {"attempt": self.attempt})
         call_timeout, wait_budget = self._budget()
         try:
             stored = await self._claim(wait_budget, digest)
             if stored is not None:
                 return await self._hit(result_type, stored)
             fault_point(self.settings, call.step, "before_call")
-            tokens = TokenBatcher(self.publisher, self.job_id, call.step) if emit else None
+            tokens = (
+                TokenBatcher(
+                    self.publisher,
+                    self.job_id,
+                    call.step,
+                    attempt=self.attempt,
+                    after_first=lambda: fault_point(self.settings, call.step, "mid_stream"),
+                )
+                if emit
+                else None
+            )
             async with self._heartbeating():
                 async with asyncio.timeout(call_timeout):
                     result = await compute(StepContext(self.key, call_timeout, tokens, self.beat_soon))
@@ -215,7 +228,11 @@ class _Attempt:
         return None
 
     async def _hit(self, result_type: type[R], stored: str) -> R:
-        """A stored result as this attempt's: nothing billed, `cache_hit` set; its text re-sent as one token event."""
+        """A stored result as this attempt's: nothing billed, `cache_hit` set; its text re-sent as one token event.
+
+        The re-sent text is what makes a retry after a mid-stream crash whole: `step.retrying` told consumers to drop
+        the partial text, and this event carries all of it.
+        """
         result = result_type.model_validate_json(stored)
         hit = usage_of(result).model_copy(
             update={"billed_tokens": 0, "cache_hit": True, "latency_ms": (time.monotonic() - self.started) * 1000}
@@ -223,7 +240,8 @@ class _Attempt:
         result = result.model_copy(update={"usage": hit})
         if self.call.emit_events:
             if content := getattr(result, "content", ""):
-                await self.publisher.publish(self.job_id, EventType.TOKEN, self.call.step, {"delta": content})
+                data = {"delta": content, "attempt": self.attempt}
+                await self.publisher.publish(self.job_id, EventType.TOKEN, self.call.step, data)
             data = {"attempt": self.attempt, "usage": hit.model_dump(mode="json")}
             await self.publisher.publish(self.job_id, EventType.STEP_COMPLETED, self.call.step, data)
         return result

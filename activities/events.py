@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import redis.asyncio
@@ -48,13 +49,27 @@ class EventPublisher:
 
 
 class TokenBatcher:
-    """Collects token deltas of a streaming step and publishes them as `token` events at most every ~50 ms."""
+    """Collects token deltas of a streaming step and publishes them as `token` events at most every ~50 ms.
 
-    def __init__(self, publisher: EventPublisher, job_id: str, step: str, interval_s: float = TOKEN_FLUSH_S) -> None:
+    Each event carries the attempt that produced it (`{delta, attempt}`), so a consumer can tell a retry's text
+    from the text of the attempt it replaces. `after_first` runs once the first token event is out (a test hook).
+    """
+
+    def __init__(
+        self,
+        publisher: EventPublisher,
+        job_id: str,
+        step: str,
+        interval_s: float = TOKEN_FLUSH_S,
+        attempt: int = 1,
+        after_first: Callable[[], None] | None = None,
+    ) -> None:
         self.publisher = publisher
         self.job_id = job_id
         self.step = step
         self.interval_s = interval_s
+        self.attempt = attempt
+        self.after_first = after_first
         self._buffer: list[str] = []
         self._last_flush = time.monotonic()
 
@@ -72,7 +87,10 @@ class TokenBatcher:
             return
         text = "".join(self._buffer)
         self._buffer.clear()
-        await self.publisher.publish(self.job_id, EventType.TOKEN, self.step, {"delta": text})
+        await self.publisher.publish(self.job_id, EventType.TOKEN, self.step, {"delta": text, "attempt": self.attempt})
+        if self.after_first is not None:
+            hook, self.after_first = self.after_first, None
+            hook()
 
 
 class EventActivities:

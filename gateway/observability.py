@@ -12,13 +12,14 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from datetime import UTC, datetime
 
 from fastapi import FastAPI
-from prometheus_client import CollectorRegistry
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway.metrics import register
+from runtime.settings import Settings
 from runtime.stats import DEFAULT_WINDOW_MIN, StatsReader
-from runtime.telemetry import tracer_provider
+from runtime.telemetry import setup_tracing, tracer_provider
 from schemas.stats import StatsSnapshot
 
 # name -> help; every gauge the collector yields (the dashboard test checks references against these).
@@ -103,15 +104,14 @@ def families(snap: StatsSnapshot) -> list[GaugeMetricFamily]:
 class StatsCollector(Collector):
     """Yields the gauges of the latest snapshot; `refresh()` reads a new one (collect() cannot await)."""
 
-    def __init__(self, reader: Callable[[], Awaitable[StatsReader]], window_minutes: int = DEFAULT_WINDOW_MIN) -> None:
-        self.reader = reader
+    def __init__(self, window_minutes: int = DEFAULT_WINDOW_MIN) -> None:
         self.window_minutes = window_minutes
         self.snapshot: StatsSnapshot | None = None
 
-    async def refresh(self) -> None:
+    async def refresh(self, reader: Callable[[], Awaitable[StatsReader]]) -> None:
         """Read a snapshot (the reader caches for a second or two); a failure is reported as a read error."""
         try:
-            self.snapshot = await (await self.reader()).cached(window_minutes=self.window_minutes)
+            self.snapshot = await (await reader()).cached(window_minutes=self.window_minutes)
         except Exception as err:  # e.g. Temporal unreachable: /metrics still answers, saying so
             self.snapshot = StatsSnapshot(
                 generated_at=datetime.now(UTC), namespace="", window_minutes=self.window_minutes, errors=[str(err)]
@@ -123,10 +123,24 @@ class StatsCollector(Collector):
             yield from families(self.snapshot)
 
 
+# One per process, like the gateway's registry it joins (tests build several apps; each refreshes it on a scrape).
+STATS = StatsCollector()
+
+
+async def gateway_reader(app: FastAPI) -> StatsReader:
+    """The app's StatsReader, built on first use from its Gateway (the one client and Redis connection)."""
+    reader: StatsReader | None = getattr(app.state, "stats_reader", None)
+    if reader is None:
+        gw = app.state.gateway
+        flow = await gw.flow()
+        reader = app.state.stats_reader = StatsReader(flow.temporal, gw.redis, gw.settings)
+    return reader
+
+
 class RefreshStats:
     """ASGI middleware: refresh the collector just before a request to the metrics path is answered."""
 
-    def __init__(self, app: ASGIApp, collector: StatsCollector, path: str = "/metrics") -> None:
+    def __init__(self, app: ASGIApp, collector: StatsCollector = STATS, path: str = "/metrics") -> None:
         self.app = app
         self.collector = collector
         self.path = path
@@ -134,14 +148,16 @@ class RefreshStats:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Refresh on a scrape, then pass the request on unchanged."""
         if scope["type"] == "http" and scope["path"] == self.path:
-            await self.collector.refresh()
+            await self.collector.refresh(lambda: gateway_reader(scope["app"]))
         await self.app(scope, receive, send)
 
 
-def install_stats(app: FastAPI, collector: StatsCollector, registry: CollectorRegistry) -> None:
-    """Serve the collector's gauges on the app's existing /metrics (whose handler exposes `registry`)."""
-    registry.register(collector)
-    app.add_middleware(RefreshStats, collector=collector)
+def install_observability(app: FastAPI, settings: Settings) -> None:
+    """Stats gauges on the gateway's /metrics and, when tracing is on, a server span per request."""
+    register(STATS)
+    app.add_middleware(RefreshStats)
+    setup_tracing(settings, service_name="genai-flow-gateway")
+    instrument_fastapi(app)
 
 
 def instrument_fastapi(app: FastAPI) -> bool:

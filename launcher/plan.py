@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import ipaddress
 import socket
 import sys
 from dataclasses import dataclass, field
@@ -11,6 +10,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from runtime import services
+from runtime.hosts import is_loopback
+from runtime.modules import module
 from runtime.processes import ManagedProcess, ServiceError, port_open
 from runtime.redis import redis_answers
 from runtime.settings import LLMBackend, Settings
@@ -43,16 +44,6 @@ class Component:
     ports: list[PortClaim] = field(default_factory=list)
     note: str = ""
     restartable: bool = False  # the worker: a crash is isolated, it is started again
-
-
-def is_loopback(host: str) -> bool:
-    """True for localhost and loopback addresses (where `up` may start the service itself)."""
-    if host in ("localhost", ""):
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def host_port(address: str, default_port: int) -> tuple[str, int]:
@@ -111,7 +102,7 @@ def _url_host(host: str) -> str:
 
 
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "starter.cli", *args]
+    return [sys.executable, "-m", module("starter.cli"), *args]
 
 
 def _temporal(settings: Settings, state: Path) -> list[Component]:
@@ -203,7 +194,7 @@ def _worker(settings: Settings, state: Path) -> Component:
 def gateway_available() -> bool:
     """True once the gateway package exposes its app module (`gateway/app.py`)."""
     try:
-        return importlib.util.find_spec("gateway.app") is not None
+        return importlib.util.find_spec(module("gateway.app")) is not None
     except ModuleNotFoundError:
         return False
 

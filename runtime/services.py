@@ -6,6 +6,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
+from runtime.modules import module
 from runtime.processes import ManagedProcess, find_binary, port_open
 from runtime.redis import redis_answers
 from schemas.search_attributes import CLI_TYPES
@@ -101,9 +102,17 @@ def chroma_server(state_dir: Path, port: int, host: str = "127.0.0.1") -> Manage
     )
 
 
+def gateway(state_dir: Path, port: int, host: str = "127.0.0.1") -> ManagedProcess:
+    """The HTTP gateway (`genai-flow gateway`), ready when `/healthz` answers."""
+    argv = [sys.executable, "-m", module("starter.cli"), "gateway", "--host", host, "--port", str(port)]
+    return ManagedProcess(
+        "gateway", argv, lambda: http_ok(f"http://{host}:{port}/healthz"), state_dir / "logs" / f"gateway-{port}.log"
+    )
+
+
 def simulator(state_dir: Path, port: int, extra: list[str] | None = None, host: str = "127.0.0.1") -> ManagedProcess:
     """The OpenAI-compatible simulator (`genai-flow sim`)."""
-    argv = [sys.executable, "-m", "starter.cli", "sim", "--host", host, "--port", str(port), *(extra or [])]
+    argv = [sys.executable, "-m", module("starter.cli"), "sim", "--host", host, "--port", str(port), *(extra or [])]
     return ManagedProcess(
         "simulator", argv, lambda: http_ok(f"http://{host}:{port}/v1/models"), state_dir / "logs" / "sim.log"
     )

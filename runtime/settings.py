@@ -62,6 +62,19 @@ class Settings(BaseSettings):
     allowed_roots: Annotated[list[Path], NoDecode] = Field(
         default_factory=list, validation_alias=_env("GENAI_FLOW_ALLOWED_ROOTS")
     )
+    max_body_bytes: int = Field(1024 * 1024, ge=1, validation_alias=_env("GENAI_FLOW_MAX_BODY_BYTES"))
+    rate_limit: str | None = Field(
+        "100/10s", pattern=r"^\d+/\d*(ms|s|m|h)$", validation_alias=_env("GENAI_FLOW_RATE_LIMIT")
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("GENAI_FLOW_CORS_ORIGINS")
+    )
+    sse_keepalive_s: float = Field(15.0, gt=0, le=300, validation_alias=_env("GENAI_FLOW_SSE_KEEPALIVE_S"))
+    event_token_ttl_s: int = Field(900, ge=1, le=86_400, validation_alias=_env("GENAI_FLOW_EVENT_TOKEN_TTL_S"))
+    sns_auto_confirm: bool = Field(False, validation_alias=_env("GENAI_FLOW_SNS_AUTO_CONFIRM"))
+    encryption_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("GENAI_FLOW_ENCRYPTION_KEYS"), repr=False
+    )
     metrics_port: int = Field(9464, validation_alias=_env("GENAI_FLOW_METRICS_PORT"))
     metrics_host: str = Field("127.0.0.1", validation_alias=_env("GENAI_FLOW_METRICS_HOST"))
     worker_shutdown_grace_s: float = Field(30.0, ge=0, validation_alias=_env("GENAI_FLOW_WORKER_SHUTDOWN_GRACE_S"))
@@ -88,12 +101,31 @@ class Settings(BaseSettings):
     log_text: bool = Field(False, validation_alias=_env("GENAI_FLOW_LOG_TEXT"))
     fault_point: str | None = Field(None, validation_alias=_env("GENAI_FLOW_FAULT_POINT"))
 
-    @field_validator("api_keys", "allowed_buckets", "allowed_roots", mode="before")
+    @field_validator(
+        "api_keys", "allowed_buckets", "allowed_roots", "cors_origins", "encryption_keys", mode="before"
+    )
     @classmethod
     def _comma_list(cls, value: object) -> object:
         # Plain comma lists read better in an environment than JSON arrays.
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("encryption_keys")
+    @classmethod
+    def _valid_keys(cls, value: list[str]) -> list[str]:
+        if value:
+            from runtime.codec import parse_keys  # imported only when keys are set (it pulls in cryptography)
+
+            parse_keys(value)  # raises with a message that names the setting, never a key
+        return value
+
+    @field_validator("rate_limit", mode="before")
+    @classmethod
+    def _rate_limit_off(cls, value: object) -> object:
+        # `GENAI_FLOW_RATE_LIMIT=` or `off` turns the per-key limit off.
+        if isinstance(value, str) and value.strip().lower() in ("", "off", "none"):
+            return None
         return value
 
     @property

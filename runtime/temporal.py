@@ -5,6 +5,7 @@ from __future__ import annotations
 from temporalio.client import Client, TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from runtime.codec import with_encryption
 from runtime.settings import Settings, get_settings
 from runtime.telemetry import temporal_interceptors
 
@@ -28,6 +29,7 @@ async def connect(settings: Settings | None = None) -> Client:
         namespace=settings.temporal_namespace,
         api_key=api_key,
         tls=tls_config(settings),
-        data_converter=pydantic_data_converter,
+        # Encryption (when keys are set) wraps the pydantic converter for every process that connects here.
+        data_converter=with_encryption(pydantic_data_converter, settings.encryption_keys),
         interceptors=temporal_interceptors(settings),
     )

@@ -14,6 +14,7 @@ class EventType(StrEnum):
 
     STEP_STARTED = "step.started"
     STEP_COMPLETED = "step.completed"
+    STEP_RETRYING = "step.retrying"  # `{attempt}`, before a retry's first token: drop the step's partial text
     TOKEN = "token"  # noqa: S105 - an event name, not a secret
     AWAITING_APPROVAL = "awaiting_approval"
     APPROVED = "approved"

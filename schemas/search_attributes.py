@@ -9,8 +9,10 @@ AWAITING_APPROVAL = SearchAttributeKey.for_bool("AwaitingApproval")
 AGENT_DEPTH = SearchAttributeKey.for_int("AgentDepth")
 TOKENS_USED = SearchAttributeKey.for_int("TokensUsed")
 DEAD_LETTERED = SearchAttributeKey.for_bool("DeadLettered")
+# The caller's key id (first 12 hex of sha256 of the API key, never the key), or `cli:<user>`.
+OWNER = SearchAttributeKey.for_keyword("GenAIOwner")
 
-ALL_KEYS = (PIPELINE, AWAITING_APPROVAL, AGENT_DEPTH, TOKENS_USED, DEAD_LETTERED)
+ALL_KEYS = (PIPELINE, AWAITING_APPROVAL, AGENT_DEPTH, TOKENS_USED, DEAD_LETTERED, OWNER)
 
 # Names as the Temporal CLI spells the types (`--search-attribute Name=Type`).
 CLI_TYPES: dict[str, str] = {
@@ -19,4 +21,5 @@ CLI_TYPES: dict[str, str] = {
     "AgentDepth": "Int",
     "TokensUsed": "Int",
     "DeadLettered": "Bool",
+    "GenAIOwner": "Keyword",
 }

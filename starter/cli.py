@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from starter import cmd_answer, cmd_dlq, cmd_jobs, cmd_sim, cmd_stack, cmd_stats
+from starter import cmd_answer, cmd_dlq, cmd_gateway, cmd_jobs, cmd_sim, cmd_stack, cmd_stats
 
 app = typer.Typer(
     name="genai-flow",
@@ -19,7 +19,7 @@ app = typer.Typer(
 )
 
 # Each module registers its own commands; component commands import their component lazily.
-for module in (cmd_stack, cmd_sim, cmd_answer, cmd_jobs, cmd_dlq, cmd_stats):
+for module in (cmd_stack, cmd_sim, cmd_answer, cmd_jobs, cmd_dlq, cmd_gateway, cmd_stats):
     module.register(app)
 
 
@@ -33,7 +33,9 @@ def main() -> None:
     finally:
         # The Temporal client's native threads can outlive the event loop and abort the interpreter's teardown
         # ("PyGILState_Release ... finalizing", temporalio/sdk-python#300): flush and leave without it.
-        if (telemetry := sys.modules.get("runtime.telemetry")) is not None:
+        from runtime.modules import module
+
+        if (telemetry := sys.modules.get(module("runtime.telemetry"))) is not None:
             telemetry.shutdown_tracing()  # send the last spans: os._exit below skips every exit hook
         logging.shutdown()
         sys.stdout.flush()

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
+import gc
+import getpass
 import hashlib
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -14,13 +20,27 @@ from temporalio.common import SearchAttributePair, TypedSearchAttributes, Workfl
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from runtime.keys import RedisKeys
+from runtime.redis import redis_client
 from runtime.settings import Settings, get_settings
 from runtime.temporal import connect
 from schemas import queues
 from schemas import search_attributes as sa
+from schemas.events import ProgressEvent
 from schemas.jobs import WORKFLOW_TYPES, JobInfo, JobStarted, JobStatus, Pipeline
-from starter.status import job_info
+from starter.events import follow
+from starter.status import JobForbiddenError, job_info, listed_job_info
 from starter.webui import job_details
+
+__all__ = [
+    "BadPageTokenError",
+    "GenAIFlowClient",
+    "IdempotencyConflictError",
+    "JobClosedError",
+    "JobForbiddenError",
+    "JobNotFoundError",
+    "JobPage",
+]
 
 
 class JobNotFoundError(LookupError):
@@ -40,11 +60,35 @@ def request_digest(request: BaseModel) -> str:
     return hashlib.sha256(request.model_dump_json(exclude_none=True).encode()).hexdigest()
 
 
-def job_id_for(pipeline: Pipeline, idempotency_key: str | None = None) -> str:
-    """`<pipeline>-<hex>`: derived from the Idempotency-Key when given, else random."""
+def job_id_for(pipeline: Pipeline, idempotency_key: str | None = None, owner: str = "") -> str:
+    """`<pipeline>-<hex>`: derived from the owner's key id and the Idempotency-Key when given, else random.
+
+    The owner is part of the hash, so two callers who happen to pick the same Idempotency-Key get two jobs.
+    """
     if idempotency_key:
-        return f"{pipeline.value}-{hashlib.sha256(idempotency_key.encode()).hexdigest()[:32]}"
+        material = f"{owner}\n{idempotency_key}" if owner else idempotency_key
+        return f"{pipeline.value}-{hashlib.sha256(material.encode()).hexdigest()[:32]}"
     return f"{pipeline.value}-{uuid.uuid4().hex}"
+
+
+def local_owner() -> str:
+    """`cli:<user>`: the `GenAIOwner` of jobs started by a trusted local user (the CLI, scripts)."""
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):  # no passwd entry (containers with an arbitrary uid)
+        return "cli:unknown"
+
+
+class BadPageTokenError(ValueError):
+    """A page token that this server did not hand out."""
+
+
+@dataclass
+class JobPage:
+    """One page of a job list and the token of the next page (None on the last page)."""
+
+    jobs: list[JobInfo]
+    next_page_token: str | None
 
 
 class GenAIFlowClient:
@@ -59,6 +103,22 @@ class GenAIFlowClient:
         """Connect to Temporal with the project's data converter."""
         settings = settings or get_settings()
         return cls(await connect(settings), settings)
+
+    async def aclose(self) -> None:
+        """Drop the Temporal connection while the event loop still runs.
+
+        A Temporal client still alive when the interpreter exits can abort it ("PyGILState_Release ... finalizing",
+        temporalio/sdk-python#300): releasing and collecting it first avoids that. The client is unusable afterwards.
+        """
+        self.__dict__.pop("temporal", None)
+        gc.collect()
+        await asyncio.sleep(0)
+
+    async def __aenter__(self) -> GenAIFlowClient:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
 
     def urls(self, job_id: str) -> tuple[str, str]:
         """The status and events URLs of a job on the gateway."""
@@ -78,7 +138,8 @@ class GenAIFlowClient:
     ) -> JobStarted:
         """Start a job; a repeated id returns the existing job marked `duplicate` (409-worthy if the body differs)."""
         derived = job_id is not None or idempotency_key is not None
-        job_id = job_id or job_id_for(pipeline, idempotency_key)
+        owner = owner or local_owner()
+        job_id = job_id or job_id_for(pipeline, idempotency_key, owner)
         digest = request_digest(request)
         if getattr(request, "step_deadline_s", 0) is None:
             # Workflows cannot read settings: the deployment's step deadline travels with the request.
@@ -99,8 +160,10 @@ class GenAIFlowClient:
                 id=job_id,
                 task_queue=queues.queue(queues.WORKFLOWS, self.settings.task_queue_prefix),
                 id_reuse_policy=policy,
-                memo={"request_sha256": digest, "owner": owner or "", "replay_of": replay_of or ""},
-                search_attributes=TypedSearchAttributes([SearchAttributePair(sa.PIPELINE, pipeline.value)]),
+                memo={"request_sha256": digest, "owner": owner, "replay_of": replay_of or ""},
+                search_attributes=TypedSearchAttributes(
+                    [SearchAttributePair(sa.PIPELINE, pipeline.value), SearchAttributePair(sa.OWNER, owner)]
+                ),
                 static_summary=f"{pipeline.value}: {_headline(request)}",
                 static_details=job_details(pipeline, request, owner, replay_of),
             )
@@ -116,10 +179,11 @@ class GenAIFlowClient:
         """The Temporal handle of a job (its latest run)."""
         return self.temporal.get_workflow_handle(job_id)
 
-    async def status(self, job_id: str, with_steps: bool = True) -> JobInfo:
-        """A job's current status, result or error, usage and steps."""
+    async def status(self, job_id: str, with_steps: bool = True, owner: str | None = None) -> JobInfo:
+        """A job's current status, result or error, usage and steps (JobForbiddenError if `owner` is not its owner)."""
         try:
-            return await job_info(self.handle(job_id), with_steps=with_steps)
+            handle = self.handle(job_id)
+            return await job_info(handle, with_steps, owner, self.temporal.data_converter)
         except RPCError as err:
             if err.status == RPCStatusCode.NOT_FOUND:
                 raise JobNotFoundError(job_id) from None
@@ -133,29 +197,87 @@ class GenAIFlowClient:
                 return await self.status(job_id)
             await asyncio.sleep(poll_s)
 
-    async def cancel(self, job_id: str) -> None:
+    async def events(self, job_id: str, after: str = "0") -> AsyncIterator[ProgressEvent]:
+        """A job's progress events (from its Redis Stream, after stream id `after`) until it closes.
+
+        Ends after the terminal event, or when the run closed without one (terminated, cancelled, timed out).
+        HTTP callers get the same events over SSE from the gateway.
+        """
+        redis = redis_client(self.settings)
+        try:
+            async for _id, event in follow(redis, RedisKeys.of(self.settings), job_id, after):
+                if event is None:  # an idle second: did the run end without a terminal event?
+                    if (await self.status(job_id, with_steps=False)).status.closed:
+                        return
+                    continue
+                yield event
+                if event.type.terminal:
+                    return
+        finally:
+            await redis.aclose()
+
+    async def cancel(self, job_id: str, owner: str | None = None) -> None:
         """Request cancellation of a running job (JobClosedError once it has closed)."""
         # The server accepts a cancel request for a closed run without complaint: say so instead.
-        info = await self.status(job_id, with_steps=False)
+        info = await self.status(job_id, with_steps=False, owner=owner)
         if info.status.closed:
             raise JobClosedError(f"job {job_id} is already {info.status.value}")
         await self.handle(job_id).cancel()
 
     async def jobs(
-        self, status: JobStatus | None = None, pipeline: Pipeline | None = None, limit: int = 50
+        self,
+        status: JobStatus | None = None,
+        pipeline: Pipeline | None = None,
+        limit: int = 50,
+        owner: str | None = None,
     ) -> list[JobInfo]:
-        """Recent jobs, newest first, optionally filtered by status and pipeline."""
-        query = f"GenAIPipeline = '{pipeline.value}'" if pipeline else "GenAIPipeline IS NOT NULL"
-        query += _status_filter(status)
+        """Recent jobs, newest first, optionally filtered by status, pipeline and owner."""
         found: list[JobInfo] = []
-        async for execution in self.temporal.list_workflows(query, limit=limit * 2 if status else limit):
-            info = await self.status(execution.id, with_steps=False)
-            if status is None or info.status is status:
-                found.append(info)
-            if len(found) >= limit:
+        token: str | None = None
+        while len(found) < limit:
+            page = await self.jobs_page(status, pipeline, owner, page_size=min(limit * 2, 1000), page_token=token)
+            found.extend(page.jobs)
+            token = page.next_page_token
+            if token is None:
                 break
         # Visibility lists running runs first, then by close time: show them by creation, newest first.
-        return sorted(found, key=lambda j: j.created_at or datetime.min.replace(tzinfo=UTC), reverse=True)
+        found.sort(key=lambda j: j.created_at or datetime.min.replace(tzinfo=UTC), reverse=True)
+        return found[:limit]
+
+    async def jobs_page(
+        self,
+        status: JobStatus | None = None,
+        pipeline: Pipeline | None = None,
+        owner: str | None = None,
+        page_size: int = 50,
+        page_token: str | None = None,
+    ) -> JobPage:
+        """One page of jobs from ONE visibility query (search attributes + memo; no describe per job)."""
+        query = f"GenAIPipeline = {_quoted(pipeline.value)}" if pipeline else "GenAIPipeline IS NOT NULL"
+        if owner is not None:
+            query += f" AND GenAIOwner = {_quoted(owner)}"
+        query += _status_filter(status)
+        try:
+            token = base64.b64decode(page_token.encode(), altchars=b"-_", validate=True) if page_token else None
+        except (binascii.Error, ValueError):
+            raise BadPageTokenError("page token is not one this server handed out") from None
+        listing = self.temporal.list_workflows(query, page_size=page_size, next_page_token=token)
+        try:
+            await listing.fetch_next_page()
+        except RPCError as err:
+            if err.status == RPCStatusCode.INVALID_ARGUMENT and page_token:
+                raise BadPageTokenError("page token is not one this server handed out") from None
+            raise
+        jobs = [await listed_job_info(execution) for execution in listing.current_page or []]
+        # Visibility narrows by Temporal state; the exact mapping (queued vs running etc.) filters the page.
+        jobs = [j for j in jobs if status is None or j.status is status]
+        next_token = listing.next_page_token
+        return JobPage(jobs, base64.urlsafe_b64encode(next_token).decode() if next_token else None)
+
+
+def _quoted(value: str) -> str:
+    """A visibility-query string literal (quotes escaped, so a value cannot change the query)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _status_filter(status: JobStatus | None) -> str:

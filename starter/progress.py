@@ -12,7 +12,7 @@ from runtime.redis import redis_client
 from schemas.events import EventType, ProgressEvent
 from schemas.jobs import JobInfo, JobStatus
 from starter.client import GenAIFlowClient
-from starter.events import follow
+from starter.events import StreamedText, follow
 
 
 class ProgressView:
@@ -20,7 +20,7 @@ class ProgressView:
 
     def __init__(self) -> None:
         self.steps: dict[str, str] = {}
-        self.text = ""
+        self.streamed = StreamedText()  # drops a step's partial text when the step is retried
 
     def apply(self, event: ProgressEvent) -> None:
         """Fold one event into the view."""
@@ -31,8 +31,10 @@ class ProgressView:
             usage = event.data.get("usage") or {}
             hit = " cached" if usage.get("cache_hit") else ""
             self.steps[event.step] = f"done · {usage.get('billed_tokens', 0)} tokens billed{hit}"
-        elif event.type is EventType.TOKEN:
-            self.text += str(event.data.get("delta", ""))
+        elif event.type in (EventType.TOKEN, EventType.STEP_RETRYING):
+            self.streamed.apply(event)
+            if event.type is EventType.STEP_RETRYING and event.step:
+                self.steps[event.step] = f"retrying (attempt {event.data.get('attempt', '?')})"
         elif event.type.terminal or event.type is EventType.AWAITING_APPROVAL:
             self.steps[event.type.value] = ""
 
@@ -41,7 +43,12 @@ class ProgressView:
         table = Table.grid(padding=(0, 2))
         for step, state in self.steps.items():
             table.add_row(Text(step, style="bold"), Text(state, style="cyan"))
-        return Group(table, Text(self.text))
+        return Group(table, Text(self.streamed.text))
+
+    @property
+    def text(self) -> str:
+        """The streamed text shown."""
+        return self.streamed.text
 
 
 async def watch(client: GenAIFlowClient, job_id: str, console: Console) -> JobInfo:

@@ -9,11 +9,13 @@ from typing import Any
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import (
+    WorkflowExecution,
     WorkflowExecutionDescription,
     WorkflowExecutionStatus,
     WorkflowHandle,
     WorkflowHistoryEventFilterType,
 )
+from temporalio.converter import DataConverter
 
 from schemas import search_attributes as sa
 from schemas.jobs import ErrorKind, JobError, JobInfo, JobStatus, Pipeline, StepInfo
@@ -24,14 +26,16 @@ from schemas.usage import Usage
 _QUEUED_HISTORY_LENGTH = 3
 
 
-def status_of(desc: WorkflowExecutionDescription) -> JobStatus:
-    """Map Temporal's execution status plus our search attributes to a JobStatus."""
+def status_of(desc: WorkflowExecution) -> JobStatus:
+    """Map Temporal's execution status plus our search attributes to a JobStatus (a describe() or a list entry)."""
     attrs = desc.typed_search_attributes
     match desc.status:
         case WorkflowExecutionStatus.RUNNING | WorkflowExecutionStatus.CONTINUED_AS_NEW | None:
             if attrs.get(sa.AWAITING_APPROVAL):
                 return JobStatus.AWAITING_APPROVAL
-            pending = desc.raw_description.pending_activities
+            # A list entry has no pending activities: its history length alone tells queued from running.
+            raw = desc.raw_description if isinstance(desc, WorkflowExecutionDescription) else None
+            pending = raw.pending_activities if raw is not None else None
             if not pending and desc.history_length <= _QUEUED_HISTORY_LENGTH:
                 return JobStatus.QUEUED
             return JobStatus.RUNNING
@@ -43,7 +47,7 @@ def status_of(desc: WorkflowExecutionDescription) -> JobStatus:
             return JobStatus.FAILED
 
 
-def pipeline_of(desc: WorkflowExecutionDescription) -> Pipeline | None:
+def pipeline_of(desc: WorkflowExecution) -> Pipeline | None:
     """The job's pipeline from its `GenAIPipeline` search attribute."""
     value = desc.typed_search_attributes.get(sa.PIPELINE)
     try:
@@ -73,14 +77,14 @@ async def error_of(handle: WorkflowHandle[Any, Any], status: JobStatus) -> JobEr
     return JobError(kind=ErrorKind.FAILED, message="closed without a close event")
 
 
-async def steps_of(handle: WorkflowHandle[Any, Any]) -> list[StepInfo]:
+async def steps_of(handle: WorkflowHandle[Any, Any], converter: DataConverter | None = None) -> list[StepInfo]:
     """Each activity of the run (by its summary, else its type) with status and attempts, from history."""
     steps: dict[int, StepInfo] = {}
     async for event in handle.fetch_history_events():
         et = event.event_type
         if et == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
             attrs = event.activity_task_scheduled_event_attributes
-            name = _summary(event) or attrs.activity_type.name
+            name = await _summary(event, converter) or attrs.activity_type.name
             steps[event.event_id] = StepInfo(name=name, status="scheduled", started_at=_ts(event))
         elif et == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
             started = event.activity_task_started_event_attributes
@@ -102,8 +106,15 @@ _CLOSING_EVENTS: dict[int, tuple[str, str]] = {
 }
 
 
-def _summary(event: HistoryEvent) -> str:
-    # Summaries are stored as JSON-encoded payloads by the default converter.
+async def _summary(event: HistoryEvent, converter: DataConverter | None) -> str:
+    # Summaries are payloads like any other: encrypted ones need the client's codec.
+    if not event.user_metadata.HasField("summary"):
+        return ""
+    if converter is not None:
+        try:
+            return str((await converter.decode([event.user_metadata.summary]))[0])
+        except Exception:  # an unreadable summary must not hide the step: fall back to the activity type
+            return ""
     data = event.user_metadata.summary.data
     if not data:
         return ""
@@ -117,7 +128,7 @@ def _ts(event: HistoryEvent) -> datetime:
     return event.event_time.ToDatetime(tzinfo=UTC)
 
 
-def usage_of(result: dict[str, Any] | None, desc: WorkflowExecutionDescription) -> Usage:
+def usage_of(result: dict[str, Any] | None, desc: WorkflowExecution) -> Usage:
     """Total usage from the result when there is one, else the running `TokensUsed` counter."""
     if result and isinstance(result.get("usage"), dict):
         return Usage.model_validate(result["usage"])
@@ -125,9 +136,25 @@ def usage_of(result: dict[str, Any] | None, desc: WorkflowExecutionDescription) 
     return Usage(billed_tokens=tokens)
 
 
-async def job_info(handle: WorkflowHandle[Any, Any], with_steps: bool = True) -> JobInfo:
-    """Everything `status` shows about one job."""
+class JobForbiddenError(PermissionError):
+    """The job belongs to another owner (`GenAIOwner`)."""
+
+
+def owner_of(desc: WorkflowExecution) -> str:
+    """The job's `GenAIOwner` (a key id or `cli:<user>`; empty for jobs started before owners were recorded)."""
+    return desc.typed_search_attributes.get(sa.OWNER) or ""
+
+
+async def job_info(
+    handle: WorkflowHandle[Any, Any],
+    with_steps: bool = True,
+    owner: str | None = None,
+    converter: DataConverter | None = None,
+) -> JobInfo:
+    """Everything `status` shows about one job; with `owner`, JobForbiddenError when it is someone else's."""
     desc = await handle.describe()
+    if owner is not None and owner_of(desc) != owner:
+        raise JobForbiddenError(f"job {desc.id} belongs to another API key")
     status = status_of(desc)
     result: dict[str, Any] | None = None
     error: JobError | None = None
@@ -144,7 +171,36 @@ async def job_info(handle: WorkflowHandle[Any, Any], with_steps: bool = True) ->
         result=result,
         error=error,
         usage=usage_of(result, desc),
-        steps=await steps_of(handle) if with_steps else [],
+        steps=await steps_of(handle, converter) if with_steps else [],
         created_at=desc.start_time,
         closed_at=desc.close_time,
+    )
+
+
+_KIND_BY_STATUS = {
+    WorkflowExecutionStatus.TERMINATED: ErrorKind.TERMINATED,
+    WorkflowExecutionStatus.CANCELED: ErrorKind.CANCELLED,
+    WorkflowExecutionStatus.TIMED_OUT: ErrorKind.TIMED_OUT,
+}
+
+
+async def listed_job_info(execution: WorkflowExecution) -> JobInfo:
+    """A job as a list shows it, from one visibility entry and its memo alone (no describe, no history read)."""
+    status = status_of(execution)
+    memo = await execution.memo()
+    error: JobError | None = None
+    if status.closed and status is not JobStatus.COMPLETED:
+        kind = ErrorKind.DEAD_LETTERED if status is JobStatus.DEAD_LETTERED else ErrorKind.FAILED
+        kind = _KIND_BY_STATUS.get(execution.status or WorkflowExecutionStatus.FAILED, kind)
+        error = JobError(kind=kind, message=str(memo.get("error", "")))
+    outcome = memo.get("outcome") or ("completed" if status is JobStatus.COMPLETED else None)
+    return JobInfo(
+        job_id=execution.id,
+        pipeline=pipeline_of(execution),
+        status=status,
+        outcome=str(outcome) if outcome else None,
+        error=error,
+        usage=usage_of(None, execution),
+        created_at=execution.start_time,
+        closed_at=execution.close_time,
     )

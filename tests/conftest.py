@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,72 @@ async def llm(sim_url: str) -> AsyncIterator[AsyncOpenAI]:
     client = AsyncOpenAI(base_url=f"{sim_url}/v1", api_key="sim", max_retries=0)
     yield client
     await client.close()
+
+
+@dataclass
+class GatewayUnderTest:
+    """A real `genai-flow gateway` (uvicorn) on a random loopback port, with its own queues, Redis keys and API keys."""
+
+    url: str
+    keys: list[str]
+    settings: Settings
+    process: ManagedProcess
+    collection: str = ""  # a collection with the sample facts indexed (the shared `gateway` fixture fills it)
+
+    def auth(self, key: str | None = None) -> dict[str, str]:
+        """The Authorization header of `key` (default: the first key)."""
+        return {"Authorization": f"Bearer {key or self.keys[0]}"}
+
+
+@pytest.fixture(scope="session")
+def gateway_factory(servers: dict[str, str], state_dir: Path) -> Iterator[Callable[..., GatewayUnderTest]]:
+    """Start extra gateways with their own environment overrides (`gateway_factory(GENAI_FLOW_RATE_LIMIT="2/m")`)."""
+    from runtime.devservers import _start_on_free_port
+
+    started: list[ManagedProcess] = []
+
+    def start(**overrides: str) -> GatewayUnderTest:
+        unique = uuid.uuid4().hex[:8]
+        keys = [f"key-a-{unique}", f"key-b-{unique}"]
+        env = {
+            "GENAI_FLOW_API_KEYS": ",".join(keys),
+            "GENAI_FLOW_TASK_QUEUE_PREFIX": f"g{unique}-",
+            "GENAI_FLOW_KEY_PREFIX": f"g{unique}",
+            "GENAI_FLOW_RATE_LIMIT": "off",
+            "GENAI_FLOW_SSE_KEEPALIVE_S": "1",
+            **overrides,
+        }
+
+        def build(port: int) -> ManagedProcess:
+            proc = services.gateway(state_dir, port)
+            proc.env = env
+            return proc
+
+        port, proc = _start_on_free_port(build)
+        started.append(proc)
+        settings = get_settings().model_copy(
+            update={
+                "task_queue_prefix": env["GENAI_FLOW_TASK_QUEUE_PREFIX"],
+                "key_prefix": env["GENAI_FLOW_KEY_PREFIX"],
+                "api_keys": env["GENAI_FLOW_API_KEYS"].split(",") if env["GENAI_FLOW_API_KEYS"] else [],
+            }
+        )
+        return GatewayUnderTest(f"http://127.0.0.1:{port}", keys, settings, proc)
+
+    yield start
+    for proc in started:
+        proc.stop()
+
+
+@pytest_asyncio.fixture(scope="session")
+async def gateway(
+    gateway_factory: Callable[..., GatewayUnderTest], client: Client, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[GatewayUnderTest]:
+    """A shared gateway with every worker running on its queues and the sample facts indexed into `gw.collection`."""
+    from tests.helpers import index_facts, running_workers
+
+    gw = gateway_factory()
+    gw.collection = f"facts-{gw.settings.key_prefix}"
+    await index_facts(tmp_path_factory.mktemp("gateway-corpus"), gw.collection, gw.settings)
+    async with running_workers(client, gw.settings):
+        yield gw

@@ -13,6 +13,7 @@ FORBIDDEN = {
     "workflows": {"runtime", "workers", "starter", "launcher", "gateway", "sim"},
     "activities": {"workers", "starter", "launcher", "gateway"},
     "workers": {"starter", "launcher", "gateway"},
+    "gateway": {"workers", "launcher", "workflows", "activities", "sim"},
 }
 
 

@@ -18,12 +18,9 @@ import httpx
 import pytest
 import pytest_asyncio
 import redis.asyncio
-from fastapi import FastAPI, Response
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
 
-from gateway.observability import StatsCollector, install_stats
 from runtime.processes import free_port
 from runtime.redis import redis_client
 from runtime.settings import Settings
@@ -33,8 +30,9 @@ from schemas.answer import AnswerRequest
 from schemas.jobs import JobStatus, Pipeline
 from schemas.stats import StatsSnapshot
 from starter.client import GenAIFlowClient
+from tests.conftest import GatewayUnderTest
 from tests.dashboards import dashboard_metrics
-from tests.helpers import index_facts, private_settings
+from tests.helpers import index_facts
 
 ROOT = Path(__file__).resolve().parents[1]
 JOBS = 4  # three complete (one after a failed attempt), one is dead-lettered
@@ -80,31 +78,15 @@ def names(samples: dict[tuple[str, frozenset[tuple[str, str]]], float]) -> set[s
 
 @pytest_asyncio.fixture
 async def setup(
-    servers: dict[str, str], client: Client, unique: str, tmp_path: Path
-) -> AsyncIterator[tuple[Settings, str, redis.asyncio.Redis]]:
-    """Private queues and keys, an indexed corpus, a Redis client; yields (settings, collection, redis)."""
-    settings = private_settings(unique)
-    collection = f"obs-{unique}"
-    await index_facts(tmp_path, collection, settings)
-    redis = redis_client(settings)
-    yield settings, collection, redis
+    gateway_factory: Callable[..., GatewayUnderTest], tmp_path: Path
+) -> AsyncIterator[tuple[GatewayUnderTest, str, redis.asyncio.Redis]]:
+    """A real gateway on its own queues and keys (no worker), an indexed corpus, a Redis client."""
+    gw = gateway_factory()
+    collection = f"obs-{gw.settings.key_prefix}"
+    await index_facts(tmp_path, collection, gw.settings)
+    redis = redis_client(gw.settings)
+    yield gw, collection, redis
     await redis.aclose()
-
-
-def gateway_app(reader: StatsReader) -> FastAPI:
-    """A bare app with the gateway's stats gauges on /metrics (the real gateway wires them the same way)."""
-
-    async def current() -> StatsReader:
-        return reader
-
-    app, registry = FastAPI(), CollectorRegistry()
-    install_stats(app, StatsCollector(current), registry)
-
-    @app.get("/metrics")
-    def metrics() -> Response:
-        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
-
-    return app
 
 
 def worker_env(servers: dict[str, str], settings: Settings, metrics_port: int) -> dict[str, str]:
@@ -136,21 +118,22 @@ def stats_cli(env: dict[str, str]) -> StatsSnapshot:
 async def test_backlog_rises_without_workers_and_drains_with_them(
     servers: dict[str, str],
     client: Client,
-    setup: tuple[Settings, str, redis.asyncio.Redis],
+    setup: tuple[GatewayUnderTest, str, redis.asyncio.Redis],
     tmp_path: Path,
 ) -> None:
-    settings, collection, redis = setup
+    gw, collection, redis = setup
+    settings = gw.settings
     reader = StatsReader(client, redis, settings)
-    app = gateway_app(reader)
     workflows_queue = queues.queue(queues.WORKFLOWS, settings.task_queue_prefix)
 
     async def gateway_metrics() -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as http:
+        await asyncio.sleep(2.5)  # past the gateway's stats cache
+        async with httpx.AsyncClient(base_url=gw.url, timeout=30) as http:
             response = await http.get("/metrics")
             response.raise_for_status()
             return scrape(response.text)
 
-    # 1. No worker: submitted jobs wait in the workflow task queue.
+    # 1. No worker: jobs submitted over HTTP wait in the workflow task queue.
     flow = GenAIFlowClient(client, settings)
     question = "Who commissioned the Zephyr reactor?"
     # The third job's first model call fails once (the failure counter); the fourth fails every call until it is
@@ -161,16 +144,16 @@ async def test_backlog_rises_without_workers_and_drains_with_them(
         f"{question} [[sim:500x1#obs-{settings.key_prefix}]]",
         f"{question} [[sim:poison]]",
     ]
-    job_ids = [
-        (await flow.start(Pipeline.ANSWER, AnswerRequest(question=q, collection=collection))).job_id for q in questions
-    ]
+    async with httpx.AsyncClient(base_url=gw.url, headers=gw.auth(), timeout=30) as http:
+        responses = [await http.post("/v1/answers", json={"question": q, "collection": collection}) for q in questions]
+    assert [r.status_code for r in responses] == [202] * JOBS, [r.text for r in responses]
+    job_ids = [r.json()["job_id"] for r in responses]
     snap = await eventually(
         lambda: reader.snapshot(30),
         lambda s: s.in_flight == JOBS and any(q.task_queue == workflows_queue and q.backlog >= JOBS for q in s.queues),
     )
     assert not snap.errors, snap.errors
     assert next(q for q in snap.queues if q.task_queue == workflows_queue).pollers == 0
-    reader._last = None  # the gateway reads fresh
     samples = await gateway_metrics()
     assert total(samples, "genai_task_queue_backlog", task_queue=workflows_queue, task_type="workflow") >= JOBS
     assert total(samples, "genai_jobs_in_flight", pipeline="answer") == JOBS
@@ -203,7 +186,6 @@ async def test_backlog_rises_without_workers_and_drains_with_them(
         assert {w.task_queue for w in snap.workers} >= {workflows_queue}
         assert all(0 <= w.utilisation <= 1 for w in snap.workers)
 
-        reader._last = None
         gateway = await gateway_metrics()
         assert total(gateway, "genai_task_queue_backlog", task_queue=workflows_queue) == 0
         assert total(gateway, "genai_jobs_in_flight", pipeline="answer") == 0

@@ -38,3 +38,14 @@ def test_cache_hits_and_the_terminal_event_are_shown() -> None:
     view.apply(event(EventType.JOB_DEAD_LETTERED))
     text = rendered(view)
     assert "done · 0 tokens billed cached" in text and "job.dead_lettered" in text
+
+
+def test_a_retried_step_drops_its_partial_text() -> None:
+    view = ProgressView()
+    view.apply(event(EventType.TOKEN, "generate_answer", delta="The reac", attempt=1))
+    view.apply(event(EventType.STEP_RETRYING, "generate_answer", attempt=2))
+    assert "The reac" not in rendered(view) and "retrying (attempt 2)" in rendered(view)
+    view.apply(event(EventType.TOKEN, "generate_answer", delta="The reactor was ", attempt=2))
+    view.apply(event(EventType.TOKEN, "generate_answer", delta="stale", attempt=1))  # a stalled attempt's late write
+    view.apply(event(EventType.TOKEN, "generate_answer", delta="commissioned.", attempt=2))
+    assert view.text == "The reactor was commissioned."

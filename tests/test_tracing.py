@@ -1,4 +1,5 @@
-"""One trace links the HTTP request that starts a job, its workflow and each inference activity."""
+"""One trace links the gateway's HTTP request that starts a job, its workflow and each inference activity
+(in-memory exporter; the gateway app and a worker in the test process)."""
 
 from __future__ import annotations
 
@@ -9,25 +10,22 @@ from pathlib import Path
 
 import httpx
 import pytest_asyncio
-from fastapi import FastAPI
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.client import Client
 
-from gateway.observability import instrument_fastapi
+from gateway.app import create_app
 from runtime.settings import Settings
 from runtime.telemetry import setup_tracing, shutdown_tracing
 from runtime.temporal import connect
-from schemas.answer import AnswerRequest
-from schemas.jobs import JobStarted, JobStatus, Pipeline
-from starter.client import GenAIFlowClient
+from schemas.jobs import JobStatus
 from tests.helpers import index_facts, private_settings, running_workers
 
 
 @pytest_asyncio.fixture
 async def traced(servers: dict[str, str], unique: str) -> AsyncIterator[tuple[InMemorySpanExporter, Client, Settings]]:
     """Tracing on with an in-memory exporter, and a Temporal client that carries the TracingInterceptor."""
-    settings = private_settings(unique)
+    settings = private_settings(unique).model_copy(update={"api_keys": [f"key-{unique}"], "rate_limit": None})
     exporter = InMemorySpanExporter()
     # Not the process-global provider: other tests in this process stay untraced.
     assert setup_tracing(settings, "genai-flow-test", exporter=exporter, set_global=False) is not None
@@ -35,18 +33,6 @@ async def traced(servers: dict[str, str], unique: str) -> AsyncIterator[tuple[In
         yield exporter, await connect(settings), settings
     finally:
         shutdown_tracing()
-
-
-def app_for(flow: GenAIFlowClient) -> FastAPI:
-    """An HTTP front end that starts jobs through the client, instrumented as the gateway is."""
-    app = FastAPI()
-
-    @app.post("/v1/answers", status_code=202)
-    async def submit(request: AnswerRequest) -> JobStarted:
-        return await flow.start(Pipeline.ANSWER, request)
-
-    assert instrument_fastapi(app)
-    return app
 
 
 def ancestors(span: ReadableSpan, by_id: dict[int, ReadableSpan]) -> list[str]:
@@ -67,13 +53,14 @@ async def test_one_trace_from_http_request_to_every_inference_activity(
     trace_id = secrets.randbits(128)
     traceparent = f"00-{trace_id:032x}-{secrets.randbits(64):016x}-01"
 
-    async with running_workers(client, settings) as flow:
-        app = app_for(flow)
+    app = create_app(settings)
+    async with running_workers(client, settings) as flow, app.router.lifespan_context(app):
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as http:
             response = await http.post(
                 "/v1/answers",
                 json={"question": "Who commissioned the Zephyr reactor?", "collection": collection},
-                headers={"traceparent": traceparent},  # the caller's own trace: everything joins it
+                # The caller's own trace: everything joins it.
+                headers={"traceparent": traceparent, "Authorization": f"Bearer key-{unique}"},
             )
         assert response.status_code == 202, response.text
         job_id = response.json()["job_id"]

@@ -21,6 +21,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from runtime.logging import get_logger
+from runtime.modules import module
 from runtime.redis import redis_client
 from runtime.settings import Settings
 from schemas import queues as queue_names
@@ -36,11 +37,11 @@ log = get_logger(__name__)
 # sandbox shares them instead of re-importing them per workflow run (faster, and some draw random ids at import).
 PASSTHROUGH_MODULES = (
     # Our own plain modules and pydantic: re-importing them for every workflow run costs CPU and buys nothing.
-    "schemas",
-    "activities",
+    module("schemas"),
+    module("activities"),
     "pydantic",
     "pydantic_core",
-    "runtime",
+    module("runtime"),
     "structlog",
     "rich",
     "redis",

@@ -1,0 +1,69 @@
+"""The HTTP gateway: FastAPI app factory (`create_app`) wiring routes, auth, limits, CORS, metrics and errors.
+
+It never waits for a model: a POST starts a workflow and answers 202 with the job id; results arrive over SSE.
+Run it with `genai-flow gateway` (or `genai-flow up`); every endpoint, body and status code is in CONTRACTS.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from gateway import problems, routes_codec, routes_events, routes_jobs, routes_ops
+from gateway.limits import BodySizeLimit
+from gateway.metrics import HTTPMetrics
+from gateway.observability import install_observability
+from gateway.state import Gateway
+from runtime.hosts import is_loopback
+from runtime.settings import Settings, get_settings
+
+EXPOSED_HEADERS = ["Location", "X-Next-Page-Token", "Retry-After"]
+
+
+def cors_origins(settings: Settings) -> list[str]:
+    """GENAI_FLOW_CORS_ORIGINS, plus the local Temporal Web UI (it calls `/codec/*` from the browser)."""
+    origins = list(settings.cors_origins)
+    host = settings.temporal_address.rsplit(":", 1)[0]
+    if is_loopback(host):
+        origins += [f"http://{name}:{settings.temporal_ui_port}" for name in ("127.0.0.1", "localhost")]
+    return origins
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """A gateway app for these settings (tests build several, each on its own settings)."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        gw = Gateway(settings)
+        app.state.gateway = gw
+        try:
+            yield
+        finally:
+            await gw.close()
+
+    app = FastAPI(
+        title="genai-flow gateway",
+        version="1",
+        description="Durable GenAI pipelines: 202 + job id at once, progress over Server-Sent Events.",
+        lifespan=lifespan,
+    )
+    problems.install(app)
+    for router in (routes_jobs.router, routes_events.router, routes_codec.router, routes_ops.router):
+        app.include_router(router)
+    # Starlette runs the last-added middleware first: metrics see every answer, 413 comes before any parsing.
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=cors_origins(settings),
+        allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+        allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID", "X-Namespace"],
+        expose_headers=EXPOSED_HEADERS,
+        max_age=600,
+    )
+    app.add_middleware(HTTPMetrics)
+    install_observability(app, settings)  # backlog/approvals/DLQ gauges on /metrics; request spans when tracing
+    return app

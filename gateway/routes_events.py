@@ -1,0 +1,53 @@
+"""`GET /v1/jobs/{id}/events`: a job's progress as SSE, by bearer key or by the signed `?token=` of `events_url`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request
+from sse_starlette import EventSourceResponse
+
+from gateway.auth import Caller, check_events_token
+from gateway.problems import ProblemError
+from gateway.routes_jobs import ERRORS, JobId, client_errors
+from gateway.sse import job_events
+from gateway.state import GatewayDep, authenticated
+
+router = APIRouter(prefix="/v1", tags=["events"])
+
+STREAM_ID = r"^\d{1,20}-\d{1,20}$"
+
+
+@router.get(
+    "/jobs/{job_id}/events",
+    response_class=EventSourceResponse,
+    responses={**ERRORS, 200: {"content": {"text/event-stream": {}}, "description": "the job's progress events"}},
+)
+async def job_event_stream(
+    job_id: JobId,
+    request: Request,
+    gw: GatewayDep,
+    token: Annotated[str | None, Query(max_length=512, description="signed token from `events_url`")] = None,
+    last_event_id: Annotated[
+        str | None, Header(alias="Last-Event-ID", pattern=STREAM_ID, description="resume after this event id")
+    ] = None,
+) -> EventSourceResponse:
+    """Step, token and approval events, then one terminal event; the stream closes after it."""
+    caller: Caller
+    if token is not None:
+        checked = check_events_token(gw.keys, token, job_id)
+        if checked is None:
+            raise ProblemError(
+                401,
+                "events token invalid or expired: take a fresh `events_url` from the job",
+                {"WWW-Authenticate": "Bearer"},
+            )
+        caller = checked
+    else:
+        caller = await authenticated(request, gw)
+    flow = await gw.flow()
+    async with client_errors():
+        info = await flow.status(job_id, with_steps=False, owner=None if caller.trusted else caller.key_id)
+    events = job_events(flow, gw.stream_redis, job_id, last_event_id or "0", info.status.closed, gw.keepalive_s)
+    # X-Accel-Buffering: proxies such as nginx must not hold events back.
+    return EventSourceResponse(events, ping=gw.keepalive_s, headers={"X-Accel-Buffering": "no"})

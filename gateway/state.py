@@ -1,0 +1,77 @@
+"""The gateway's shared state (settings, keys, Redis, the one client) and the FastAPI dependencies built on it."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import redis.asyncio
+from fastapi import Depends, Request
+
+from gateway.auth import Caller, KeyRing, bearer_or_basic
+from gateway.limits import RateLimit, RateLimiter
+from gateway.problems import ProblemError
+from runtime.redis import redis_client
+from runtime.settings import Settings
+from starter.client import GenAIFlowClient
+
+
+class Gateway:
+    """Everything a request handler needs; one per app, created at start-up, closed at shutdown."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.keys = KeyRing(settings.api_keys)
+        # SSE comment interval; also how often an idle stream checks whether its run ended without an event.
+        self.keepalive_s = keepalive_s = settings.sse_keepalive_s
+        self.redis = redis_client(settings)
+        # Blocking XREADs hold their connection for up to keepalive_s: a client whose socket timeout outlasts them.
+        self.stream_redis = redis.asyncio.Redis.from_url(
+            settings.redis_url, decode_responses=True, socket_connect_timeout=5, socket_timeout=keepalive_s + 10
+        )
+        rate = RateLimit.parse(settings.rate_limit) if settings.rate_limit else None
+        self.limiter = RateLimiter(self.redis, settings.key_prefix, rate) if rate else None
+        self._flow: GenAIFlowClient | None = None
+        self._connecting = asyncio.Lock()
+
+    async def flow(self) -> GenAIFlowClient:
+        """The client (connected on first use, so the gateway starts and reports readiness while Temporal is away)."""
+        if self._flow is None:
+            async with self._connecting:
+                if self._flow is None:
+                    try:
+                        self._flow = await GenAIFlowClient.connect(self.settings)
+                    except RuntimeError as err:
+                        raise ProblemError(503, f"Temporal is unreachable: {err}", {"Retry-After": "5"}) from None
+        return self._flow
+
+    async def close(self) -> None:
+        """Release connections."""
+        if self._flow is not None:
+            await self._flow.aclose()
+        await self.redis.aclose()
+        await self.stream_redis.aclose()
+
+
+def gateway_of(request: Request) -> Gateway:
+    """The app's Gateway."""
+    gw: Gateway = request.app.state.gateway
+    return gw
+
+
+GatewayDep = Annotated[Gateway, Depends(gateway_of)]
+
+
+async def authenticated(request: Request, gw: GatewayDep) -> Caller:
+    """The caller of this request (401 without a known key), counted against its rate limit (429)."""
+    caller = gw.keys.match(bearer_or_basic(request.headers.get("authorization")))
+    if caller is None:
+        raise ProblemError(
+            401, "missing or unknown API key (Authorization: Bearer <key>)", {"WWW-Authenticate": "Bearer"}
+        )
+    if gw.limiter is not None:
+        await gw.limiter.check(caller.key_id)
+    return caller
+
+
+CallerDep = Annotated[Caller, Depends(authenticated)]

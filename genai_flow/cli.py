@@ -1,0 +1,7 @@
+"""The `genai-flow` console script's entry point (the same CLI in the repository and in the installed wheel)."""
+
+from __future__ import annotations
+
+from starter.cli import main
+
+__all__ = ["main"]

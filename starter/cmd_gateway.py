@@ -1,0 +1,48 @@
+"""`genai-flow gateway`: serve the HTTP API (FastAPI on uvicorn). Imports the gateway lazily, inside the command."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add `gateway`."""
+    app.command("gateway")(gateway)
+
+
+def gateway(
+    host: Annotated[str | None, typer.Option(help="Bind address (default GENAI_FLOW_GATEWAY_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default GENAI_FLOW_GATEWAY_PORT).")] = None,
+) -> None:
+    """Serve the HTTP API: 202 + job id, status, SSE events, codec."""
+    import uvicorn
+
+    from gateway.app import create_app
+    from runtime.hosts import is_loopback
+    from runtime.logging import get_logger
+    from starter.cli_support import fail, settings_or_exit
+    from starter.exit_codes import ExitCode
+
+    settings = settings_or_exit()
+    settings = settings.model_copy(
+        update={"gateway_host": host or settings.gateway_host, "gateway_port": port or settings.gateway_port}
+    )
+    log = get_logger("gateway")
+    if not settings.api_keys:
+        if not is_loopback(settings.gateway_host):
+            raise fail(
+                f"refusing to serve on {settings.gateway_host} without API keys: set GENAI_FLOW_API_KEYS "
+                "(comma list) or bind to 127.0.0.1",
+                ExitCode.USAGE,
+            )
+        log.warning("no API keys configured (GENAI_FLOW_API_KEYS): every local caller is trusted; loopback only")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.gateway_host,
+        port=settings.gateway_port,
+        log_level="warning",
+        proxy_headers=False,
+        timeout_graceful_shutdown=5,
+    )

@@ -38,6 +38,7 @@ class ObjectVersion(BaseModel):
     etag: str | None = None  # read with If-Match when there is no versionId
     sequencer: str | None = None  # S3 event order (hex); None when there is none (listings, local files)
     size: int | None = None
+    source: str | None = None  # the name answers cite; default: the S3 key, or the file's name
 
 
 class IngestRequest(ObjectVersion):

@@ -193,7 +193,7 @@ def _chunks(extracted: ExtractedText, req: ChunkRequest) -> list[Chunk]:
     starts = extracted.page_starts
     return [
         Chunk(
-            chunk_id=chunk_id(req.source, req.uri, req.version, n),
+            chunk_id=chunk_id(req.source, req.uri, n),
             text=span.text,
             start=span.start,
             end=span.end,

@@ -77,8 +77,12 @@ async def heartbeating(every_s: float = BEAT_EVERY_S, details: Any = None) -> As
             await task
 
 
-def chunk_id(source: str, uri: str, version: str, ordinal: int) -> str:
-    """`<source>@<8 hex of (uri, version)>#<n>`: stable for one version, distinct across versions and uris."""
+def chunk_id(source: str, uri: str, ordinal: int) -> str:
+    """`<source>@<6 hex of the uri>#<n>`: readable in citations, distinct across uris with the same name.
+
+    The version is not part of it: a new version's upsert replaces the old one's chunks in place (under the
+    document's lock), and citations of an unchanged opening paragraph keep their id across edits.
+    """
     label = _UNSAFE_IN_ID.sub("_", source).strip("_") or "document"
-    tag = hashlib.sha256(f"{uri}\0{version}".encode()).hexdigest()[:8]
+    tag = hashlib.sha256(uri.encode()).hexdigest()[:6]
     return f"{label}@{tag}#{ordinal}"

@@ -198,6 +198,7 @@ def _chunks(extracted: ExtractedText, req: ChunkRequest) -> list[Chunk]:
             start=span.start,
             end=span.end,
             page=bisect.bisect_right(starts, span.start) or 1,
+            last_page=bisect.bisect_right(starts, max(span.end - 1, span.start)) or 1,
         )
         for n, span in enumerate(spans)
     ]
@@ -209,6 +210,7 @@ def _metadata(req: IndexRequest, chunk: Chunk) -> dict[str, Any]:
         "uri": req.uri,
         "version": req.version,
         "page": chunk.page,
+        "last_page": chunk.last_page,
         "start": chunk.start,
         "end": chunk.end,
     }

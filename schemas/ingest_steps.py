@@ -30,13 +30,14 @@ class ExtractedText(BaseModel):
 
 
 class Chunk(BaseModel):
-    """One chunk: a stable id, its text, its span in the extracted text and its page (1-based)."""
+    """One chunk: a stable id, its text, its span in the extracted text and the pages it covers (1-based)."""
 
     chunk_id: str
     text: str
     start: int
     end: int
-    page: int
+    page: int  # where the chunk starts
+    last_page: int  # where it ends (a chunk may run across a page break)
 
 
 class ChunkGroup(BaseModel):

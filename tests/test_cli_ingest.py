@@ -10,10 +10,13 @@ from pathlib import Path
 import pytest_asyncio
 from temporalio.client import Client
 
+from runtime.objectstore import ObjectStore
 from runtime.settings import Settings
 from runtime.vectorindex import VectorIndex
 from schemas.answer import AnswerRequest, AnswerResult
+from schemas.ingest import ObjectVersion
 from schemas.jobs import JobStatus, Pipeline
+from schemas.s3events import IgnoredEvent
 from starter.client import GenAIFlowClient
 from starter.dlq import list_dead_letters
 from starter.ingest_paths import IngestReport, IngestStarted
@@ -128,3 +131,35 @@ async def test_started_shape_without_wait(flow: tuple[Settings, GenAIFlowClient]
     (job,) = started.jobs
     assert job.job_id.startswith("ingest-") and job.uri.endswith("/zephyr.md") and not job.duplicate
     assert (await gf.wait(job.job_id)).status is JobStatus.COMPLETED
+
+
+async def test_dlq_replay_reruns_a_dead_lettered_ingestion(
+    flow: tuple[Settings, GenAIFlowClient], tmp_path: Path, unique: str, servers: dict[str, str]
+) -> None:
+    """Embedding fails five times (a counted simulator marker): dead-lettered at `embed`; the replay completes."""
+    settings, gf = flow
+    doc = tmp_path / "flaky.md"
+    doc.write_text(f"The Zephyr reactor was commissioned in 1987. [[sim:500x5#{unique}]]")
+    code, out, _ = await cli(settings, "ingest", str(doc), "--collection", f"dlq-{unique}", "--wait", "--json")
+    assert code == 3
+    (info,) = IngestReport.model_validate_json(out).jobs
+    letter = {v.job_id: v for v in await list_dead_letters(gf)}[info.job_id]
+    assert letter.step == "embed" and letter.attempts == 5 and letter.error_type == "Transient"
+    ledger = await sim_ledger(servers["sim_url"], prefix=f"{info.job_id}/embed")
+    assert sum(len(e.calls) for e in ledger.entries.values()) == 5  # five paid-for attempts, no more
+
+    code, out, err = await cli(settings, "dlq", "replay", info.job_id, "--json")
+    assert code == 0, err
+    replayed = json.loads(out)["job_id"]
+    assert replayed == f"{info.job_id}-replay-1"
+    final = await asyncio.wait_for(gf.wait(replayed), 60)
+    assert final.status is JobStatus.COMPLETED and final.result and final.result["outcome"] == "indexed"
+    state = await gf.ingest(
+        (await _head(doc)).model_copy(update={"source": "flaky.md"}), f"dlq-{unique}"
+    )  # the index now holds the version: unchanged, answered with the replay's job
+    assert not isinstance(state, IgnoredEvent) and state.unchanged and state.job_id == replayed
+
+
+async def _head(path: Path) -> ObjectVersion:
+    async with ObjectStore() as store:
+        return (await store.head(str(path))).as_version()

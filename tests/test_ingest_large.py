@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import subprocess
 import sys
 from pathlib import Path
 
 from temporalio.client import Client
 
+from bench.documents import write_large_text
 from runtime.objectstore import ObjectStore
 from runtime.processes import free_port
 from runtime.settings import Settings
@@ -22,20 +22,6 @@ from tests.helpers import private_settings
 LARGE_MB = int(os.environ.get("GENAI_FLOW_TEST_LARGE_MB", "10"))  # B5 ingests 50 MB; `make test` 10 MB
 HISTORY_LIMIT = 1_000_000
 RSS_LIMIT_MB = 1024  # measured 227 MiB at 10 MB: vectors or text held whole in memory or history would blow it
-WORDS = ("reactor", "orchard", "comet", "coolant", "harvest", "telescope", "lighthouse", "keeper", "salt", "pears")
-
-
-def write_large_text(path: Path, megabytes: int, seed: int = 7) -> Path:
-    """Paragraphs of pseudo-random sentences (varied words, so embeddings differ), `megabytes` long."""
-    rng = random.Random(seed)
-    target = megabytes * 1_000_000
-    with path.open("w") as out:
-        written = 0
-        while written < target:
-            sentences = [" ".join(rng.choices(WORDS, k=rng.randint(6, 14))).capitalize() + "." for _ in range(5)]
-            paragraph = f"Section {written // 1000}. " + " ".join(sentences) + "\n\n"
-            written += out.write(paragraph)
-    return path
 
 
 def worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:

@@ -121,6 +121,14 @@ class GenAIFlowClient:
 
         return await start_ingest(self, obj, collection or self.settings.ingest_collection, owner=owner)
 
+    async def ingest_uri(
+        self, uri: str, collection: str | None = None, *, owner: str | None = None
+    ) -> IngestJob | IgnoredEvent:
+        """Start ingesting an object's current version by URI (`s3://…`, `file://…` or a path)."""
+        from starter.ingestion import start_uri
+
+        return await start_uri(self, uri, collection or self.settings.ingest_collection, owner)
+
     async def remove(
         self, obj: ObjectVersion, collection: str | None = None, *, owner: str | None = None
     ) -> IngestJob | IgnoredEvent:

@@ -113,6 +113,24 @@ async def start_ingest(
     return IngestJob(**started.model_dump(), uri=obj.uri)
 
 
+async def start_uri(
+    client: GenAIFlowClient, uri: str, collection: str, owner: str | None = None
+) -> IngestJob | IgnoredEvent:
+    """Start ingesting the object's current version (`POST /v1/ingestions`): HEAD it, then start as usual.
+
+    Raises runtime.objectstore.ObjectNotFoundError for a missing object; callers check allow-lists first.
+    """
+    from runtime.objectstore import ObjectStore, file_uri, is_s3, local_path
+
+    if not supported(uri):
+        return IgnoredEvent(key=uri, reason="unsupported file type (txt, md, rst, html, pdf are ingested)")
+    if not is_s3(uri):
+        uri = file_uri(local_path(uri))
+    async with ObjectStore() as store:
+        info = await store.head(uri)
+    return await start_ingest(client, info.as_version(), collection, owner=owner)
+
+
 async def start_from_events(
     client: GenAIFlowClient,
     parsed: ParsedEvents,

@@ -223,3 +223,27 @@ async def test_unsupported_and_disallowed_objects_are_ignored_with_reasons(rig: 
     body = s3_event("elsewhere", "notes.md", eTag="e1")
     accepted = await rig.flow.ingest_events(parse_event_body(body), rig.collection, allowed_buckets=[rig.bucket])
     assert not accepted.jobs and "GENAI_FLOW_ALLOWED_BUCKETS" in accepted.ignored[0].reason
+
+
+async def test_cli_ingests_an_s3_prefix_and_the_client_one_uri(rig: Rig, unique: str) -> None:
+    from starter.ingest_paths import IngestReport
+    from tests.test_cli_answer import cli
+
+    await rig.put("shelf/a b.md", ZEPHYR)
+    await rig.put("shelf/sub/orchard+.txt", ORCHARD)
+    await rig.put("shelf/.hidden.md", COMET)
+    await rig.put("other/comet.md", COMET)
+    code, out, err = await cli(
+        rig.flow.settings, "ingest", f"s3://{rig.bucket}/shelf/", "--collection", rig.collection, "--wait", "--json"
+    )
+    assert code == 0, err
+    report = IngestReport.model_validate_json(out)
+    assert sorted(i.result["uri"] for i in report.jobs if i.result) == [
+        f"s3://{rig.bucket}/shelf/a b.md",
+        f"s3://{rig.bucket}/shelf/sub/orchard+.txt",
+    ]
+    assert [p.path for p in report.ignored] == ["shelf/.hidden.md"]
+    job = await rig.flow.ingest_uri(f"s3://{rig.bucket}/other/comet.md", rig.collection)
+    assert isinstance(job, IngestJob)
+    await rig.finished(job.job_id)
+    assert (await rig.flow.ingest_uri(f"s3://{rig.bucket}/other/comet.md", rig.collection)).unchanged  # type: ignore[union-attr]

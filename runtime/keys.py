@@ -5,10 +5,13 @@
   or `completed:<result json>` once the call's result is stored (inference activities).
 - `<prefix>:cache:<sha256>` (string): cross-job result of a temperature-0 call (inference activities).
 - `<prefix>:dlq:<job_id>`: dead-letter details of a job (written by the workflows' dead-letter activity).
+- `<prefix>:doc:<sha256(collection, uri)>` (string): the index's record of one document (`runtime/documents.py`),
+  and `...:lock` beside it while a run changes that document's chunks.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -44,3 +47,8 @@ class RedisKeys:
     def dead_letter(self, job_id: str) -> str:
         """Dead-letter details of one job (step, attempts, last error, input reference, replayed)."""
         return f"{self.prefix}:dlq:{job_id}"
+
+    def document(self, collection: str, uri: str) -> str:
+        """The index's record of one document (current version, generation, the run that indexed it)."""
+        digest = hashlib.sha256(f"{collection}\0{uri}".encode()).hexdigest()[:40]
+        return f"{self.prefix}:doc:{digest}"

@@ -88,6 +88,14 @@ class Settings(BaseSettings):
     cross_job_cache: bool = Field(True, validation_alias=_env("GENAI_FLOW_CROSS_JOB_CACHE"))
     prices_file: Path | None = Field(None, validation_alias=_env("GENAI_FLOW_PRICES_FILE"))
 
+    # Ingestion
+    ingest_collection: str = Field(
+        "docs",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]$",
+        validation_alias=_env("GENAI_FLOW_INGEST_COLLECTION"),
+    )
+    claims_url: str | None = Field(None, validation_alias=_env("GENAI_FLOW_CLAIMS_URL"))
+
     # Observability and test hooks
     log_format: str = Field("auto", pattern="^(auto|console|json)$", validation_alias=_env("GENAI_FLOW_LOG_FORMAT"))
     log_level: str = Field(
@@ -136,6 +144,11 @@ class Settings(BaseSettings):
         if self.llm is LLMBackend.SIM:
             return "sim-key"
         return self.openai_api_key.get_secret_value() if self.openai_api_key else ""
+
+    @property
+    def claims_base(self) -> str:
+        """Where ingestion keeps intermediate text and vectors (claim check): GENAI_FLOW_CLAIMS_URL or the home dir."""
+        return (self.claims_url or f"file://{self.home.resolve()}/claims").rstrip("/")
 
     @property
     def gateway_url(self) -> str:

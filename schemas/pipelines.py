@@ -5,10 +5,12 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from schemas.answer import AnswerRequest
+from schemas.ingest import IngestRequest
 from schemas.jobs import Pipeline
 
 REQUEST_MODELS: dict[Pipeline, type[BaseModel]] = {
     Pipeline.ANSWER: AnswerRequest,
+    Pipeline.INGEST: IngestRequest,
 }
 
 

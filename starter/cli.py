@@ -8,7 +8,7 @@ import sys
 
 import typer
 
-from starter import cmd_answer, cmd_dlq, cmd_gateway, cmd_jobs, cmd_sim, cmd_stack
+from starter import cmd_answer, cmd_dlq, cmd_events, cmd_gateway, cmd_ingest, cmd_jobs, cmd_sim, cmd_stack
 
 app = typer.Typer(
     name="genai-flow",
@@ -19,7 +19,7 @@ app = typer.Typer(
 )
 
 # Each module registers its own commands; component commands import their component lazily.
-for module in (cmd_stack, cmd_sim, cmd_answer, cmd_jobs, cmd_dlq, cmd_gateway):
+for module in (cmd_stack, cmd_sim, cmd_answer, cmd_jobs, cmd_dlq, cmd_ingest, cmd_events, cmd_gateway):
     module.register(app)
 
 

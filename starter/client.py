@@ -27,7 +27,9 @@ from runtime.temporal import connect
 from schemas import queues
 from schemas import search_attributes as sa
 from schemas.events import ProgressEvent
+from schemas.ingest import IngestAccepted, IngestAction, IngestJob, ObjectVersion
 from schemas.jobs import WORKFLOW_TYPES, JobInfo, JobStarted, JobStatus, Pipeline
+from schemas.s3events import IgnoredEvent, ParsedEvents
 from starter.events import follow
 from starter.status import JobForbiddenError, job_info, listed_job_info
 
@@ -134,6 +136,7 @@ class GenAIFlowClient:
         owner: str | None = None,
         retry_failed: bool = False,
         replay_of: str | None = None,
+        check_request: bool = True,
     ) -> JobStarted:
         """Start a job; a repeated id returns the existing job marked `duplicate` (409-worthy if the body differs)."""
         derived = job_id is not None or idempotency_key is not None
@@ -168,10 +171,49 @@ class GenAIFlowClient:
         except WorkflowAlreadyStartedError:
             duplicate = True
             existing = await self.temporal.get_workflow_handle(job_id).describe()
-            if (await existing.memo_value("request_sha256", "")) != digest:
+            if check_request and (await existing.memo_value("request_sha256", "")) != digest:
                 raise IdempotencyConflictError(f"job {job_id} was started with a different request") from None
         status_url, events_url = self.urls(job_id)
         return JobStarted(job_id=job_id, status_url=status_url, events_url=events_url, duplicate=duplicate)
+
+    async def ingest(
+        self, obj: ObjectVersion, collection: str | None = None, *, owner: str | None = None
+    ) -> IngestJob | IgnoredEvent:
+        """Start ingesting one object version: `unchanged` when the index holds it, `duplicate` when already started."""
+        from starter.ingestion import start_ingest
+
+        return await start_ingest(self, obj, collection or self.settings.ingest_collection, owner=owner)
+
+    async def ingest_uri(
+        self, uri: str, collection: str | None = None, *, owner: str | None = None
+    ) -> IngestJob | IgnoredEvent:
+        """Start ingesting an object's current version by URI (`s3://…`, `file://…` or a path)."""
+        from starter.ingestion import start_uri
+
+        return await start_uri(self, uri, collection or self.settings.ingest_collection, owner)
+
+    async def remove(
+        self, obj: ObjectVersion, collection: str | None = None, *, owner: str | None = None
+    ) -> IngestJob | IgnoredEvent:
+        """Start removing one object's chunks (ignored when a later event already superseded the removal)."""
+        from starter.ingestion import start_ingest
+
+        collection = collection or self.settings.ingest_collection
+        return await start_ingest(self, obj, collection, IngestAction.REMOVE, owner=owner)
+
+    async def ingest_events(
+        self,
+        parsed: ParsedEvents,
+        collection: str | None = None,
+        *,
+        allowed_buckets: list[str] | None = None,
+        owner: str | None = None,
+    ) -> IngestAccepted:
+        """Start one run per object event of a parsed S3 notification (`runtime.s3events.parse_event_body`)."""
+        from starter.ingestion import start_from_events
+
+        collection = collection or self.settings.ingest_collection
+        return await start_from_events(self, parsed, collection, allowed_buckets, owner)
 
     def handle(self, job_id: str) -> WorkflowHandle[Any, Any]:
         """The Temporal handle of a job (its latest run)."""

@@ -83,8 +83,9 @@ class Registration:
 def workflows() -> list[type]:
     """Workflow classes served on `genai-workflows` (imported here, lazily, so importing the registry stays cheap)."""
     from workflows.answer import AnswerQuestion
+    from workflows.ingest import IngestDocument
 
-    return [AnswerQuestion]
+    return [AnswerQuestion, IngestDocument]
 
 
 def inference_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
@@ -101,6 +102,40 @@ def inference_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
     return [inference.chat, inference.structured, inference.embed, retrieval.retrieve]
 
 
+def _claims(deps: WorkerDeps) -> Any:
+    """The claim store (object store under GENAI_FLOW_CLAIMS_URL), closed with the worker."""
+    from runtime.claims import ClaimStore
+    from runtime.objectstore import ObjectStore
+
+    store = ObjectStore()
+    deps.resources.push_async_callback(store.close)
+    return ClaimStore(store, deps.settings.claims_base)
+
+
+def ingest_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
+    """IngestDocument's document steps: extract, chunk, index, remove, drop claims."""
+    from activities.ingest import IngestActivities
+    from runtime.documents import DocumentRegistry
+    from runtime.keys import RedisKeys
+    from runtime.vectorindex import VectorIndex
+
+    claims = _claims(deps)
+    registry = DocumentRegistry(deps.redis, RedisKeys.of(deps.settings))
+    ingest = IngestActivities(claims.store, claims, VectorIndex(deps.settings), registry)
+    return [ingest.extract_text, ingest.chunk, ingest.index_chunks, ingest.remove_document, ingest.drop_claims]
+
+
+def ingest_embed_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
+    """IngestDocument's bulk embeddings (chunk groups through the never-pay-twice path)."""
+    from activities.inference import InferenceActivities
+    from activities.ingest_embed import EmbedChunksActivities
+    from activities.llm import make_llm
+
+    llm = make_llm(deps.settings)
+    deps.resources.push_async_callback(llm.close)
+    return [EmbedChunksActivities(InferenceActivities(llm, deps.redis, deps.settings), _claims(deps)).embed_chunks]
+
+
 def job_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
     """Bookkeeping the workflows run as local activities: dead letters, the closing ledger, job events."""
     from activities.events import EventActivities
@@ -115,8 +150,8 @@ def activity_factories() -> dict[str, list[ActivityFactory]]:
     """Activity factories per task queue."""
     return {
         WORKFLOWS_QUEUE: [job_activities],  # local activities of the workflows above
-        INFERENCE_QUEUE: [inference_activities],  # model calls: chat, structured output, embeddings, retrieval
-        IO_QUEUE: [],  # extraction, chunking, indexing, object store
+        INFERENCE_QUEUE: [inference_activities, ingest_embed_activities],  # model calls, retrieval, bulk embeddings
+        IO_QUEUE: [ingest_activities],  # extraction, chunking, indexing, object store
     }
 
 

@@ -45,15 +45,26 @@ def unreachable_temporal(err: RuntimeError) -> typer.Exit | None:
 
 def run(make: Callable[[], Awaitable[T]]) -> T:
     """Run an async CLI body; unreachable servers exit 5 and bad settings exit 2, without a traceback."""
-    from starter.client import IdempotencyConflictError, JobClosedError, JobNotFoundError
+    from starter.client import (
+        IdempotencyConflictError,
+        JobClosedError,
+        JobNotFoundError,
+        NotAwaitingApprovalError,
+        UpdateNotTakenError,
+    )
 
     settings_or_exit()
     try:
         return asyncio.run(make())  # type: ignore[arg-type]
     except JobNotFoundError as err:
         raise fail(f"no job with id {err.args[0]!r}", ExitCode.USAGE) from None
-    except (IdempotencyConflictError, JobClosedError) as err:
+    except IdempotencyConflictError as err:
         raise fail(str(err), ExitCode.USAGE) from None
+    except (JobClosedError, NotAwaitingApprovalError) as err:
+        # The job's state does not allow it (CONTRACTS.md: exit 4, HTTP 409).
+        raise fail(str(err), ExitCode.REJECTED) from None
+    except UpdateNotTakenError as err:
+        raise fail(str(err), ExitCode.UNREACHABLE) from None
     except (ConnectionError, OSError) as err:
         raise fail(f"cannot reach a server: {err}", ExitCode.UNREACHABLE) from None
     except RuntimeError as err:

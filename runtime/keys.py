@@ -5,6 +5,7 @@
   or `completed:<result json>` once the call's result is stored (inference activities).
 - `<prefix>:cache:<sha256>` (string): cross-job result of a temperature-0 call (inference activities).
 - `<prefix>:dlq:<job_id>`: dead-letter details of a job (written by the workflows' dead-letter activity).
+- `<prefix>:agent:transcript:<job_id>` (list of JSON messages): an agent's full transcript, kept out of history.
 """
 
 from __future__ import annotations
@@ -44,3 +45,7 @@ class RedisKeys:
     def dead_letter(self, job_id: str) -> str:
         """Dead-letter details of one job (step, attempts, last error, input reference, replayed)."""
         return f"{self.prefix}:dlq:{job_id}"
+
+    def agent_transcript(self, job_id: str) -> str:
+        """The chat transcript of one agent run (root or sub-agent), one JSON message per list entry."""
+        return f"{self.prefix}:agent:transcript:{job_id}"

@@ -74,6 +74,10 @@ class Settings(BaseSettings):
     idempotency_ttl_s: int = Field(7 * 24 * 3600, gt=0, validation_alias=_env("GENAI_FLOW_IDEMPOTENCY_TTL_S"))
     cross_job_cache: bool = Field(True, validation_alias=_env("GENAI_FLOW_CROSS_JOB_CACHE"))
     prices_file: Path | None = Field(None, validation_alias=_env("GENAI_FLOW_PRICES_FILE"))
+    # Python modules whose `@agent_tool` functions workers register (comma list; docs/agents.md).
+    agent_tool_modules: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("GENAI_FLOW_AGENT_TOOLS")
+    )
 
     # Observability and test hooks
     log_format: str = Field("auto", pattern="^(auto|console|json)$", validation_alias=_env("GENAI_FLOW_LOG_FORMAT"))
@@ -83,7 +87,7 @@ class Settings(BaseSettings):
     otel_endpoint: str | None = Field(None, validation_alias=_env("OTEL_EXPORTER_OTLP_ENDPOINT"))
     fault_point: str | None = Field(None, validation_alias=_env("GENAI_FLOW_FAULT_POINT"))
 
-    @field_validator("api_keys", "allowed_buckets", "allowed_roots", mode="before")
+    @field_validator("api_keys", "allowed_buckets", "allowed_roots", "agent_tool_modules", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         # Plain comma lists read better in an environment than JSON arrays.

@@ -45,7 +45,7 @@ class AgentRequest(BaseModel):
     max_depth: int = Field(DEFAULT_MAX_DEPTH, ge=1, le=10_000)
     token_budget: int | None = Field(None, ge=1)
     approval_timeout_s: float = Field(DEFAULT_APPROVAL_TIMEOUT_S, gt=0, le=365 * 24 * 3600)
-    collection: str = Field("docs", min_length=1)
+    collection: str = Field("docs", min_length=3, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]$")
     tools: list[str] | None = Field(None, description="User tools to offer (default: every registered one).")
     continue_every: int = Field(DEFAULT_CONTINUE_EVERY, ge=1, le=1000)
     step_deadline_s: float | None = None  # filled from settings by the client (workflows cannot read settings)
@@ -58,6 +58,7 @@ class ChildScope(BaseModel):
     depth: int = Field(ge=0)
     max_depth: int = Field(ge=1)
     token_budget: int | None = None
+    label: str = ""  # prefix of the sub-agent's step names in the root's events (`sub3.chat#5`)
 
 
 class ToolBinding(BaseModel):
@@ -96,6 +97,20 @@ class AgentCarry(BaseModel):
     approvals: list[ApprovalRecord] = Field(default_factory=list)
     tools: list[ToolBinding] = Field(default_factory=list)
     last_summary: str = ""
+
+
+class AgentRunInput(AgentRequest):
+    """The AgentRun workflow's one argument: a request (as clients send it), plus scope and carry internally.
+
+    Clients and `dlq replay` start it with a plain AgentRequest; sub-agents add `scope`, continued runs `carry`.
+    """
+
+    scope: ChildScope | None = None
+    carry: AgentCarry | None = None
+
+    def request(self) -> AgentRequest:
+        """The user's request alone (what a dead letter keeps for replay)."""
+        return AgentRequest.model_validate(self.model_dump(exclude={"scope", "carry"}))
 
 
 class ApproveRequest(BaseModel):
@@ -181,14 +196,16 @@ class UserToolCall(BaseModel):
     """Input of a user tool's activity: the model's JSON arguments and where it was called from."""
 
     arguments: str
-    job_id: str
+    job_id: str  # whose event stream gets the step events (the root job)
     call_id: str
+    step: str  # `tool.<name>#<n>`
 
 
 class AgentChatRequest(BaseModel):
     """Input of the `agent_chat` activity: the transcript lives in Redis, only its length travels in history."""
 
-    job_id: str  # the Redis transcript's owner (the job id; a sub-agent has its own)
+    job_id: str  # the Redis transcript's owner (the run's workflow id; a sub-agent has its own)
+    events_job_id: str  # whose event stream gets step events (the root job)
     step: str
     index: int | None = None
     transcript_len: int = Field(ge=0)  # messages already committed; anything after is a failed attempt's leftover

@@ -32,7 +32,9 @@ def status_of(desc: WorkflowExecutionDescription) -> JobStatus:
             if attrs.get(sa.AWAITING_APPROVAL):
                 return JobStatus.AWAITING_APPROVAL
             pending = desc.raw_description.pending_activities
-            if not pending and desc.history_length <= _QUEUED_HISTORY_LENGTH:
+            # A run that continued-as-new starts with a short history too, but its job has long been running.
+            continued = desc.raw_description.workflow_execution_info.first_run_id not in ("", desc.run_id)
+            if not pending and not continued and desc.history_length <= _QUEUED_HISTORY_LENGTH:
                 return JobStatus.QUEUED
             return JobStatus.RUNNING
         case WorkflowExecutionStatus.COMPLETED:

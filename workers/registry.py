@@ -81,9 +81,10 @@ class Registration:
 
 def workflows() -> list[type]:
     """Workflow classes served on `genai-workflows` (imported here, lazily, so importing the registry stays cheap)."""
+    from workflows.agent import AgentRun
     from workflows.answer import AnswerQuestion
 
-    return [AnswerQuestion]
+    return [AnswerQuestion, AgentRun]
 
 
 def inference_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
@@ -110,12 +111,38 @@ def job_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
     return [jobs.record_dead_letter, jobs.finish_job, EventActivities(deps.redis, deps.settings).publish_event]
 
 
+def agent_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
+    """The agent's tool-calling model call (transcript in Redis), on the never-pay-twice chat path."""
+    from activities.agent_chat import AgentChatActivities
+    from activities.inference import InferenceActivities
+    from activities.llm import make_llm
+
+    llm = make_llm(deps.settings)
+    deps.resources.push_async_callback(llm.close)
+    inference = InferenceActivities(llm, deps.redis, deps.settings)
+    return [AgentChatActivities(inference, deps.redis, deps.settings).agent_chat]
+
+
+def user_tools_on(queue: str) -> ActivityFactory:
+    """A factory for the `@agent_tool` activities (GENAI_FLOW_AGENT_TOOLS modules) that run on `queue`."""
+
+    def factory(deps: WorkerDeps) -> list[Callable[..., Any]]:
+        from activities.agent_tools import UserToolActivities
+
+        tools = UserToolActivities(deps.redis, deps.settings)
+        found = tools.for_queue(queue)
+        # The catalog is a local activity of AgentRun, so it runs beside the workflows.
+        return [tools.agent_tool_catalog, *found] if queue == WORKFLOWS_QUEUE else found
+
+    return factory
+
+
 def activity_factories() -> dict[str, list[ActivityFactory]]:
     """Activity factories per task queue."""
     return {
-        WORKFLOWS_QUEUE: [job_activities],  # local activities of the workflows above
-        INFERENCE_QUEUE: [inference_activities],  # model calls: chat, structured output, embeddings, retrieval
-        IO_QUEUE: [],  # extraction, chunking, indexing, object store
+        WORKFLOWS_QUEUE: [job_activities, user_tools_on(WORKFLOWS_QUEUE)],  # local activities of the workflows above
+        INFERENCE_QUEUE: [inference_activities, agent_activities, user_tools_on(INFERENCE_QUEUE)],  # model calls
+        IO_QUEUE: [user_tools_on(IO_QUEUE)],  # extraction, chunking, indexing, object store; agents' user tools
     }
 
 

@@ -67,9 +67,7 @@ def _spec(name: str, description: str, args: type[BaseModel]) -> ToolSpec:
 
 BUILTIN_SPECS: list[ToolSpec] = [
     _spec(SEARCH_DOCUMENTS, "Search the indexed documents; returns the best-matching chunks.", SearchArgs),
-    _spec(
-        ANSWER_QUESTION, "Answer one question from the documents with citations (full RAG).", QuestionArgs
-    ),
+    _spec(ANSWER_QUESTION, "Answer one question from the documents with citations (full RAG).", QuestionArgs),
     _spec(SPAWN_SUBAGENT, "Hand a sub-task to a new agent with its own tools; returns its answer.", SubagentArgs),
 ]
 

@@ -119,8 +119,11 @@ def agent_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
 
     llm = make_llm(deps.settings)
     deps.resources.push_async_callback(llm.close)
-    inference = InferenceActivities(llm, deps.redis, deps.settings)
-    return [AgentChatActivities(inference, deps.redis, deps.settings).agent_chat]
+    # No cross-job cache for agent steps: two agents (or a sub-agent given its parent's task) send the same first
+    # prompt, yet each is its own conversation and must be billed and counted as such. Retries still never pay twice.
+    settings = deps.settings.model_copy(update={"cross_job_cache": False})
+    inference = InferenceActivities(llm, deps.redis, settings)
+    return [AgentChatActivities(inference, deps.redis, settings).agent_chat]
 
 
 def user_tools_on(queue: str) -> ActivityFactory:

@@ -6,6 +6,7 @@ and keep the old ones: both must replay.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -30,7 +31,9 @@ def replayer() -> Replayer:
 
 @pytest.mark.parametrize("path", sorted(HISTORIES.glob("agent-*.json")), ids=lambda p: p.stem)
 async def test_recorded_agent_history_replays(path: Path) -> None:
-    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    recorded = json.loads(path.read_text())
+    # Child workflow ids derive from the job id, so the replay needs the recorded id, not the file name.
+    history = WorkflowHistory.from_json(recorded.pop("workflowId"), recorded)
     result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
 
@@ -86,4 +89,5 @@ async def test_fresh_agent_runs_replay(servers: dict[str, str], client: Client, 
         result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
         assert result.replay_failure is None, (name, result.replay_failure)
         if os.environ.get("GENAI_FLOW_RECORD_HISTORIES"):
-            (HISTORIES / f"agent-{name}.json").write_text(scrubbed(history.to_json()))
+            recorded = {"workflowId": job, **json.loads(scrubbed(history.to_json()))}
+            (HISTORIES / f"agent-{name}.json").write_text(json.dumps(recorded, indent=1))

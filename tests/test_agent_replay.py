@@ -1,7 +1,7 @@
 """Replay tests for AgentRun: recorded histories (approvals, signals, sub-agents, timeout) replay against today's code.
 
-Record new ones after a deliberate, patched change with `GENAI_FLOW_RECORD_HISTORIES=1 pytest tests/test_agent_replay.py`
-and keep the old ones: both must replay.
+Record new ones after a deliberate, patched change with
+`GENAI_FLOW_RECORD_HISTORIES=1 pytest tests/test_agent_replay.py` and keep the old ones: both must replay.
 """
 
 from __future__ import annotations
@@ -80,7 +80,7 @@ async def test_fresh_agent_runs_replay(servers: dict[str, str], client: Client, 
     scenarios["answered"] = _answered
     async with running_workers(client, agent_settings(unique)) as flow:
         jobs = {name: await make(flow, unique) for name, make in scenarios.items()}
-        for name, job in jobs.items():
+        for job in jobs.values():
             await until_status(flow, job, JobStatus.COMPLETED)
         outcomes = {name: (await flow.status(job, with_steps=False)).outcome for name, job in jobs.items()}
     assert outcomes == {"rejected": "rejected", "subagents": "rejected", "timeout": "rejected", "answered": "answered"}

@@ -182,3 +182,18 @@ async def test_user_tool_is_offered_and_its_result_reaches_the_next_step(
     steps = {e.step for e in await events_of(flow.settings, job) if e.type is EventType.STEP_COMPLETED}
     assert "tool.convert_units#1" in steps
     await flow.reject(job, "done", approver="cli:tester")
+
+
+async def test_a_dead_lettered_agent_replays_with_dlq_replay(agent_env: GenAIFlowClient, unique: str) -> None:
+    from starter.dlq import list_dead_letters, replay
+
+    flow = agent_env
+    job = (await flow.start_agent(AgentRequest(task=f"Fail [[sim:poison#{unique}]]", max_depth=4))).job_id
+    assert await until_status(flow, job, JobStatus.DEAD_LETTERED, timeout=120) is JobStatus.DEAD_LETTERED
+    entry = next(d for d in await list_dead_letters(flow) if d.job_id == job)
+    assert entry.pipeline == "agent" and entry.step == "chat#1" and entry.attempts == 5
+    replayed = await replay(flow, job, {"task": f"Say hello instead ({unique})", "max_depth": 4})
+    assert replayed.job_id == f"{job}-replay-1"
+    await until_status(flow, replayed.job_id, JobStatus.COMPLETED)
+    info = await flow.status(replayed.job_id)
+    assert info.outcome == "answered" and AgentResult.model_validate(info.result).answer

@@ -90,3 +90,18 @@ def test_durations(text: str, seconds: float) -> None:
 def test_bad_durations(text: str) -> None:
     with pytest.raises(ValueError, match="invalid duration"):
         parse_duration(text)
+
+
+async def test_approve_while_the_agent_runs_is_refused_with_exit_4(
+    servers: dict[str, str], client: Client, unique: str
+) -> None:
+    settings = agent_settings(unique)
+    async with running_workers(client, settings) as flow:
+        task = f"Think slowly [[sim:latency=12s]] ({unique})"
+        job = (await flow.start_agent(AgentRequest(task=task, max_depth=2))).job_id
+        await until_status(flow, job, JobStatus.RUNNING)
+        code, _, err = await cli(settings, "approve", job, "--extend-depth", "1")
+        assert code == 4 and f"job {job} is not awaiting approval (it is running)" in err and "Traceback" not in err
+        code, _, err = await cli(settings, "reject", job, "--reason", "too slow")
+        assert code == 4 and "not awaiting approval" in err
+        await flow.handle(job).terminate("test over")

@@ -137,6 +137,7 @@ def user_tools_on(queue: str) -> ActivityFactory:
         # The catalog is a local activity of AgentRun, so it runs beside the workflows.
         return [tools.agent_tool_catalog, *found] if queue == WORKFLOWS_QUEUE else found
 
+    factory.only_when_configured = True  # type: ignore[attr-defined]  # declares no queue by itself
     return factory
 
 
@@ -152,7 +153,12 @@ def activity_factories() -> dict[str, list[ActivityFactory]]:
 def declared_queues() -> list[str]:
     """Queues that have at least one workflow or activity factory (no dependency is built)."""
     factories = activity_factories()
-    found = [queue for queue in ALL_QUEUES if factories.get(queue)]
+    # User-tool factories alone declare nothing: whether they build anything depends on GENAI_FLOW_AGENT_TOOLS.
+    found = [
+        queue
+        for queue in ALL_QUEUES
+        if any(not getattr(f, "only_when_configured", False) for f in factories.get(queue, []))
+    ]
     if workflows() and WORKFLOWS_QUEUE not in found:
         found.insert(0, WORKFLOWS_QUEUE)
     return found

@@ -16,6 +16,7 @@ from temporalio.client import Client
 from runtime.keys import RedisKeys
 from runtime.redis import redis_client
 from runtime.settings import Settings
+from schemas import search_attributes as sa
 from schemas.agent import AgentRequest, AgentResult, AgentState, ApproveRequest, Outcome
 from schemas.events import EventType, ProgressEvent
 from schemas.jobs import JobStatus
@@ -78,6 +79,8 @@ async def test_toolloop_pauses_at_max_depth_then_approve_extends_and_reject_ends
     assert await chat_calls(servers, job) == 3
     state = await flow.agent_state(job)
     assert (state.depth, state.max_depth, state.awaiting_approval, state.reason) == (3, 3, True, "depth")
+    attrs = (await flow.handle(job).describe()).typed_search_attributes
+    assert attrs.get(sa.AGENT_DEPTH) == 3 and attrs.get(sa.AWAITING_APPROVAL) is True
     assert state.pending_question and "3/3" in state.pending_question
     paused = [e for e in await events_of(flow.settings, job) if e.type is EventType.AWAITING_APPROVAL]
     assert len(paused) == 1 and paused[0].data["reason"] == "depth" and paused[0].data["pending_question"]

@@ -79,6 +79,27 @@ async def test_token_budget_is_exceeded_by_at_most_one_call(
     assert result.usage.billed_tokens == sum(billed)
 
 
+async def test_sub_agents_get_a_slice_of_the_budget_and_stop_at_it(
+    servers: dict[str, str], client: Client, unique: str
+) -> None:
+    async with running_workers(client, agent_settings(unique)) as flow:
+        task = f"Delegate with care [[sim:toolloop=spawn_subagent#{unique}]]"
+        budget = 500
+        job = (await flow.start_agent(AgentRequest(task=task, max_depth=1000, token_budget=budget))).job_id
+        await until_status(flow, job, JobStatus.AWAITING_APPROVAL)
+        state = await flow.agent_state(job)
+        child = AgentResult.model_validate(await flow.handle(f"{job}-sub1").result())
+        ledger = await sim_ledger(servers["sim_url"], prefix=job)
+        per_call = [
+            c.billed_prompt_tokens + c.billed_completion_tokens for e in ledger.entries.values() for c in e.calls
+        ]
+        await flow.handle(job).terminate("test over")
+    assert state.reason == "budget" and state.tokens_used == sum(per_call)
+    assert child.outcome is Outcome.STOPPED and child.stopped == "budget"
+    assert child.usage.billed_tokens < budget  # its slice was a share of what the root had left
+    assert budget <= sum(per_call) < budget + max(per_call)
+
+
 async def test_two_hundred_steps_with_approvals_keep_history_small(
     servers: dict[str, str], client: Client, unique: str
 ) -> None:

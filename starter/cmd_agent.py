@@ -53,7 +53,6 @@ def agent(
 
     from schemas.agent import AgentRequest
     from starter.cli_support import console, exit_code_for, fail, print_model, run
-    from starter.client import GenAIFlowClient
     from starter.durations import parse_duration
     from starter.exit_codes import ExitCode
 
@@ -69,6 +68,8 @@ def agent(
         raise fail(message, ExitCode.USAGE) from None
 
     async def body() -> tuple[JobStarted, JobInfo | None]:
+        # Heavy imports only once the arguments are valid (usage errors stay fast).
+        from starter.client import GenAIFlowClient
         from starter.progress import watch
 
         client = await GenAIFlowClient.connect()
@@ -192,9 +193,10 @@ def reject(
 def _decide(job: str, decision: str, as_json: bool, **kwargs: object) -> None:
     from schemas.agent import ApproveRequest
     from starter.cli_support import console, print_model, run
-    from starter.client import GenAIFlowClient
 
     async def body() -> AgentState:
+        from starter.client import GenAIFlowClient
+
         client = await GenAIFlowClient.connect()
         if decision == "approve":
             request = kwargs["request"]

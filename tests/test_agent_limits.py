@@ -120,6 +120,8 @@ async def test_two_hundred_steps_with_approvals_keep_history_small(
         assert (state.steps, state.depth) == (200, 200)
         desc = await flow.handle(job).describe()
         assert desc.raw_description.workflow_execution_info.first_run_id != desc.run_id  # it did continue-as-new
+        # The memo survives continue-as-new: the request digest (duplicate detection) and what `pending` lists.
+        assert await desc.memo_value("request_sha256", "") and (await desc.memo_value("task", "")).startswith("Shout")
         size = sum(e.ByteSize() for e in (await flow.handle(job).fetch_history()).events)
         assert size < MAX_HISTORY_BYTES, size
         await flow.reject(job, "two hundred is plenty", approver="cli:tester")

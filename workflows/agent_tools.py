@@ -18,6 +18,7 @@ from temporalio.exceptions import ActivityError, ChildWorkflowError
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, Field, ValidationError
 
+    from activities.retry import DEFAULT_STEP_DEADLINE_S
     from schemas import queues
     from schemas.agent import (
         ANSWER_QUESTION,
@@ -179,6 +180,8 @@ class ToolRunner:
             result_type=ToolResult,
             task_queue=queues.sibling(workflow.info().task_queue, binding.queue or queues.IO),
             start_to_close_timeout=timedelta(seconds=binding.start_to_close_s),
+            # A queue no worker serves (the tool's module missing there) must end as an error, not wait forever.
+            schedule_to_close_timeout=timedelta(seconds=self.deadline_s or DEFAULT_STEP_DEADLINE_S),
             retry_policy=RetryPolicy(maximum_attempts=5),
             summary=step,
         )

@@ -4,22 +4,18 @@ history, a worker killed while the run waits for approval."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from temporalio.client import Client
 
-from runtime.processes import free_port
-from runtime.settings import Settings
 from schemas.agent import AgentRequest, AgentResult, ApproveRequest, Outcome
 from schemas.jobs import JobStatus
 from starter.client import GenAIFlowClient, NotAwaitingApprovalError
 from tests.helpers import running_workers, sim_ledger
 from tests.test_agent import TOOLS_MODULE, agent_settings, chat_calls, until_status
+from tests.test_answer import _worker
 
 MAX_HISTORY_BYTES = 1_000_000
 
@@ -131,24 +127,13 @@ async def test_two_hundred_steps_with_approvals_keep_history_small(
     assert await chat_calls(servers, job) == 200
 
 
-def _worker(settings: Settings, log: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "GENAI_FLOW_TASK_QUEUE_PREFIX": settings.task_queue_prefix,
-        "GENAI_FLOW_KEY_PREFIX": settings.key_prefix,
-        "GENAI_FLOW_METRICS_PORT": str(free_port()),
-        "GENAI_FLOW_AGENT_TOOLS": TOOLS_MODULE,
-    }
-    with log.open("ab") as out:
-        return subprocess.Popen([sys.executable, "-m", "starter.cli", "worker"], env=env, stdout=out, stderr=out)
-
-
 async def test_worker_killed_while_waiting_then_approval_resumes_on_another(
-    servers: dict[str, str], client: Client, unique: str, tmp_path: Path
+    servers: dict[str, str], client: Client, unique: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = agent_settings(unique)
+    monkeypatch.setenv("GENAI_FLOW_AGENT_TOOLS", TOOLS_MODULE)  # the worker processes register the sample tools
     flow = GenAIFlowClient(client, settings)
-    first = _worker(settings, tmp_path / "worker1.log")
+    first = _worker(settings, None, tmp_path / "worker1.log")
     try:
         task = f"Wait for me [[sim:toolloop=shout#{unique}]]"
         job = (await flow.start_agent(AgentRequest(task=task, max_depth=2))).job_id
@@ -158,7 +143,7 @@ async def test_worker_killed_while_waiting_then_approval_resumes_on_another(
         first.wait(30)
     assert (await flow.status(job, with_steps=False)).status is JobStatus.AWAITING_APPROVAL
 
-    second = _worker(settings, tmp_path / "worker2.log")
+    second = _worker(settings, None, tmp_path / "worker2.log")
     try:
         state = await flow.approve(job, ApproveRequest(extend_depth=1, note="after the crash"), approver="cli:tester")
         assert state.max_depth == 3

@@ -14,7 +14,7 @@ import sys
 
 import typer
 
-from starter import cmd_answer, cmd_dlq, cmd_jobs, cmd_sim, cmd_stack
+from starter import cmd_answer, cmd_dlq, cmd_doctor, cmd_jobs, cmd_sim, cmd_stack
 
 app = typer.Typer(
     name="genai-flow",
@@ -26,7 +26,7 @@ app = typer.Typer(
 )
 
 # Each module registers its own commands; component commands import their component lazily.
-for module in (cmd_stack, cmd_sim, cmd_answer, cmd_jobs, cmd_dlq):
+for module in (cmd_stack, cmd_doctor, cmd_sim, cmd_answer, cmd_jobs, cmd_dlq):
     module.register(app)
 
 

@@ -1,0 +1,316 @@
+"""The checks of `genai-flow doctor`: each probes one configured component and says what fixes a failure.
+
+Every check is async, bounded by its own timeouts, and returns findings (schemas/doctor.py); none raises for a
+failed probe. Statuses: `unreachable` when nothing answers, `misconfigured` when something answers but is set up
+wrong, `invalid` for a setting that cannot be used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+import httpx
+
+from runtime.settings import LLMBackend, Settings
+from schemas.doctor import CheckStatus, Finding
+from schemas.search_attributes import CLI_TYPES
+
+if TYPE_CHECKING:
+    from temporalio.client import Client
+
+TIMEOUT_S = 5.0
+MODEL_TIMEOUT_S = 20.0
+# An idle worker long-polls for about a minute, so its last poll can be that old; older pollers have gone.
+POLLER_FRESH = timedelta(minutes=2)
+
+OK, BAD, INVALID, DOWN, SKIP = (
+    CheckStatus.OK,
+    CheckStatus.MISCONFIGURED,
+    CheckStatus.INVALID,
+    CheckStatus.UNREACHABLE,
+    CheckStatus.SKIPPED,
+)
+
+
+def _reason(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    if text and "ConnectionRefused" in text[0]:  # the Temporal client's Rust error chain, said plainly
+        return "connection refused"
+    return f"{type(err).__name__}: {text[0][:200]}" if text else type(err).__name__
+
+
+async def http_status(url: str) -> int | None:
+    """The HTTP status of GET url, or None when nothing answers."""
+    try:
+        async with httpx.AsyncClient(timeout=TIMEOUT_S) as http:
+            return (await http.get(url)).status_code
+    except httpx.HTTPError:
+        return None
+
+
+# -- Temporal --------------------------------------------------------------------------------------------------------
+
+
+async def temporal_client(settings: Settings) -> Client | Finding:
+    """A connected client, or the finding that says why there is none."""
+    from runtime.temporal import connect
+
+    try:
+        return await asyncio.wait_for(connect(settings), TIMEOUT_S)
+    except (TimeoutError, RuntimeError, OSError) as err:
+        return Finding(
+            check="temporal",
+            status=DOWN,
+            detail=f"cannot reach Temporal at {settings.temporal_address}: {_reason(err)}",
+            fix="start the stack with `genai-flow up`, or set TEMPORAL_ADDRESS to your Temporal frontend",
+        )
+
+
+async def temporal_checks(settings: Settings, queues: list[str] | None) -> list[Finding]:
+    """Temporal reachable, the namespace, our search attributes, and a worker polling each task queue."""
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
+    from temporalio.api.workflowservice.v1 import DescribeNamespaceRequest
+    from temporalio.service import RPCError, RPCStatusCode
+
+    client = await temporal_client(settings)
+    if isinstance(client, Finding):
+        return [client]
+    ns = settings.temporal_namespace
+    found = [Finding(check="temporal", status=OK, detail=f"reachable at {settings.temporal_address}")]
+    try:
+        await client.workflow_service.describe_namespace(DescribeNamespaceRequest(namespace=ns), timeout=timedelta(
+            seconds=TIMEOUT_S))  # fmt: skip
+    except RPCError as err:
+        missing = err.status is RPCStatusCode.NOT_FOUND
+        return [*found, Finding(
+            check="namespace",
+            status=BAD if missing else DOWN,
+            detail=f"namespace {ns!r} does not exist" if missing else f"cannot describe namespace {ns!r}: {err}",
+            fix=f"`temporal operator namespace create --namespace {ns} --address {settings.temporal_address}`, "
+                "or set TEMPORAL_NAMESPACE to an existing namespace",
+        )]  # fmt: skip
+    found.append(Finding(check="namespace", status=OK, detail=f"{ns!r} exists"))
+
+    response = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=ns), timeout=timedelta(seconds=TIMEOUT_S)
+    )
+    registered = {name: IndexedValueType.Name(kind) for name, kind in response.custom_attributes.items()}
+    wrong = []
+    for name, kind in CLI_TYPES.items():
+        expected = f"INDEXED_VALUE_TYPE_{kind.upper()}"
+        if registered.get(name) != expected:
+            have = registered.get(name, "").removeprefix("INDEXED_VALUE_TYPE_").title() or "missing"
+            wrong.append((name, kind, have))
+    if wrong:
+        found.append(Finding(
+            check="search attributes",
+            status=BAD,
+            detail="not registered as needed: " + ", ".join(f"{n} ({have}, needs {k})" for n, k, have in wrong),
+            fix=" && ".join(
+                f"temporal operator search-attribute create --namespace {ns} --address {settings.temporal_address} "
+                f"--name {n} --type {k}" for n, k, _ in wrong
+            ),
+        ))  # fmt: skip
+    else:
+        found.append(Finding(check="search attributes", status=OK, detail=", ".join(CLI_TYPES) + " registered"))
+    if queues is not None:
+        found += await _pollers(client, settings, queues)
+    return found
+
+
+async def _pollers(client: Client, settings: Settings, queues: list[str]) -> list[Finding]:
+    from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    from schemas import queues as queue_names
+
+    found = []
+    now = datetime.now(UTC)
+    for name in queues:
+        full = queue_names.queue(name, settings.task_queue_prefix)
+        kind = TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW if name == queue_names.WORKFLOWS else (
+            TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY)  # fmt: skip
+        request = DescribeTaskQueueRequest(
+            namespace=settings.temporal_namespace,
+            task_queue=TaskQueue(name=full, kind=TaskQueueKind.TASK_QUEUE_KIND_NORMAL),
+            task_queue_type=kind,
+        )
+        response = await client.workflow_service.describe_task_queue(request, timeout=timedelta(seconds=TIMEOUT_S))
+        live = [p for p in response.pollers if now - p.last_access_time.ToDatetime(UTC) < POLLER_FRESH]
+        if live:
+            who = ", ".join(sorted({p.identity for p in live}))
+            found.append(Finding(check=f"worker {full}", status=OK, detail=f"polled by {who}"))
+            continue
+        prefix = settings.task_queue_prefix
+        found.append(Finding(
+            check=f"worker {full}",
+            status=BAD,
+            detail=f"no worker polls task queue {full!r}: jobs that need it wait until one does",
+            fix="start one with `genai-flow worker` (or `genai-flow up`)"
+                + (f" with GENAI_FLOW_TASK_QUEUE_PREFIX={prefix}" if prefix else ""),
+        ))  # fmt: skip
+    return found
+
+
+# -- Redis, Chroma ---------------------------------------------------------------------------------------------------
+
+
+async def redis_check(settings: Settings) -> list[Finding]:
+    """Redis answers PING at REDIS_URL."""
+    import redis.asyncio
+    import redis.exceptions
+
+    client = redis.asyncio.Redis.from_url(
+        settings.redis_url, socket_connect_timeout=TIMEOUT_S, socket_timeout=TIMEOUT_S
+    )
+    try:
+        await client.ping()
+    except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as err:
+        status, detail = DOWN, f"cannot reach Redis at {settings.redis_url}: {_reason(err)}"
+        fix = "start the stack with `genai-flow up` (it starts redis-server when none answers), or set REDIS_URL"
+    except redis.exceptions.RedisError as err:
+        status, detail = BAD, f"Redis at {settings.redis_url} refused PING: {_reason(err)}"
+        fix = "put the password or database in REDIS_URL (redis://:PASSWORD@HOST:PORT/DB)"
+    else:
+        return [Finding(check="redis", status=OK, detail=f"answers at {settings.redis_url}")]
+    finally:
+        await client.aclose()
+    return [Finding(check="redis", status=status, detail=detail, fix=fix)]
+
+
+async def chroma_check(settings: Settings) -> list[Finding]:
+    """Chroma's heartbeat answers at GENAI_FLOW_CHROMA_URL."""
+    url = f"{settings.chroma_url.rstrip('/')}/api/v2/heartbeat"
+    code = await http_status(url)
+    if code == 200:
+        return [Finding(check="chroma", status=OK, detail=f"answers at {settings.chroma_url}")]
+    if code is None:
+        return [Finding(check="chroma", status=DOWN, detail=f"cannot reach Chroma at {settings.chroma_url}",
+                        fix="start the stack with `genai-flow up`, or set GENAI_FLOW_CHROMA_URL")]  # fmt: skip
+    return [Finding(check="chroma", status=BAD, detail=f"{url} answered HTTP {code}: not a Chroma 1.x server?",
+                    fix="set GENAI_FLOW_CHROMA_URL to the Chroma server's base URL")]  # fmt: skip
+
+
+# -- the model endpoint ----------------------------------------------------------------------------------------------
+
+
+async def model_checks(settings: Settings) -> list[Finding]:
+    """A one-token chat completion and one embedding at the configured endpoint."""
+    import openai
+
+    from activities.llm import make_llm
+
+    base_setting = "GENAI_FLOW_SIM_PORT" if settings.llm is LLMBackend.SIM else "OPENAI_BASE_URL"
+    llm = make_llm(settings.model_copy(update={"inference_timeout_s": MODEL_TIMEOUT_S, "max_concurrent_activities": 2}))
+
+    async def chat() -> object:
+        messages = [{"role": "user", "content": "ping"}]
+        return await llm.chat.completions.create(model=settings.chat_model, messages=messages, max_tokens=1)  # type: ignore[arg-type]
+
+    async def embed() -> object:
+        return await llm.embeddings.create(model=settings.embed_model, input="ping")
+
+    calls: dict[str, tuple[str, str, Callable[[], Awaitable[object]]]] = {
+        "model chat": (settings.chat_model, "GENAI_FLOW_CHAT_MODEL", chat),
+        "model embeddings": (settings.embed_model, "GENAI_FLOW_EMBED_MODEL", embed),
+    }
+    found = []
+    where = f"{settings.llm_base_url} (GENAI_FLOW_LLM={settings.llm.value})"
+    try:
+        for check, (model, model_setting, call) in calls.items():
+            try:
+                await call()
+            except (openai.APIConnectionError, openai.APITimeoutError) as err:
+                sim = settings.llm is LLMBackend.SIM
+                fix = ("start the simulator with `genai-flow up` (or `genai-flow sim`)" if sim
+                       else f"set {base_setting} to your OpenAI-compatible endpoint (with its /v1)")  # fmt: skip
+                found.append(Finding(check=check, status=DOWN, detail=f"cannot reach {where}: {_reason(err)}",
+                                     fix=fix))  # fmt: skip
+                break  # the second call would only say the same
+            except (openai.AuthenticationError, openai.PermissionDeniedError) as err:
+                found.append(Finding(check=check, status=BAD, detail=f"{where} refused the key: {_reason(err)}",
+                                     fix="set OPENAI_API_KEY to a key this endpoint accepts"))  # fmt: skip
+            except openai.NotFoundError as err:
+                about_model = model in str(err) or "model" in str(err).lower()
+                fix = (f"set {model_setting} to a model the endpoint serves" if about_model
+                       else f"set {base_setting} to the endpoint's API root (usually ending in /v1)")  # fmt: skip
+                found.append(Finding(check=check, status=BAD, detail=f"{where} answered 404 for model {model!r}: "
+                                     f"{_reason(err)}", fix=fix))  # fmt: skip
+            except openai.APIStatusError as err:
+                found.append(Finding(check=check, status=BAD, detail=f"{where} answered HTTP {err.status_code} for "
+                                     f"model {model!r}: {_reason(err)}",
+                                     fix=f"check {base_setting}, {model_setting} and OPENAI_API_KEY"))  # fmt: skip
+            else:
+                found.append(Finding(check=check, status=OK, detail=f"{model!r} answers at {where}"))
+    finally:
+        await llm.close()
+    return found
+
+
+# -- S3, encryption keys ---------------------------------------------------------------------------------------------
+
+AWS_HINTS = ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+
+
+async def s3_checks(settings: Settings) -> list[Finding]:
+    """When S3 is configured: credentials work and each allowed bucket exists and is readable."""
+    import aioboto3
+    from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
+
+    if not settings.allowed_buckets and not any(os.environ.get(name) for name in AWS_HINTS):
+        return [Finding(check="s3", status=SKIP, detail="not configured (no GENAI_FLOW_ALLOWED_BUCKETS, no AWS_*)")]
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or "AWS S3"
+    buckets = [b for b in settings.allowed_buckets if b != "*"]
+    found: list[Finding] = []
+    async with aioboto3.Session().client("s3") as s3:
+        try:
+            if not buckets:
+                await s3.list_buckets()
+                return [Finding(check="s3", status=OK, detail=f"credentials accepted by {endpoint}")]
+            for bucket in buckets:
+                try:
+                    await s3.head_bucket(Bucket=bucket)
+                except ClientError as err:
+                    code = str(err.response.get("Error", {}).get("Code", ""))
+                    gone = code in ("404", "NoSuchBucket", "NotFound")
+                    found.append(Finding(
+                        check=f"s3 bucket {bucket}",
+                        status=BAD,
+                        detail=f"bucket {bucket!r} does not exist at {endpoint}" if gone
+                        else f"the credentials may not read bucket {bucket!r} at {endpoint} ({code})",
+                        fix=f"create it (`aws s3 mb s3://{bucket}`) or remove it from GENAI_FLOW_ALLOWED_BUCKETS"
+                        if gone else f"grant s3:ListBucket and s3:GetObject on {bucket} to these AWS credentials",
+                    ))  # fmt: skip
+                else:
+                    found.append(Finding(check=f"s3 bucket {bucket}", status=OK, detail=f"readable at {endpoint}"))
+        except NoCredentialsError:
+            return [Finding(check="s3", status=BAD, detail="S3 is configured but no AWS credentials were found",
+                            fix="set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE)")]  # fmt: skip
+        except EndpointConnectionError as err:
+            return [Finding(check="s3", status=DOWN, detail=f"cannot reach {endpoint}: {_reason(err)}",
+                            fix="set AWS_ENDPOINT_URL_S3 to your S3 endpoint (or unset it for AWS)")]  # fmt: skip
+        except (ClientError, BotoCoreError) as err:
+            return [Finding(check="s3", status=BAD, detail=f"{endpoint} refused the credentials: {_reason(err)}",
+                            fix="set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY to working credentials")]  # fmt: skip
+    return found
+
+
+def encryption_keys_check() -> list[Finding]:
+    """When GENAI_FLOW_ENCRYPTION_KEYS is set: every entry is `id:<base64 of 32 bytes>`, ids unique."""
+    from runtime.keyring import ENV, GENERATE_HINT, KeyringError, keys_from_env
+
+    try:
+        keys = keys_from_env()
+    except KeyringError as err:
+        return [Finding(check="encryption keys", status=INVALID, detail=str(err), fix=f"fix {ENV}; {GENERATE_HINT}")]
+    if not keys:
+        return [Finding(check="encryption keys", status=SKIP, detail=f"{ENV} unset: payloads are not encrypted")]
+    ids = ", ".join(k.key_id for k in keys)
+    return [Finding(check="encryption keys", status=OK, detail=f"{len(keys)} key(s) ({ids}); {keys[0].key_id} "
+                    "encrypts")]  # fmt: skip

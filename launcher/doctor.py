@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING
 
-from launcher import checks
+from launcher import checks, checks_external
 from runtime.settings import Settings, SettingsError, load_settings
 from schemas.doctor import CheckStatus, DoctorReport, Finding
 
@@ -58,7 +58,7 @@ async def ports_check(settings: Settings) -> list[Finding]:
     try:
         components = await asyncio.to_thread(plan, settings)
     except ServiceError as err:  # a missing binary or an external service `up` needs: the message holds the fix
-        return [Finding(check="ports", status=CheckStatus.MISCONFIGURED, detail=str(err), fix=_fix_of(str(err)))]
+        return [Finding(check="stack plan", status=CheckStatus.MISCONFIGURED, detail=str(err), fix=_fix_of(str(err)))]
     claims = [claim for component in components for claim in component.ports]
     held = await asyncio.gather(*(_held_by_our_stack(claim, settings) for claim in claims))
     ours = {claim for claim, mine in zip(claims, held, strict=True) if mine}
@@ -74,7 +74,9 @@ async def ports_check(settings: Settings) -> list[Finding]:
 
 
 def _fix_of(message: str) -> str:
-    # ServiceError messages say "<what>; <fix>" or "<what> (fix: ...)"; fall back to the whole message.
+    # ServiceError messages say "<what>. Install it with: <fix>" or "<what>; <fix>"; else the whole message.
+    if "Install it with:" in message:
+        return message.split("Install it with:", 1)[1].strip()
     return message.rsplit(";", 1)[-1].strip() if ";" in message else message
 
 
@@ -89,8 +91,8 @@ async def diagnose(settings: Settings, skip: Collection[str] = ()) -> list[Findi
         TEMPORAL: lambda: checks.temporal_checks(settings, queues),
         REDIS: lambda: checks.redis_check(settings),
         CHROMA: lambda: checks.chroma_check(settings),
-        MODEL: lambda: checks.model_checks(settings),
-        S3: lambda: checks.s3_checks(settings),
+        MODEL: lambda: checks_external.model_checks(settings),
+        S3: lambda: checks_external.s3_checks(settings),
         PORTS: lambda: ports_check(settings),
     }
     chosen = [name for name in groups if name not in skip]

@@ -95,9 +95,19 @@ async def temporal_checks(settings: Settings, queues: list[str] | None) -> list[
         )]  # fmt: skip
     found.append(Finding(check="namespace", status=OK, detail=f"{ns!r} exists"))
 
-    response = await client.operator_service.list_search_attributes(
-        ListSearchAttributesRequest(namespace=ns), timeout=timedelta(seconds=TIMEOUT_S)
-    )
+    pollers: list[Finding] = []
+    try:
+        response = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=ns), timeout=timedelta(seconds=TIMEOUT_S)
+        )
+        if queues is not None:
+            pollers = await _pollers(client, settings, queues)
+    except RPCError as err:  # e.g. an API key that may start workflows but not read the namespace's setup
+        gone = err.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED)
+        return [*found, Finding(
+            check="temporal", status=DOWN if gone else BAD, detail=f"the frontend refused a read: {err}",
+            fix="check that TEMPORAL_API_KEY (or the client certificate) may read search attributes and task queues",
+        )]  # fmt: skip
     registered = {name: IndexedValueType.Name(kind) for name, kind in response.custom_attributes.items()}
     wrong = []
     for name, kind in CLI_TYPES.items():
@@ -117,9 +127,7 @@ async def temporal_checks(settings: Settings, queues: list[str] | None) -> list[
         ))  # fmt: skip
     else:
         found.append(Finding(check="search attributes", status=OK, detail=", ".join(CLI_TYPES) + " registered"))
-    if queues is not None:
-        found += await _pollers(client, settings, queues)
-    return found
+    return found + pollers
 
 
 async def _pollers(client: Client, settings: Settings, queues: list[str]) -> list[Finding]:

@@ -64,8 +64,10 @@ async def ports_check(settings: Settings) -> list[Finding]:
     ours = {claim for claim, mine in zip(claims, held, strict=True) if mine}
     problems = port_problems(components, ours=ours)
     if not problems:
-        ports = ", ".join(f"{c.port} ({c.setting}{', in use by genai-flow' if c in ours else ''})" for c in claims)
-        return [Finding(check="ports", status=CheckStatus.OK, detail=f"free for `up`: {ports}" if ports else
+        ports = ", ".join(
+            f"{c.port} ({c.setting}{', held by that genai-flow service' if c in ours else ''})" for c in claims
+        )
+        return [Finding(check="ports", status=CheckStatus.OK, detail=f"usable by `up`: {ports}" if ports else
                         "`up` needs no local port")]  # fmt: skip
     return [
         Finding(check="ports", status=CheckStatus.MISCONFIGURED, detail=what, fix=fix)

@@ -66,7 +66,7 @@ async def test_all_good_with_a_worker_running(servers: dict[str, str], client: C
     assert f"worker {settings.task_queue_prefix}genai-workflows" in checked
     assert f"worker {settings.task_queue_prefix}genai-inference" in checked
     # The session's Temporal, Chroma and simulator hold ports `up` would take: they are ours, so that is fine.
-    assert "in use by genai-flow" in finding(report, "ports").detail
+    assert "held by that genai-flow service" in finding(report, "ports").detail
 
 
 async def test_no_worker_polling_is_misconfigured_with_the_command(servers: dict[str, str], unique: str,

@@ -7,6 +7,7 @@
 - `<prefix>:dlq:<job_id>`: dead-letter details of a job (written by the workflows' dead-letter activity).
 - `<prefix>:doc:<sha256(collection, uri)>` (string): the index's record of one document (`runtime/documents.py`),
   and `...:lock` beside it while a run changes that document's chunks.
+- `<prefix>:agent:transcript:<job_id>` (list of JSON messages): an agent's full transcript, kept out of history.
 """
 
 from __future__ import annotations
@@ -52,3 +53,7 @@ class RedisKeys:
         """The index's record of one document (current version, generation, the run that indexed it)."""
         digest = hashlib.sha256(f"{collection}\0{uri}".encode()).hexdigest()[:40]
         return f"{self.prefix}:doc:{digest}"
+
+    def agent_transcript(self, job_id: str) -> str:
+        """The chat transcript of one agent run (root or sub-agent), one JSON message per list entry."""
+        return f"{self.prefix}:agent:transcript:{job_id}"

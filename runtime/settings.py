@@ -87,6 +87,10 @@ class Settings(BaseSettings):
     idempotency_ttl_s: int = Field(7 * 24 * 3600, gt=0, validation_alias=_env("GENAI_FLOW_IDEMPOTENCY_TTL_S"))
     cross_job_cache: bool = Field(True, validation_alias=_env("GENAI_FLOW_CROSS_JOB_CACHE"))
     prices_file: Path | None = Field(None, validation_alias=_env("GENAI_FLOW_PRICES_FILE"))
+    # Python modules whose `@agent_tool` functions workers register (comma list; docs/agents.md).
+    agent_tool_modules: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("GENAI_FLOW_AGENT_TOOLS")
+    )
 
     # Ingestion
     ingest_collection: str = Field(
@@ -105,7 +109,13 @@ class Settings(BaseSettings):
     fault_point: str | None = Field(None, validation_alias=_env("GENAI_FLOW_FAULT_POINT"))
 
     @field_validator(
-        "api_keys", "allowed_buckets", "allowed_roots", "cors_origins", "encryption_keys", mode="before"
+        "api_keys",
+        "allowed_buckets",
+        "allowed_roots",
+        "cors_origins",
+        "encryption_keys",
+        "agent_tool_modules",
+        mode="before",
     )
     @classmethod
     def _comma_list(cls, value: object) -> object:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from schemas.agent import AgentRequest
 from schemas.answer import AnswerRequest
 from schemas.ingest import IngestRequest
 from schemas.jobs import Pipeline
@@ -11,6 +12,7 @@ from schemas.jobs import Pipeline
 REQUEST_MODELS: dict[Pipeline, type[BaseModel]] = {
     Pipeline.ANSWER: AnswerRequest,
     Pipeline.INGEST: IngestRequest,
+    Pipeline.AGENT: AgentRequest,
 }
 
 

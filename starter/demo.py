@@ -12,6 +12,7 @@ from schemas.jobs import JobStatus, Pipeline
 from starter.client import GenAIFlowClient
 from starter.cmd_answer import print_answer
 from starter.corpus import chunk_count, ingest_folder
+from starter.demo_agent import run_agent_demo
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_COLLECTION = "genai-flow-docs"
@@ -62,4 +63,4 @@ async def run_pipelines(settings: Settings, console: Console) -> int:
         console.print(f"[dim]Web UI: {web_ui_link(settings, info.job_id)}[/dim]")
         if info.status is not JobStatus.COMPLETED:
             code = 1
-    return code
+    return await run_agent_demo(client, DEMO_COLLECTION, console) or code

@@ -132,6 +132,6 @@ async def test_jobs_lists_completed_jobs_and_cancel_of_a_closed_job_is_refused(
     assert code == 0 and any(j.job_id == job_id for j in listed)
     assert all(j.status is JobStatus.COMPLETED for j in listed)
     code, _, err = await cli(settings, "cancel", job_id)
-    assert code == 2 and f"job {job_id} is already completed" in err
+    assert code == 4 and f"job {job_id} is already completed" in err
     code, _, err = await cli(settings, "jobs", "--status", "bogus")
     assert code == 2 and "Traceback" not in err

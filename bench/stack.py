@@ -58,7 +58,8 @@ async def bench_stack(name: str, sim_flags: Sequence[str] = ()) -> AsyncIterator
     """Servers, settings, an indexed collection and a Temporal client for one benchmark run."""
     from runtime.logging import configure_logging
     from runtime.temporal import connect
-    from starter.corpus import index_samples
+    from starter.client import GenAIFlowClient
+    from starter.corpus import chunk_count, index_samples
 
     state_dir = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
     unique = uuid.uuid4().hex[:8]
@@ -70,9 +71,11 @@ async def bench_stack(name: str, sim_flags: Sequence[str] = ()) -> AsyncIterator
                 update={"task_queue_prefix": f"b{unique}-", "key_prefix": f"b{unique}", "cross_job_cache": False}
             )
             collection = f"bench-{unique}"
-            chunks = (await index_samples(state_dir / "corpus", collection, settings)).chunks
-            print(f"stack up in {state_dir} (collection {collection}: {chunks} chunks)", file=sys.stderr, flush=True)
             client = await connect(settings)
+            async with in_process_workers(client, settings):
+                report = await index_samples(GenAIFlowClient(client, settings), state_dir / "corpus", collection)
+            chunks = chunk_count(report)
+            print(f"stack up in {state_dir} (collection {collection}: {chunks} chunks)", file=sys.stderr, flush=True)
             yield BenchStack(
                 settings, client, collection, state_dir, env, f"http://127.0.0.1:{env['GENAI_FLOW_SIM_PORT']}", procs
             )

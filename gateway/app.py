@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from gateway import problems, routes_codec, routes_events, routes_jobs, routes_ops
+from gateway import problems, routes_agents, routes_codec, routes_events, routes_ingest, routes_jobs, routes_ops
 from gateway.limits import BodySizeLimit
 from gateway.metrics import HTTPMetrics
 from gateway.observability import install_observability
@@ -52,7 +52,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     problems.install(app)
-    for router in (routes_jobs.router, routes_events.router, routes_codec.router, routes_ops.router):
+    routers = (
+        routes_jobs.router,
+        routes_events.router,
+        routes_ingest.router,
+        routes_agents.router,
+        routes_codec.router,
+        routes_ops.router,
+    )
+    for router in routers:
         app.include_router(router)
     # Starlette runs the last-added middleware first: metrics see every answer, 413 comes before any parsing.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)

@@ -116,7 +116,7 @@ async def post_answer(
     return await submit(gw, request, response, caller, Pipeline.ANSWER, body, idempotency_key)
 
 
-def _owner_filter(caller: Caller) -> str | None:
+def owner_filter(caller: Caller) -> str | None:
     return None if caller.trusted else caller.key_id
 
 
@@ -133,7 +133,7 @@ async def list_jobs(
     """This key's jobs from one visibility query; the next page's token is in the `X-Next-Page-Token` header."""
     flow = await gw.flow()
     async with client_errors():
-        page = await flow.jobs_page(status, pipeline, _owner_filter(caller), page_size, page_token)
+        page = await flow.jobs_page(status, pipeline, owner_filter(caller), page_size, page_token)
     if page.next_page_token:
         response.headers["X-Next-Page-Token"] = page.next_page_token
     return page.jobs
@@ -144,7 +144,7 @@ async def get_job(job_id: JobId, gw: GatewayDep, caller: CallerDep) -> JobInfo:
     """A job's status, result or error, usage and steps."""
     flow = await gw.flow()
     async with client_errors():
-        return await flow.status(job_id, owner=_owner_filter(caller))
+        return await flow.status(job_id, owner=owner_filter(caller))
 
 
 @router.delete("/jobs/{job_id}", status_code=202, response_model=CancelRequested, responses=ERRORS)
@@ -152,5 +152,5 @@ async def cancel_job(job_id: JobId, gw: GatewayDep, caller: CallerDep) -> Cancel
     """Request cancellation; 409 when the job has already closed."""
     flow = await gw.flow()
     async with client_errors():
-        await flow.cancel(job_id, owner=_owner_filter(caller))
+        await flow.cancel(job_id, owner=owner_filter(caller))
     return CancelRequested(job_id=job_id)

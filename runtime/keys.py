@@ -5,12 +5,16 @@
   or `completed:<result json>` once the call's result is stored (inference activities).
 - `<prefix>:cache:<sha256>` (string): cross-job result of a temperature-0 call (inference activities).
 - `<prefix>:dlq:<job_id>`: dead-letter details of a job (written by the workflows' dead-letter activity).
+- `<prefix>:doc:<sha256(collection, uri)>` (string): the index's record of one document (`runtime/documents.py`),
+  and `...:lock` beside it while a run changes that document's chunks.
+- `<prefix>:agent:transcript:<job_id>` (list of JSON messages): an agent's full transcript, kept out of history.
 - `<prefix>:stats:<unix minute>` (hash): per-minute job, latency, token and cost counters (runtime/jobstats.py).
 - `<prefix>:workers:<identity>` (hash, short TTL): a live worker's slot use per queue (workers/utilisation.py).
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -46,6 +50,15 @@ class RedisKeys:
     def dead_letter(self, job_id: str) -> str:
         """Dead-letter details of one job (step, attempts, last error, input reference, replayed)."""
         return f"{self.prefix}:dlq:{job_id}"
+
+    def document(self, collection: str, uri: str) -> str:
+        """The index's record of one document (current version, generation, the run that indexed it)."""
+        digest = hashlib.sha256(f"{collection}\0{uri}".encode()).hexdigest()[:40]
+        return f"{self.prefix}:doc:{digest}"
+
+    def agent_transcript(self, job_id: str) -> str:
+        """The chat transcript of one agent run (root or sub-agent), one JSON message per list entry."""
+        return f"{self.prefix}:agent:transcript:{job_id}"
 
     def stats_minute(self, minute: int) -> str:
         """The per-minute job counters of one unix minute."""

@@ -87,6 +87,18 @@ class Settings(BaseSettings):
     idempotency_ttl_s: int = Field(7 * 24 * 3600, gt=0, validation_alias=_env("GENAI_FLOW_IDEMPOTENCY_TTL_S"))
     cross_job_cache: bool = Field(True, validation_alias=_env("GENAI_FLOW_CROSS_JOB_CACHE"))
     prices_file: Path | None = Field(None, validation_alias=_env("GENAI_FLOW_PRICES_FILE"))
+    # Python modules whose `@agent_tool` functions workers register (comma list; docs/agents.md).
+    agent_tool_modules: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("GENAI_FLOW_AGENT_TOOLS")
+    )
+
+    # Ingestion
+    ingest_collection: str = Field(
+        "docs",
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]$",
+        validation_alias=_env("GENAI_FLOW_INGEST_COLLECTION"),
+    )
+    claims_url: str | None = Field(None, validation_alias=_env("GENAI_FLOW_CLAIMS_URL"))
 
     # Observability and test hooks
     log_format: str = Field("auto", pattern="^(auto|console|json)$", validation_alias=_env("GENAI_FLOW_LOG_FORMAT"))
@@ -102,7 +114,13 @@ class Settings(BaseSettings):
     fault_point: str | None = Field(None, validation_alias=_env("GENAI_FLOW_FAULT_POINT"))
 
     @field_validator(
-        "api_keys", "allowed_buckets", "allowed_roots", "cors_origins", "encryption_keys", mode="before"
+        "api_keys",
+        "allowed_buckets",
+        "allowed_roots",
+        "cors_origins",
+        "encryption_keys",
+        "agent_tool_modules",
+        mode="before",
     )
     @classmethod
     def _comma_list(cls, value: object) -> object:
@@ -141,6 +159,11 @@ class Settings(BaseSettings):
         if self.llm is LLMBackend.SIM:
             return "sim-key"
         return self.openai_api_key.get_secret_value() if self.openai_api_key else ""
+
+    @property
+    def claims_base(self) -> str:
+        """Where ingestion keeps intermediate text and vectors (claim check): GENAI_FLOW_CLAIMS_URL or the home dir."""
+        return (self.claims_url or f"file://{self.home.resolve()}/claims").rstrip("/")
 
     @property
     def gateway_url(self) -> str:

@@ -127,6 +127,19 @@ class VectorIndex:
             for i, d, m, s in zip(ids, docs, metas, dists, strict=True)
         ]
 
+    async def ids_where(self, collection: str, where: dict[str, Any]) -> list[str]:
+        """Ids of the chunks whose metadata match a Chroma `where` filter."""
+        found = await (await self.collection(collection)).get(where=where, include=[])
+        return list(found["ids"])
+
+    async def delete_ids(self, collection: str, ids: Sequence[str]) -> int:
+        """Delete chunks by id, in batches no larger than the server allows; returns how many were asked."""
+        coll = await self.collection(collection)
+        step = await self.max_batch_size()
+        for start in range(0, len(ids), step):
+            await coll.delete(ids=list(ids[start : start + step]))
+        return len(ids)
+
     async def count(self, collection: str) -> int:
         """How many chunks a collection holds."""
         return int(await (await self.collection(collection)).count())

@@ -30,3 +30,12 @@ class Health(BaseModel):
 
     status: str = Field(description="`ok` or `unavailable`")
     checks: dict[str, str] = Field(default_factory=dict, description="dependency -> `ok` or why not")
+
+
+class IngestionBody(BaseModel):
+    """`POST /v1/ingestions`: one object to index (`s3://bucket/key` or `file:///absolute/path`)."""
+
+    uri: str = Field(min_length=6, max_length=4096)
+    collection: str | None = Field(
+        None, min_length=3, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]$"
+    )

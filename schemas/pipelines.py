@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from schemas.agent import AgentRequest
 from schemas.answer import AnswerRequest
+from schemas.ingest import IngestRequest
 from schemas.jobs import Pipeline
 
 REQUEST_MODELS: dict[Pipeline, type[BaseModel]] = {
     Pipeline.ANSWER: AnswerRequest,
+    Pipeline.INGEST: IngestRequest,
+    Pipeline.AGENT: AgentRequest,
 }
 
 

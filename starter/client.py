@@ -11,11 +11,16 @@ import hashlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
@@ -26,8 +31,11 @@ from runtime.settings import Settings, get_settings
 from runtime.temporal import connect
 from schemas import queues
 from schemas import search_attributes as sa
+from schemas.agent import AgentMemo, AgentRequest, AgentState, ApproveRequest, PendingApproval, RejectRequest
 from schemas.events import ProgressEvent
+from schemas.ingest import IngestAccepted, IngestAction, IngestJob, ObjectVersion
 from schemas.jobs import WORKFLOW_TYPES, JobInfo, JobStarted, JobStatus, Pipeline
+from schemas.s3events import IgnoredEvent, ParsedEvents
 from starter.events import follow
 from starter.status import JobForbiddenError, job_info, listed_job_info
 from starter.webui import job_details
@@ -49,6 +57,17 @@ class JobNotFoundError(LookupError):
 
 class JobClosedError(RuntimeError):
     """The job has already closed, so it cannot be changed (cancelled, approved, ...)."""
+
+
+class NotAwaitingApprovalError(RuntimeError):
+    """An approve/reject for a job that is not waiting for one (running, closed, or not an agent): exit 4, HTTP 409."""
+
+
+class UpdateNotTakenError(RuntimeError):
+    """No worker took an update (approve/reject) in time: exit 5, HTTP 504. Nothing was decided."""
+
+
+UPDATE_TIMEOUT_S = 15.0  # how long an approve/reject waits for a worker to take it
 
 
 class IdempotencyConflictError(ValueError):
@@ -135,6 +154,7 @@ class GenAIFlowClient:
         owner: str | None = None,
         retry_failed: bool = False,
         replay_of: str | None = None,
+        check_request: bool = True,
     ) -> JobStarted:
         """Start a job; a repeated id returns the existing job marked `duplicate` (409-worthy if the body differs)."""
         derived = job_id is not None or idempotency_key is not None
@@ -170,10 +190,126 @@ class GenAIFlowClient:
         except WorkflowAlreadyStartedError:
             duplicate = True
             existing = await self.temporal.get_workflow_handle(job_id).describe()
-            if (await existing.memo_value("request_sha256", "")) != digest:
+            if check_request and (await existing.memo_value("request_sha256", "")) != digest:
                 raise IdempotencyConflictError(f"job {job_id} was started with a different request") from None
         status_url, events_url = self.urls(job_id)
         return JobStarted(job_id=job_id, status_url=status_url, events_url=events_url, duplicate=duplicate)
+
+    async def ingest(
+        self, obj: ObjectVersion, collection: str | None = None, *, owner: str | None = None
+    ) -> IngestJob | IgnoredEvent:
+        """Start ingesting one object version: `unchanged` when the index holds it, `duplicate` when already started."""
+        from starter.ingestion import start_ingest
+
+        return await start_ingest(self, obj, collection or self.settings.ingest_collection, owner=owner)
+
+    async def ingest_uri(
+        self, uri: str, collection: str | None = None, *, owner: str | None = None
+    ) -> IngestJob | IgnoredEvent:
+        """Start ingesting an object's current version by URI (`s3://…`, `file://…` or a path)."""
+        from starter.ingestion import start_uri
+
+        return await start_uri(self, uri, collection or self.settings.ingest_collection, owner)
+
+    async def remove(
+        self, obj: ObjectVersion, collection: str | None = None, *, owner: str | None = None
+    ) -> IngestJob | IgnoredEvent:
+        """Start removing one object's chunks (ignored when a later event already superseded the removal)."""
+        from starter.ingestion import start_ingest
+
+        collection = collection or self.settings.ingest_collection
+        return await start_ingest(self, obj, collection, IngestAction.REMOVE, owner=owner)
+
+    async def ingest_events(
+        self,
+        parsed: ParsedEvents,
+        collection: str | None = None,
+        *,
+        allowed_buckets: list[str] | None = None,
+        owner: str | None = None,
+    ) -> IngestAccepted:
+        """Start one run per object event of a parsed S3 notification (`runtime.s3events.parse_event_body`)."""
+        from starter.ingestion import start_from_events
+
+        collection = collection or self.settings.ingest_collection
+        return await start_from_events(self, parsed, collection, allowed_buckets, owner)
+
+    async def start_agent(
+        self, request: AgentRequest, *, idempotency_key: str | None = None, owner: str | None = None
+    ) -> JobStarted:
+        """Start an AgentRun job (`agent-…`)."""
+        return await self.start(Pipeline.AGENT, request, idempotency_key=idempotency_key, owner=owner)
+
+    async def approve(
+        self, job_id: str, approval: ApproveRequest, approver: str, timeout_s: float = UPDATE_TIMEOUT_S
+    ) -> AgentState:
+        """Approve a paused agent (update `approve`, approver recorded); returns its state right after the decision."""
+        return await self._decide(job_id, "approve", approval.model_copy(update={"approver": approver}), timeout_s)
+
+    async def reject(
+        self, job_id: str, reason: str | None, approver: str, timeout_s: float = UPDATE_TIMEOUT_S
+    ) -> AgentState:
+        """Reject a paused agent (update `reject`): it completes with outcome `rejected` and the reason."""
+        return await self._decide(job_id, "reject", RejectRequest(reason=reason, approver=approver), timeout_s)
+
+    async def _decide(self, job_id: str, update: str, arg: BaseModel, timeout_s: float) -> AgentState:
+        # Visibility answers with no worker running, so "not waiting" and "closed" are refused even then.
+        info = await self.status(job_id, with_steps=False)
+        if info.pipeline is not Pipeline.AGENT:
+            raise NotAwaitingApprovalError(f"job {job_id} is not an agent job; only agents wait for approval")
+        if info.status is not JobStatus.AWAITING_APPROVAL:
+            raise NotAwaitingApprovalError(f"job {job_id} is not awaiting approval (it is {info.status.value})")
+        try:
+            state: AgentState = await self.handle(job_id).execute_update(
+                update, arg, result_type=AgentState, rpc_timeout=timedelta(seconds=timeout_s)
+            )
+        except WorkflowUpdateFailedError as err:
+            # The validator refused it (e.g. it resumed meanwhile, or a budget pause without extend_tokens).
+            message = getattr(err.cause, "message", None) or str(err.cause or err)
+            raise NotAwaitingApprovalError(f"job {job_id}: {message}") from None
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            raise UpdateNotTakenError(
+                f"no worker took the {update} of job {job_id} within {timeout_s:g} s (is a worker running?)"
+            ) from None
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                raise NotAwaitingApprovalError(f"job {job_id} has closed; it is not awaiting approval") from None
+            raise
+        return state
+
+    async def agent_state(self, job_id: str, timeout_s: float = UPDATE_TIMEOUT_S) -> AgentState:
+        """The `state` query of a running agent (needs a live worker)."""
+        state: AgentState = await self.handle(job_id).query(
+            "state", result_type=AgentState, rpc_timeout=timedelta(seconds=timeout_s)
+        )
+        return state
+
+    async def pending(self, owner: str | None = None, limit: int = 100) -> list[PendingApproval]:
+        """Agents waiting for approval, oldest pause first: visibility plus memo, so no worker is needed."""
+        query = "GenAIPipeline = 'agent' AND AwaitingApproval = true AND ExecutionStatus = 'Running'"
+        rows: list[PendingApproval] = []
+        async for execution in self.temporal.list_workflows(query, limit=limit):
+            raw = await execution.memo()
+            memo = AgentMemo.model_validate({k: v for k, v in raw.items() if k in AgentMemo.model_fields})
+            row_owner = raw.get("owner") or None
+            if owner is not None and row_owner != owner:
+                continue
+            rows.append(
+                PendingApproval(
+                    job_id=execution.id,
+                    task=memo.task,
+                    reason=memo.pause_reason or None,
+                    pending_question=memo.pending_question or None,
+                    depth=memo.depth,
+                    max_depth=memo.max_depth,
+                    tokens_used=memo.tokens_used,
+                    token_budget=memo.token_budget or None,
+                    paused_at=memo.paused_at or None,
+                    deadline=memo.deadline or None,
+                    owner=row_owner,
+                )
+            )
+        return sorted(rows, key=lambda r: r.paused_at or datetime.min.replace(tzinfo=UTC))
 
     def handle(self, job_id: str) -> WorkflowHandle[Any, Any]:
         """The Temporal handle of a job (its latest run)."""

@@ -11,7 +11,8 @@ from schemas.answer import AnswerRequest
 from schemas.jobs import JobStatus, Pipeline
 from starter.client import GenAIFlowClient
 from starter.cmd_answer import print_answer
-from starter.corpus import index_corpus
+from starter.corpus import chunk_count, ingest_folder
+from starter.demo_agent import run_agent_demo
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_COLLECTION = "genai-flow-docs"
@@ -32,12 +33,25 @@ def web_ui_link(settings: Settings, job_id: str) -> str:
     return f"http://127.0.0.1:{settings.temporal_ui_port}/namespaces/{settings.temporal_namespace}/workflows/{job_id}"
 
 
+def defanged_copy(target: Path) -> Path:
+    """README.md and docs/ copied into target with the simulator markers they quote defanged; returns target."""
+    for path in [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]:
+        if path.is_file():
+            copy = target / path.relative_to(REPO)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            copy.write_text(defang_sim_markers(path.read_text(errors="replace")))
+    return target
+
+
 async def run_pipelines(settings: Settings, console: Console) -> int:
-    """Index the project's docs, ask three questions, print answers with citations; 0 when all completed."""
-    corpus = [p for p in (REPO / "README.md", REPO / "docs") if p.exists()]
-    report = await index_corpus(corpus, DEMO_COLLECTION, settings, root=REPO, prepare=defang_sim_markers)
-    console.print(f"indexed {report.files} files as {report.chunks} chunks into [bold]{DEMO_COLLECTION}[/bold]")
+    """Ingest the project's docs through IngestDocument, ask three questions, print answers; 0 when all completed."""
     client = await GenAIFlowClient.connect(settings)
+    # A fixed folder under the state dir: its files keep their URIs from one demo to the next, so a second demo
+    # finds them unchanged and embeds nothing again.
+    corpus = defanged_copy(settings.home / "demo-corpus")
+    report = await ingest_folder(client, corpus, DEMO_COLLECTION)
+    counts = f"{len(report.jobs)} documents ({report.summary.unchanged} unchanged), {chunk_count(report)} chunks"
+    console.print(f"ingested {counts} into [bold]{DEMO_COLLECTION}[/bold]")
     started = [
         await client.start(Pipeline.ANSWER, AnswerRequest(question=q, collection=DEMO_COLLECTION)) for q in QUESTIONS
     ]
@@ -49,4 +63,4 @@ async def run_pipelines(settings: Settings, console: Console) -> int:
         console.print(f"[dim]Web UI: {web_ui_link(settings, info.job_id)}[/dim]")
         if info.status is not JobStatus.COMPLETED:
             code = 1
-    return code
+    return await run_agent_demo(client, DEMO_COLLECTION, console) or code

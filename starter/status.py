@@ -36,7 +36,10 @@ def status_of(desc: WorkflowExecution) -> JobStatus:
             # A list entry has no pending activities: its history length alone tells queued from running.
             raw = desc.raw_description if isinstance(desc, WorkflowExecutionDescription) else None
             pending = raw.pending_activities if raw is not None else None
-            if not pending and desc.history_length <= _QUEUED_HISTORY_LENGTH:
+            # A run that continued-as-new starts with a short history too, but its job has long been running.
+            first_run = (raw.workflow_execution_info if raw is not None else desc.raw_info).first_run_id
+            continued = first_run not in ("", desc.run_id)
+            if not pending and not continued and desc.history_length <= _QUEUED_HISTORY_LENGTH:
                 return JobStatus.QUEUED
             return JobStatus.RUNNING
         case WorkflowExecutionStatus.COMPLETED:

@@ -152,3 +152,30 @@ async def gateway(
     await index_facts(tmp_path_factory.mktemp("gateway-corpus"), gw.collection, gw.settings)
     async with running_workers(client, gw.settings):
         yield gw
+
+
+@pytest.fixture(scope="session")
+def aws(servers: dict[str, str]) -> Iterator[str]:
+    """moto's S3/SQS/SNS server on a loopback port, reached through the standard AWS variables; yields its URL."""
+    from moto.server import ThreadedMotoServer
+
+    from runtime.devservers import environment
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        # Service-specific endpoints, as a deployment against MinIO would set them.
+        "AWS_ENDPOINT_URL_S3": url,
+        "AWS_ENDPOINT_URL_SQS": url,
+        "AWS_ENDPOINT_URL_SNS": url,
+    }
+    try:
+        with environment(env):
+            yield url
+    finally:
+        server.stop()

@@ -14,7 +14,7 @@ from runtime.settings import Settings, get_settings
 from schemas.sim import SimLedger
 
 if TYPE_CHECKING:
-    from starter.corpus import IndexReport
+    from starter.ingest_paths import IngestReport
 from starter.client import GenAIFlowClient
 
 
@@ -34,11 +34,20 @@ async def running_workers(client: Client, settings: Settings) -> AsyncIterator[G
         yield GenAIFlowClient(client, settings)
 
 
-async def index_facts(tmp: Path, collection: str, settings: Settings) -> IndexReport:
-    """Index the sample documents (zephyr.md, orchard.md, comet.md) into collection."""
+async def index_facts(tmp: Path, collection: str, settings: Settings) -> IngestReport:
+    """Ingest the sample documents (zephyr.md, orchard.md, comet.md) into collection through IngestDocument."""
+    from runtime.temporal import connect
     from starter.corpus import index_samples
 
-    return await index_samples(tmp, collection, settings)
+    client = await connect(settings)
+    async with running_workers(client, settings) as flow:
+        return await index_samples(flow, tmp, collection)
+
+
+def is_chunk_of(chunk_id: str, source: str, ordinal: int = 0) -> bool:
+    """True when chunk_id is chunk `ordinal` of the document cited as `source` (`<source>@<uri tag>#<n>`)."""
+    name, _, rest = chunk_id.partition("@")
+    return name == source and rest.endswith(f"#{ordinal}")
 
 
 async def sim_ledger(sim_url: str, prefix: str | None = None) -> SimLedger:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,7 +16,7 @@ from temporalio.client import Client
 from runtime.settings import Settings
 from schemas.jobs import JobInfo, JobStarted, JobStatus
 from starter.client import GenAIFlowClient
-from tests.helpers import index_facts, private_settings, running_workers
+from tests.helpers import index_facts, is_chunk_of, private_settings, running_workers
 
 
 async def cli(settings: Settings, *args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
@@ -48,7 +49,7 @@ async def test_ask_wait_json_prints_the_completed_job(env: tuple[Settings, GenAI
     assert code == 0, err
     info = JobInfo.model_validate_json(out)
     assert info.status is JobStatus.COMPLETED and "Thomas Greaves" in info.result["answer"]  # type: ignore[index]
-    assert info.result["citations"][0]["chunk_id"] == "orchard.md#0"  # type: ignore[index]
+    assert is_chunk_of(info.result["citations"][0]["chunk_id"], "orchard.md")  # type: ignore[index]
 
 
 async def test_ask_without_wait_prints_job_urls_then_result_waits(env: tuple[Settings, GenAIFlowClient, str]) -> None:
@@ -68,7 +69,8 @@ async def test_ask_wait_human_output_shows_answer_and_citation(env: tuple[Settin
     code, out, err = await cli(settings, "ask", "Who commissioned the Zephyr reactor?", "--collection", collection,
                                "--wait")  # fmt: skip
     assert code == 0, err
-    assert "A:" in out and "Amelia Hartwell" in out and "[zephyr.md#0]" in out and "tokens billed" in out
+    assert "A:" in out and "Amelia Hartwell" in out and "tokens billed" in out
+    assert re.search(r"\[zephyr\.md@[0-9a-f]+#0\]", out), out
 
 
 async def test_dead_lettered_job_exits_3_and_dlq_lists_and_replays_it(
@@ -130,6 +132,6 @@ async def test_jobs_lists_completed_jobs_and_cancel_of_a_closed_job_is_refused(
     assert code == 0 and any(j.job_id == job_id for j in listed)
     assert all(j.status is JobStatus.COMPLETED for j in listed)
     code, _, err = await cli(settings, "cancel", job_id)
-    assert code == 2 and f"job {job_id} is already completed" in err
+    assert code == 4 and f"job {job_id} is already completed" in err
     code, _, err = await cli(settings, "jobs", "--status", "bogus")
     assert code == 2 and "Traceback" not in err

@@ -243,6 +243,7 @@ def test_demo_runs_and_stops_the_stack(tmp_path: Path) -> None:
     output = log.read_text(errors="replace")
     assert code == 0, output
     assert READY in output and "demo finished with exit code 0" in output
+    assert "paused at its depth limit" in output and "approved: depth 1/2" in output  # the agent part
     assert f"http://127.0.0.1:{env['GENAI_FLOW_TEMPORAL_UI_PORT']}/namespaces/default/workflows" in output
     assert "Traceback" not in output
     for name in ("TEMPORAL_ADDRESS", "GENAI_FLOW_CHROMA_URL"):

@@ -82,9 +82,11 @@ class Registration:
 
 def workflows() -> list[type]:
     """Workflow classes served on `genai-workflows` (imported here, lazily, so importing the registry stays cheap)."""
+    from workflows.agent import AgentRun
     from workflows.answer import AnswerQuestion
+    from workflows.ingest import IngestDocument
 
-    return [AnswerQuestion]
+    return [AnswerQuestion, IngestDocument, AgentRun]
 
 
 def inference_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
@@ -101,6 +103,40 @@ def inference_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
     return [inference.chat, inference.structured, inference.embed, retrieval.retrieve]
 
 
+def _claims(deps: WorkerDeps) -> Any:
+    """The claim store (object store under GENAI_FLOW_CLAIMS_URL), closed with the worker."""
+    from runtime.claims import ClaimStore
+    from runtime.objectstore import ObjectStore
+
+    store = ObjectStore()
+    deps.resources.push_async_callback(store.close)
+    return ClaimStore(store, deps.settings.claims_base)
+
+
+def ingest_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
+    """IngestDocument's document steps: extract, chunk, index, remove, drop claims."""
+    from activities.ingest import IngestActivities
+    from runtime.documents import DocumentRegistry
+    from runtime.keys import RedisKeys
+    from runtime.vectorindex import VectorIndex
+
+    claims = _claims(deps)
+    registry = DocumentRegistry(deps.redis, RedisKeys.of(deps.settings))
+    ingest = IngestActivities(claims.store, claims, VectorIndex(deps.settings), registry)
+    return [ingest.extract_text, ingest.chunk, ingest.index_chunks, ingest.remove_document, ingest.drop_claims]
+
+
+def ingest_embed_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
+    """IngestDocument's bulk embeddings (chunk groups through the never-pay-twice path)."""
+    from activities.inference import InferenceActivities
+    from activities.ingest_embed import EmbedChunksActivities
+    from activities.llm import make_llm
+
+    llm = make_llm(deps.settings)
+    deps.resources.push_async_callback(llm.close)
+    return [EmbedChunksActivities(InferenceActivities(llm, deps.redis, deps.settings), _claims(deps)).embed_chunks]
+
+
 def job_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
     """Bookkeeping the workflows run as local activities: dead letters, the closing ledger, job events."""
     from activities.events import EventActivities
@@ -111,19 +147,63 @@ def job_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
     return [jobs.record_dead_letter, jobs.finish_job, EventActivities(deps.redis, deps.settings).publish_event]
 
 
+def agent_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
+    """The agent's tool-calling model call (transcript in Redis), on the never-pay-twice chat path."""
+    from activities.agent_chat import AgentChatActivities
+    from activities.inference import InferenceActivities
+    from activities.llm import make_llm
+
+    llm = make_llm(deps.settings)
+    deps.resources.push_async_callback(llm.close)
+    # No cross-job cache for agent steps: two agents (or a sub-agent given its parent's task) send the same first
+    # prompt, yet each is its own conversation and must be billed and counted as such. Retries still never pay twice.
+    settings = deps.settings.model_copy(update={"cross_job_cache": False})
+    inference = InferenceActivities(llm, deps.redis, settings)
+    return [AgentChatActivities(inference, deps.redis, settings).agent_chat]
+
+
+def user_tools_on(queue: str) -> ActivityFactory:
+    """A factory for the `@agent_tool` activities (GENAI_FLOW_AGENT_TOOLS modules) that run on `queue`."""
+
+    def factory(deps: WorkerDeps) -> list[Callable[..., Any]]:
+        from activities.agent_tools import UserToolActivities
+
+        tools = UserToolActivities(deps.redis, deps.settings)
+        found = tools.for_queue(queue)
+        # The catalog is a local activity of AgentRun, so it runs beside the workflows.
+        return [tools.agent_tool_catalog, *found] if queue == WORKFLOWS_QUEUE else found
+
+    factory.only_when_configured = True  # type: ignore[attr-defined]  # declares no queue by itself
+    return factory
+
+
 def activity_factories() -> dict[str, list[ActivityFactory]]:
     """Activity factories per task queue."""
     return {
-        WORKFLOWS_QUEUE: [job_activities],  # local activities of the workflows above
-        INFERENCE_QUEUE: [inference_activities],  # model calls: chat, structured output, embeddings, retrieval
-        IO_QUEUE: [],  # extraction, chunking, indexing, object store
+        WORKFLOWS_QUEUE: [job_activities, user_tools_on(WORKFLOWS_QUEUE)],  # local activities of the workflows above
+        # model calls, retrieval, bulk embeddings, agent turns
+        INFERENCE_QUEUE: [
+            inference_activities,
+            ingest_embed_activities,
+            agent_activities,
+            user_tools_on(INFERENCE_QUEUE),
+        ],
+        IO_QUEUE: [
+            ingest_activities,
+            user_tools_on(IO_QUEUE),
+        ],  # extraction, chunking, indexing, object store; user tools
     }
 
 
 def declared_queues() -> list[str]:
     """Queues that have at least one workflow or activity factory (no dependency is built)."""
     factories = activity_factories()
-    found = [queue for queue in ALL_QUEUES if factories.get(queue)]
+    # User-tool factories alone declare nothing: whether they build anything depends on GENAI_FLOW_AGENT_TOOLS.
+    found = [
+        queue
+        for queue in ALL_QUEUES
+        if any(not getattr(f, "only_when_configured", False) for f in factories.get(queue, []))
+    ]
     if workflows() and WORKFLOWS_QUEUE not in found:
         found.insert(0, WORKFLOWS_QUEUE)
     return found

@@ -1,0 +1,427 @@
+"""AgentRun: chat with tools → run the calls → append the results → next step, behind the inference firewall.
+
+The firewall (CONTRACTS.md, "Agent depth and budget"): depth counts the agent's own model calls along the chain
+from the root job (sub-agents included); before a call, a run at `max_depth`, or with `tokens_used >= token_budget`,
+stops. A sub-agent returns `{stopped, usage}` to its parent; the root pauses, durably, until a person approves or
+rejects (update or signal), or the approval timeout rejects it. History stays bounded: the transcript lives in Redis
+and the run continues-as-new every `continue_every` steps with compact state.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.retry import DEFAULT_STEP_DEADLINE_S, inference_activity_options
+    from schemas import queues
+    from schemas import search_attributes as sa
+    from schemas.agent import (
+        AgentCarry,
+        AgentChatRequest,
+        AgentChatResult,
+        AgentMemo,
+        AgentRequest,
+        AgentResult,
+        AgentRunInput,
+        AgentState,
+        ApprovalRecord,
+        ApproveRequest,
+        ChildScope,
+        Outcome,
+        PauseReason,
+        RejectRequest,
+        ToolBinding,
+    )
+    from schemas.answer import StepUsage
+    from schemas.dlq import DeadLetterEntry, FinishedJob, FinishJob
+    from schemas.events import EventType, PublishEventInput
+    from schemas.inference import ChatMessage
+    from schemas.jobs import Pipeline
+    from workflows.agent_tools import ToolRunner
+    from workflows.ledger import gave_up, seconds
+
+BOOKKEEPING = timedelta(seconds=10)
+TRANSCRIPT_GRACE_S = 7 * 24 * 3600  # the transcript outlives the longest approval wait by this much
+DEFAULT_APPROVER = "temporal-cli"  # a signal (Temporal CLI, Web UI) carries no identity
+SYSTEM_PROMPT = (
+    "You are a careful agent. Use the tools when they help; each tool result arrives as JSON. "
+    "When you can answer the task, answer in plain text without calling a tool."
+)
+
+
+@workflow.defn(name="AgentRun")
+class AgentRun:
+    """A tool-calling agent whose depth and token budget pause it for human approval."""
+
+    def __init__(self) -> None:
+        self.req = AgentRequest(task="-")
+        self.scope: ChildScope | None = None
+        self.carry = AgentCarry(max_depth=1)
+        self.pause: PauseReason | None = None
+        self.deadline: datetime | None = None
+        self.question: str | None = None
+        self.decision: ApprovalRecord | None = None
+
+    @workflow.run
+    async def run(self, run_input: AgentRunInput) -> AgentResult:
+        """Steps until the model answers without tools, a sub-agent stops, or a person rejects."""
+        req, scope = run_input.request(), run_input.scope
+        self.req, self.scope = req, scope
+        self.carry = run_input.carry or await self.begin()
+        tools = ToolRunner(req, self.carry, scope, self.events_job_id, self.options)
+        steps_this_run = 0
+        try:
+            while True:
+                if steps_this_run >= req.continue_every:
+                    await self.continue_as_new()
+                if (limit := self.limit_reached()) is not None:
+                    if scope is not None:
+                        return self.result(Outcome.STOPPED, stopped=limit)
+                    decision = await self.wait_for_approval(limit)
+                    if decision.decision == "reject":
+                        return await self.finish(Outcome.REJECTED, reason=decision.reason)
+                    continue
+                reply = await self.chat(tools)
+                steps_this_run += 1
+                if not reply.tool_calls:
+                    return await self.finish(Outcome.ANSWERED, answer=reply.content)
+                results = []
+                for call in reply.tool_calls:
+                    self.carry.tool_calls += 1
+                    result = await tools.run(call, self.carry.tool_calls)
+                    results.append(ChatMessage(role="tool", tool_call_id=call.id, content=result.content))
+                self.carry.pending_messages = results
+        except Exception as err:
+            if scope is None:
+                await self.record_failure(err)
+            raise
+
+    async def begin(self) -> AgentCarry:
+        """The first run's state: limits from the request (or the parent's scope), the user tools, the task."""
+        tools: list[ToolBinding] = await workflow.execute_local_activity(
+            "agent_tool_catalog",
+            self.req.tools,
+            result_type=list[ToolBinding],
+            start_to_close_timeout=BOOKKEEPING,
+            summary="agent tools",
+        )
+        scope = self.scope
+        carry = AgentCarry(
+            depth=scope.depth if scope else 0,
+            max_depth=scope.max_depth if scope else self.req.max_depth,
+            token_budget=scope.token_budget if scope else self.req.token_budget,
+            tools=tools,
+            pending_messages=[
+                ChatMessage(role="system", content=SYSTEM_PROMPT),
+                ChatMessage(role="user", content=self.req.task),
+            ],
+        )
+        if scope is None:
+            workflow.upsert_memo({"task": self.req.task[:200]})
+        return carry
+
+    def limit_reached(self) -> PauseReason | None:
+        """Which limit holds the next model call, if any (depth first)."""
+        if self.carry.depth >= self.carry.max_depth:
+            return PauseReason.DEPTH
+        budget = self.carry.token_budget
+        if budget is not None and self.carry.usage.billed_tokens >= budget:
+            return PauseReason.BUDGET
+        return None
+
+    async def chat(self, tools: ToolRunner) -> AgentChatResult:
+        """One model call with the tools offered; the transcript grows in Redis, only its length in history."""
+        number = self.carry.steps + 1
+        step = f"{self.scope.label if self.scope else ''}chat#{number}"
+        request = AgentChatRequest(
+            job_id=workflow.info().workflow_id,
+            events_job_id=self.events_job_id,
+            step=step,
+            transcript_len=self.carry.transcript_len,
+            append=self.carry.pending_messages,
+            tools=tools.specs(),
+            ttl_s=int(self.req.approval_timeout_s) + TRANSCRIPT_GRACE_S,
+        )
+        reply: AgentChatResult = await workflow.execute_activity(
+            "agent_chat",
+            request,
+            result_type=AgentChatResult,
+            task_queue=queues.sibling(workflow.info().task_queue, queues.INFERENCE),
+            summary=f"{step} at depth {self.carry.depth + 1}",
+            **self.options,
+        )
+        self.carry.steps = number
+        self.carry.depth += 1
+        self.carry.usage = self.carry.usage + reply.usage
+        self.carry.transcript_len = reply.transcript_len
+        self.carry.pending_messages = []
+        self.carry.last_summary = _summary(number, reply)
+        workflow.upsert_search_attributes([sa.AGENT_DEPTH.value_set(self.carry.depth)])
+        return reply
+
+    async def wait_for_approval(self, reason: PauseReason) -> ApprovalRecord:
+        """Pause: flag and memo for `pending`, publish `awaiting_approval`, wait for a decision or the timeout."""
+        timeout = timedelta(seconds=self.req.approval_timeout_s)
+        paused_at = workflow.now()
+        self.pause, self.decision, self.deadline = reason, None, paused_at + timeout
+        self.question = self.pending_question(reason)
+        memo = AgentMemo(
+            task=self.req.task[:200],
+            pause_reason=reason.value,
+            pending_question=self.question,
+            paused_at=paused_at.isoformat(),
+            deadline=self.deadline.isoformat(),
+            depth=self.carry.depth,
+            max_depth=self.carry.max_depth,
+            tokens_used=self.carry.usage.billed_tokens,
+            token_budget=self.carry.token_budget or 0,
+        )
+        workflow.upsert_memo(memo.model_dump())
+        workflow.upsert_search_attributes([sa.AWAITING_APPROVAL.value_set(True)])
+        await self.publish(EventType.AWAITING_APPROVAL, self.state().model_dump(mode="json"))
+        try:
+            await workflow.wait_condition(lambda: self.decision is not None, timeout=timeout)
+        except TimeoutError:
+            self.record(
+                ApprovalRecord(
+                    decision="reject", approver="system", via="timeout", reason="approval timed out", at=workflow.now()
+                )
+            )
+        decision = self.decision
+        assert decision is not None
+        self.pause, self.question, self.deadline = None, None, None
+        workflow.upsert_search_attributes([sa.AWAITING_APPROVAL.value_set(False)])
+        workflow.upsert_memo({"pause_reason": "", "pending_question": "", "paused_at": "", "deadline": ""})
+        event = EventType.APPROVED if decision.decision == "approve" else EventType.REJECTED
+        await self.publish(event, decision.model_dump(mode="json", exclude_none=True))
+        return decision
+
+    def pending_question(self, reason: PauseReason) -> str:
+        """What the person is asked to decide."""
+        if reason is PauseReason.DEPTH:
+            ask = f"Depth limit reached ({self.carry.depth}/{self.carry.max_depth}): allow more model calls?"
+        else:
+            ask = f"Token budget spent ({self.carry.usage.billed_tokens}/{self.carry.token_budget}): allow more tokens?"
+        return f"{ask} Task: {self.req.task[:200]}. Last step: {self.carry.last_summary or 'none'}"
+
+    # --- approvals: update (validated, answers with the new state) and signal (same shape; ignored when not due)
+
+    @workflow.update(name="approve")
+    def approve_update(self, req: ApproveRequest) -> AgentState:
+        """Approve the pause: extend depth (default 1 at a depth pause) and/or tokens."""
+        self.apply_approve(req, "update")
+        return self.state()
+
+    @approve_update.validator
+    def validate_approve(self, req: ApproveRequest) -> None:
+        """Refuse an approval the run cannot take, with the reason (the client maps it to exit 4 / HTTP 409)."""
+        if refusal := self.approve_refusal(req):
+            raise ApplicationError(refusal, type="NotAwaitingApproval")
+
+    @workflow.update(name="reject")
+    def reject_update(self, req: RejectRequest) -> AgentState:
+        """Reject the pause: the run completes with outcome `rejected` and the reason."""
+        self.apply_reject(req, "update")
+        return self.state()
+
+    @reject_update.validator
+    def validate_reject(self, req: RejectRequest) -> None:
+        """Refuse a rejection when the run is not waiting."""
+        if refusal := self.waiting_refusal():
+            raise ApplicationError(refusal, type="NotAwaitingApproval")
+
+    @workflow.signal(name="approve")
+    def approve_signal(self, req: ApproveRequest) -> None:
+        """`temporal workflow signal --name approve`: applied when due, else ignored and kept in the audit list."""
+        if refusal := self.approve_refusal(req):
+            self.ignored("approve", req.approver, refusal, req.note)
+            return
+        self.apply_approve(req, "signal")
+
+    @workflow.signal(name="reject")
+    def reject_signal(self, req: RejectRequest) -> None:
+        """`temporal workflow signal --name reject`: as the update, ignored (and audited) when not waiting."""
+        if refusal := self.waiting_refusal():
+            self.ignored("reject", req.approver, refusal, req.reason)
+            return
+        self.apply_reject(req, "signal")
+
+    @workflow.query(name="state")
+    def state(self) -> AgentState:
+        """Depth, budget and the pending question, from workflow state."""
+        budget = self.carry.token_budget
+        used = self.carry.usage.billed_tokens
+        return AgentState(
+            depth=self.carry.depth,
+            max_depth=self.carry.max_depth,
+            tokens_used=used,
+            tokens_left=None if budget is None else max(0, budget - used),
+            awaiting_approval=self.pause is not None and self.decision is None,
+            pending_question=self.question,
+            transcript_summary=self.carry.last_summary,
+            reason=self.pause,
+            deadline=self.deadline,
+            steps=self.carry.steps,
+        )
+
+    def waiting_refusal(self) -> str | None:
+        """Why a decision cannot be taken now (None when the run is waiting for one)."""
+        if self.pause is None or self.decision is not None:
+            return "the run is not awaiting approval (it is running)"
+        return None
+
+    def approve_refusal(self, req: ApproveRequest) -> str | None:
+        """Why this approval cannot be taken now: not waiting, or a budget pause without extend_tokens."""
+        if refusal := self.waiting_refusal():
+            return refusal
+        if self.pause is PauseReason.BUDGET and not req.extend_tokens:
+            return "the run is paused at its token budget: approve with extend_tokens"
+        return None
+
+    def apply_approve(self, req: ApproveRequest, via: Literal["update", "signal"]) -> None:
+        """Extend the limits and record the decision (the waiting run resumes)."""
+        extend_depth = req.extend_depth
+        if extend_depth is None and self.pause is PauseReason.DEPTH:
+            extend_depth = 1
+        if extend_depth:
+            self.carry.max_depth += extend_depth
+        if req.extend_tokens and self.carry.token_budget is not None:
+            self.carry.token_budget += req.extend_tokens
+        self.record(
+            ApprovalRecord(
+                decision="approve",
+                approver=req.approver or DEFAULT_APPROVER,
+                via=via,
+                note=req.note,
+                extend_depth=extend_depth,
+                extend_tokens=req.extend_tokens,
+                at=workflow.now(),
+            )
+        )
+
+    def apply_reject(self, req: RejectRequest, via: Literal["update", "signal"]) -> None:
+        """Record a rejection (the waiting run completes as rejected)."""
+        reason = req.reason or "rejected"
+        self.record(
+            ApprovalRecord(
+                decision="reject", approver=req.approver or DEFAULT_APPROVER, via=via, reason=reason, at=workflow.now()
+            )
+        )
+
+    def record(self, decision: ApprovalRecord) -> None:
+        """Keep a decision in the audit list and wake the waiting run."""
+        self.carry.approvals.append(decision)
+        self.decision = decision
+
+    def ignored(self, decision: Literal["approve", "reject"], approver: str | None, why: str, note: str | None) -> None:
+        """A signal that arrived when the run was not waiting: audited, never kept as a pre-approval."""
+        record = ApprovalRecord(
+            decision=decision,
+            approver=approver or DEFAULT_APPROVER,
+            via="signal",
+            note=note,
+            reason=f"ignored: {why}",
+            ignored=True,
+            at=workflow.now(),
+        )
+        self.carry.approvals.append(record)
+
+    # --- bookkeeping
+
+    async def continue_as_new(self) -> None:
+        """Start a fresh run with compact state once every handler has finished (history stays bounded)."""
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.continue_as_new(AgentRunInput(**self.req.model_dump(), scope=self.scope, carry=self.carry))
+
+    def result(
+        self, outcome: Outcome, answer: str = "", reason: str | None = None, stopped: PauseReason | None = None
+    ) -> AgentResult:
+        """The run's result (the audit list included)."""
+        return AgentResult(
+            outcome=outcome,
+            answer=answer,
+            reason=reason,
+            approvals=self.carry.approvals,
+            usage=self.carry.usage,
+            depth=self.carry.depth,
+            stopped=stopped,
+            steps=self.carry.steps,
+            tool_calls=self.carry.tool_calls,
+        )
+
+    async def finish(self, outcome: Outcome, answer: str = "", reason: str | None = None) -> AgentResult:
+        """Close a root job: price it, set `TokensUsed`, publish `job.completed`; a sub-agent just returns."""
+        result = self.result(outcome, answer, reason)
+        if self.scope is not None:
+            return result
+        workflow.upsert_search_attributes([sa.TOKENS_USED.value_set(self.carry.usage.billed_tokens)])
+        workflow.upsert_memo({"outcome": outcome.value})
+        job = FinishJob(
+            job_id=workflow.info().workflow_id,
+            event=EventType.JOB_COMPLETED.value,
+            steps=[StepUsage(step="agent", usage=self.carry.usage)],
+            data={"outcome": outcome.value, "answer": answer[:200], "reason": reason},
+        )
+        await workflow.execute_local_activity(
+            "finish_job", job, result_type=FinishedJob, start_to_close_timeout=BOOKKEEPING, summary=outcome.value
+        )
+        return result
+
+    async def record_failure(self, err: BaseException) -> None:
+        """A step that gave up dead-letters the job (so `dlq replay` can run it again); other errors fail it."""
+        verdict = gave_up(err)
+        if verdict is None:
+            cause = err.cause if isinstance(err, ActivityError) and err.cause else err
+            await self.publish(EventType.JOB_FAILED, {"error": str(cause)})
+            return
+        error_type, attempts, message = verdict
+        step = f"chat#{self.carry.steps + 1}"
+        entry = DeadLetterEntry(
+            job_id=workflow.info().workflow_id,
+            pipeline=Pipeline.AGENT,
+            step=step,
+            attempts=attempts,
+            error_type=error_type,
+            last_error=message,
+            input=self.req.model_dump(mode="json", exclude_none=True),
+            failed_at=workflow.now(),
+        )
+        await workflow.execute_local_activity(
+            "record_dead_letter", entry, start_to_close_timeout=BOOKKEEPING, summary=f"dead letter: {step}"
+        )
+        workflow.upsert_search_attributes([sa.DEAD_LETTERED.value_set(True)])
+        await self.publish(
+            EventType.JOB_DEAD_LETTERED, entry.model_dump(mode="json", include={"step", "attempts", "last_error"})
+        )
+        raise ApplicationError(
+            f"dead-lettered at {step} after {attempts} attempt(s): {message}", type="DeadLettered"
+        ) from err
+
+    async def publish(self, event: EventType, data: dict[str, Any]) -> None:
+        """One progress event on the root job's stream (a local activity: workflows cannot touch Redis)."""
+        payload = PublishEventInput(job_id=self.events_job_id, type=event, data=data)
+        await workflow.execute_local_activity(
+            "publish_event", payload, start_to_close_timeout=BOOKKEEPING, summary=event.value
+        )
+
+    @property
+    def events_job_id(self) -> str:
+        """Whose event stream this run writes to: the root job's (sub-agents included)."""
+        return self.scope.root_job_id if self.scope else workflow.info().workflow_id
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """Timeouts and retry policy of model-calling activities (the step deadline travels with the request)."""
+        return inference_activity_options(seconds(self.req.step_deadline_s, DEFAULT_STEP_DEADLINE_S))
+
+
+def _summary(number: int, reply: AgentChatResult) -> str:
+    """One line on what a step did, for the state query and the pending question."""
+    if reply.tool_calls:
+        calls = ", ".join(f"{c.name}({c.arguments[:60]})" for c in reply.tool_calls)
+        return f"step {number} called {calls}"
+    return f"step {number} answered: {reply.content[:120]}"

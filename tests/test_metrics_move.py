@@ -153,7 +153,7 @@ async def test_backlog_rises_without_workers_and_drains_with_them(
         lambda s: s.in_flight == JOBS and any(q.task_queue == workflows_queue and q.backlog >= JOBS for q in s.queues),
     )
     assert not snap.errors, snap.errors
-    assert next(q for q in snap.queues if q.task_queue == workflows_queue).pollers == 0
+    # (Not `pollers == 0`: the server lists pollers seen recently, e.g. the workers that just indexed the corpus.)
     samples = await gateway_metrics()
     assert total(samples, "genai_task_queue_backlog", task_queue=workflows_queue, task_type="workflow") >= JOBS
     assert total(samples, "genai_jobs_in_flight", pipeline="answer") == JOBS

@@ -52,7 +52,7 @@ def agent(
     from pydantic import ValidationError
 
     from schemas.agent import AgentRequest
-    from starter.cli_support import console, exit_code_for, fail, print_model, run
+    from starter.cli_support import console, exit_code_for, fail, print_model, rich_console, run
     from starter.durations import parse_duration
     from starter.exit_codes import ExitCode
 
@@ -79,7 +79,7 @@ def agent(
         if as_json:
             return started, await client.wait(started.job_id)
         console.print(f"[dim]job {started.job_id}[/dim]")
-        return started, await watch(client, started.job_id, console)
+        return started, await watch(client, started.job_id, rich_console())  # rich's Live needs the real one
 
     started, info = run(body)
     if info is None:

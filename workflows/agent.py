@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.retry import DEFAULT_STEP_DEADLINE_S, inference_activity_options
@@ -36,15 +36,19 @@ with workflow.unsafe.imports_passed_through():
         RejectRequest,
         ToolBinding,
     )
-    from schemas.answer import StepUsage
-    from schemas.dlq import DeadLetterEntry, FinishedJob, FinishJob
-    from schemas.events import EventType, PublishEventInput
+    from schemas.events import EventType
     from schemas.inference import ChatMessage
-    from schemas.jobs import Pipeline
+    from workflows.agent_bookkeeping import (
+        BOOKKEEPING,
+        close_job,
+        pending_question,
+        publish,
+        record_failure,
+        step_summary,
+    )
     from workflows.agent_tools import ToolRunner
-    from workflows.ledger import gave_up, seconds
+    from workflows.ledger import seconds
 
-BOOKKEEPING = timedelta(seconds=10)
 TRANSCRIPT_GRACE_S = 7 * 24 * 3600  # the transcript outlives the longest approval wait by this much
 DEFAULT_APPROVER = "temporal-cli"  # a signal (Temporal CLI, Web UI) carries no identity
 SYSTEM_PROMPT = (
@@ -97,7 +101,7 @@ class AgentRun:
                 self.carry.pending_messages = results
         except Exception as err:
             if scope is None:
-                await self.record_failure(err)
+                await record_failure(self.req, self.carry, err)
             raise
 
     async def begin(self) -> AgentCarry:
@@ -159,7 +163,7 @@ class AgentRun:
         self.carry.usage = self.carry.usage + reply.usage
         self.carry.transcript_len = reply.transcript_len
         self.carry.pending_messages = []
-        self.carry.last_summary = _summary(number, reply)
+        self.carry.last_summary = step_summary(number, reply)
         workflow.upsert_search_attributes([sa.AGENT_DEPTH.value_set(self.carry.depth)])
         return reply
 
@@ -168,7 +172,7 @@ class AgentRun:
         timeout = timedelta(seconds=self.req.approval_timeout_s)
         paused_at = workflow.now()
         self.pause, self.decision, self.deadline = reason, None, paused_at + timeout
-        self.question = self.pending_question(reason)
+        self.question = pending_question(self.req, self.carry, reason)
         memo = AgentMemo(
             task=self.req.task[:200],
             pause_reason=reason.value,
@@ -199,14 +203,6 @@ class AgentRun:
         event = EventType.APPROVED if decision.decision == "approve" else EventType.REJECTED
         await self.publish(event, decision.model_dump(mode="json", exclude_none=True))
         return decision
-
-    def pending_question(self, reason: PauseReason) -> str:
-        """What the person is asked to decide."""
-        if reason is PauseReason.DEPTH:
-            ask = f"Depth limit reached ({self.carry.depth}/{self.carry.max_depth}): allow more model calls?"
-        else:
-            ask = f"Token budget spent ({self.carry.usage.billed_tokens}/{self.carry.token_budget}): allow more tokens?"
-        return f"{ask} Task: {self.req.task[:200]}. Last step: {self.carry.last_summary or 'none'}"
 
     # --- approvals: update (validated, answers with the new state) and signal (same shape; ignored when not due)
 
@@ -354,59 +350,14 @@ class AgentRun:
         )
 
     async def finish(self, outcome: Outcome, answer: str = "", reason: str | None = None) -> AgentResult:
-        """Close a root job: price it, set `TokensUsed`, publish `job.completed`; a sub-agent just returns."""
-        result = self.result(outcome, answer, reason)
-        if self.scope is not None:
-            return result
-        workflow.upsert_search_attributes([sa.TOKENS_USED.value_set(self.carry.usage.billed_tokens)])
-        workflow.upsert_memo({"outcome": outcome.value})
-        job = FinishJob(
-            job_id=workflow.info().workflow_id,
-            event=EventType.JOB_COMPLETED.value,
-            steps=[StepUsage(step="agent", usage=self.carry.usage)],
-            data={"outcome": outcome.value, "answer": answer[:200], "reason": reason},
-        )
-        await workflow.execute_local_activity(
-            "finish_job", job, result_type=FinishedJob, start_to_close_timeout=BOOKKEEPING, summary=outcome.value
-        )
-        return result
-
-    async def record_failure(self, err: BaseException) -> None:
-        """A step that gave up dead-letters the job (so `dlq replay` can run it again); other errors fail it."""
-        verdict = gave_up(err)
-        if verdict is None:
-            cause = err.cause if isinstance(err, ActivityError) and err.cause else err
-            await self.publish(EventType.JOB_FAILED, {"error": str(cause)})
-            return
-        error_type, attempts, message = verdict
-        step = f"chat#{self.carry.steps + 1}"
-        entry = DeadLetterEntry(
-            job_id=workflow.info().workflow_id,
-            pipeline=Pipeline.AGENT,
-            step=step,
-            attempts=attempts,
-            error_type=error_type,
-            last_error=message,
-            input=self.req.model_dump(mode="json", exclude_none=True),
-            failed_at=workflow.now(),
-        )
-        await workflow.execute_local_activity(
-            "record_dead_letter", entry, start_to_close_timeout=BOOKKEEPING, summary=f"dead letter: {step}"
-        )
-        workflow.upsert_search_attributes([sa.DEAD_LETTERED.value_set(True)])
-        await self.publish(
-            EventType.JOB_DEAD_LETTERED, entry.model_dump(mode="json", include={"step", "attempts", "last_error"})
-        )
-        raise ApplicationError(
-            f"dead-lettered at {step} after {attempts} attempt(s): {message}", type="DeadLettered"
-        ) from err
+        """Close a root job (priced ledger, `TokensUsed`, `job.completed`); a sub-agent just returns its result."""
+        if self.scope is None:
+            await close_job(self.carry, outcome, answer, reason)
+        return self.result(outcome, answer, reason)
 
     async def publish(self, event: EventType, data: dict[str, Any]) -> None:
         """One progress event on the root job's stream (a local activity: workflows cannot touch Redis)."""
-        payload = PublishEventInput(job_id=self.events_job_id, type=event, data=data)
-        await workflow.execute_local_activity(
-            "publish_event", payload, start_to_close_timeout=BOOKKEEPING, summary=event.value
-        )
+        await publish(self.events_job_id, event, data)
 
     @property
     def events_job_id(self) -> str:
@@ -417,11 +368,3 @@ class AgentRun:
     def options(self) -> dict[str, Any]:
         """Timeouts and retry policy of model-calling activities (the step deadline travels with the request)."""
         return inference_activity_options(seconds(self.req.step_deadline_s, DEFAULT_STEP_DEADLINE_S))
-
-
-def _summary(number: int, reply: AgentChatResult) -> str:
-    """One line on what a step did, for the state query and the pending question."""
-    if reply.tool_calls:
-        calls = ", ".join(f"{c.name}({c.arguments[:60]})" for c in reply.tool_calls)
-        return f"step {number} called {calls}"
-    return f"step {number} answered: {reply.content[:120]}"

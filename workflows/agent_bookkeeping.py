@@ -9,16 +9,16 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from schemas import search_attributes as sa
     from schemas.agent import AgentCarry, AgentChatResult, AgentRequest, Outcome, PauseReason
     from schemas.answer import StepUsage
-    from schemas.dlq import DeadLetterEntry, FinishedJob, FinishJob
+    from schemas.dlq import FinishedJob, FinishJob
     from schemas.events import EventType, PublishEventInput
     from schemas.jobs import Pipeline
-    from workflows.ledger import gave_up
+    from workflows.ledger import dead_lettered, gave_up, record_dead_letter
 
 BOOKKEEPING = timedelta(seconds=10)
 
@@ -54,27 +54,11 @@ async def record_failure(req: AgentRequest, carry: AgentCarry, err: BaseExceptio
         cause = err.cause if isinstance(err, ActivityError) and err.cause else err
         await publish(job_id, EventType.JOB_FAILED, {"error": str(cause)})
         return
-    error_type, attempts, message = verdict
     step = f"chat#{carry.steps + 1}"
-    entry = DeadLetterEntry(
-        job_id=job_id,
-        pipeline=Pipeline.AGENT,
-        step=step,
-        attempts=attempts,
-        error_type=error_type,
-        last_error=message,
-        input=req.model_dump(mode="json", exclude_none=True),
-        failed_at=workflow.now(),
-    )
-    await workflow.execute_local_activity(
-        "record_dead_letter", entry, start_to_close_timeout=BOOKKEEPING, summary=f"dead letter: {step}"
-    )
-    workflow.upsert_search_attributes([sa.DEAD_LETTERED.value_set(True)])
+    entry = await record_dead_letter(Pipeline.AGENT, step, verdict, req)
     details = entry.model_dump(mode="json", include={"step", "attempts", "last_error"})
     await publish(job_id, EventType.JOB_DEAD_LETTERED, details)
-    raise ApplicationError(
-        f"dead-lettered at {step} after {attempts} attempt(s): {message}", type="DeadLettered"
-    ) from err
+    raise dead_lettered(entry) from err
 
 
 def pending_question(req: AgentRequest, carry: AgentCarry, reason: PauseReason) -> str:

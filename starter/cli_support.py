@@ -21,7 +21,8 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from runtime.settings import Settings
-    from schemas.jobs import JobInfo
+    from schemas.jobs import JobInfo, JobStarted
+    from starter.client import GenAIFlowClient
 
 T = TypeVar("T")
 
@@ -131,3 +132,38 @@ def exit_code_for(info: JobInfo) -> ExitCode:
     if info.status is JobStatus.FAILED:
         return ExitCode.FAILED
     return ExitCode.OK
+
+
+def start_and_report(
+    start: Callable[[GenAIFlowClient], Awaitable[JobStarted]],
+    wait: bool,
+    as_json: bool,
+    show: Callable[[JobInfo], None],
+) -> None:
+    """Start a job and print its ids; with --wait follow it live (quietly with --json), `show` it, exit by status."""
+
+    async def body() -> tuple[JobStarted, JobInfo | None]:
+        from starter.client import GenAIFlowClient
+        from starter.progress import watch
+
+        client = await GenAIFlowClient.connect()
+        started = await start(client)
+        if not wait:
+            return started, None
+        if as_json:
+            return started, await client.wait(started.job_id)
+        console.print(f"[dim]job {started.job_id}[/dim]")
+        return started, await watch(client, started.job_id, rich_console())  # rich's Live needs the real console
+
+    started, info = run(body)
+    if info is None:
+        if as_json:
+            print_model(started, True)
+        else:
+            console.print(f"started [bold]{started.job_id}[/bold]\n  status: {started.status_url}")
+        return
+    if as_json:
+        print_model(info, True)
+    else:
+        show(info)
+    raise typer.Exit(int(exit_code_for(info)))

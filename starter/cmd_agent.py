@@ -13,7 +13,7 @@ import typer
 
 if TYPE_CHECKING:
     from schemas.agent import AgentState, PendingApproval
-    from schemas.jobs import JobInfo, JobStarted
+    from schemas.jobs import JobInfo
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the HTTP API's JSON model.")]
 JobArg = Annotated[str, typer.Argument(help="The agent's job id (the root job: approvals address it).")]
@@ -52,7 +52,7 @@ def agent(
     from pydantic import ValidationError
 
     from schemas.agent import AgentRequest
-    from starter.cli_support import console, exit_code_for, fail, print_model, run
+    from starter.cli_support import fail, start_and_report
     from starter.durations import parse_duration
     from starter.exit_codes import ExitCode
 
@@ -67,32 +67,7 @@ def agent(
         message = _brief(err) if isinstance(err, ValidationError) else str(err)
         raise fail(message, ExitCode.USAGE) from None
 
-    async def body() -> tuple[JobStarted, JobInfo | None]:
-        # Heavy imports only once the arguments are valid (usage errors stay fast).
-        from starter.client import GenAIFlowClient
-        from starter.progress import watch
-
-        client = await GenAIFlowClient.connect()
-        started = await client.start_agent(request, owner=approver())
-        if not wait:
-            return started, None
-        if as_json:
-            return started, await client.wait(started.job_id)
-        console.print(f"[dim]job {started.job_id}[/dim]")
-        return started, await watch(client, started.job_id, console)
-
-    started, info = run(body)
-    if info is None:
-        if as_json:
-            print_model(started, True)
-        else:
-            console.print(f"started [bold]{started.job_id}[/bold]\n  status: {started.status_url}")
-        return
-    if as_json:
-        print_model(info, True)
-    else:
-        print_outcome(info)
-    raise typer.Exit(int(exit_code_for(info)))
+    start_and_report(lambda client: client.start_agent(request, owner=approver()), wait, as_json, print_outcome)
 
 
 def print_outcome(info: JobInfo) -> None:

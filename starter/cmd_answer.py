@@ -6,13 +6,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from starter.cli_support import console, exit_code_for, fail, print_model, rich_console, run
+from starter.cli_support import console, fail, start_and_report
 from starter.exit_codes import ExitCode
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
-    from schemas.jobs import JobInfo, JobStarted
+    from schemas.jobs import JobInfo
 
 
 def register(app: typer.Typer) -> None:
@@ -35,36 +35,13 @@ def ask(
 
     from schemas.answer import AnswerRequest
     from schemas.jobs import Pipeline
-    from starter.client import GenAIFlowClient
-    from starter.progress import watch
 
     try:
         request = AnswerRequest(question=question, collection=collection, top_k=top_k, token_limit=token_limit)
     except ValidationError as err:
         raise fail(_brief(err), ExitCode.USAGE) from None
 
-    async def body() -> tuple[JobStarted, JobInfo | None]:
-        client = await GenAIFlowClient.connect()
-        started = await client.start(Pipeline.ANSWER, request)
-        if not wait:
-            return started, None
-        if as_json:
-            return started, await client.wait(started.job_id)
-        console.print(f"[dim]job {started.job_id}[/dim]")
-        return started, await watch(client, started.job_id, rich_console())
-
-    started, info = run(body)
-    if info is None:
-        if as_json:
-            print_model(started, True)
-        else:
-            console.print(f"started [bold]{started.job_id}[/bold]\n  status: {started.status_url}")
-        return
-    if as_json:
-        print_model(info, True)
-    else:
-        print_answer(info)
-    raise typer.Exit(int(exit_code_for(info)))
+    start_and_report(lambda client: client.start(Pipeline.ANSWER, request), wait, as_json, print_answer)
 
 
 def print_answer(info: JobInfo) -> None:

@@ -71,19 +71,35 @@ async def _timed_out(flow: GenAIFlowClient, unique: str) -> str:
     return (await flow.start_agent(AgentRequest(task=task, max_depth=1, approval_timeout_s=1))).job_id
 
 
+async def _budget(flow: GenAIFlowClient, unique: str) -> str:
+    task = f"Spend [[sim:toolloop=shout#{unique}d]]"
+    job = (await flow.start_agent(AgentRequest(task=task, max_depth=100, token_budget=150))).job_id
+    await until_status(flow, job, JobStatus.AWAITING_APPROVAL)
+    await flow.approve(job, ApproveRequest(extend_tokens=100), approver="cli:recorder")
+    await until_status(flow, job, JobStatus.RUNNING)
+    await until_status(flow, job, JobStatus.AWAITING_APPROVAL)
+    await flow.reject(job, "spent", approver="cli:recorder")
+    return job
+
+
 async def _answered(flow: GenAIFlowClient, unique: str) -> str:
     return (await flow.start_agent(AgentRequest(task=f"Say hello ({unique})", max_depth=3))).job_id
 
 
 async def test_fresh_agent_runs_replay(servers: dict[str, str], client: Client, unique: str) -> None:
     scenarios = {"rejected": _approved_then_rejected, "subagents": _subagents, "timeout": _timed_out}
-    scenarios["answered"] = _answered
+    scenarios |= {"budget": _budget, "answered": _answered}
     async with running_workers(client, agent_settings(unique)) as flow:
         jobs = {name: await make(flow, unique) for name, make in scenarios.items()}
         for job in jobs.values():
             await until_status(flow, job, JobStatus.COMPLETED)
         outcomes = {name: (await flow.status(job, with_steps=False)).outcome for name, job in jobs.items()}
-    assert outcomes == {"rejected": "rejected", "subagents": "rejected", "timeout": "rejected", "answered": "answered"}
+    assert outcomes == {
+        "rejected": "rejected",
+        "subagents": "rejected",
+        "timeout": "rejected",
+        "budget": "rejected",
+    } | {"answered": "answered"}
     for name, job in jobs.items():
         history = await client.get_workflow_handle(job).fetch_history()
         result = await replayer().replay_workflow(history, raise_on_replay_failure=False)

@@ -9,11 +9,10 @@ and the run continues-as-new every `continue_every` steps with compact state.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from typing import Any, Literal
+from datetime import timedelta
+from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.retry import DEFAULT_STEP_DEADLINE_S, inference_activity_options
@@ -27,26 +26,27 @@ with workflow.unsafe.imports_passed_through():
         AgentRequest,
         AgentResult,
         AgentRunInput,
-        AgentState,
         ApprovalRecord,
-        ApproveRequest,
         ChildScope,
         Outcome,
         PauseReason,
-        RejectRequest,
         ToolBinding,
     )
-    from schemas.answer import StepUsage
-    from schemas.dlq import DeadLetterEntry, FinishedJob, FinishJob
-    from schemas.events import EventType, PublishEventInput
+    from schemas.events import EventType
     from schemas.inference import ChatMessage
-    from schemas.jobs import Pipeline
+    from workflows.agent_approvals import ApprovalGate
+    from workflows.agent_bookkeeping import (
+        BOOKKEEPING,
+        close_job,
+        pending_question,
+        publish,
+        record_failure,
+        step_summary,
+    )
     from workflows.agent_tools import ToolRunner
-    from workflows.ledger import gave_up, seconds
+    from workflows.ledger import seconds
 
-BOOKKEEPING = timedelta(seconds=10)
 TRANSCRIPT_GRACE_S = 7 * 24 * 3600  # the transcript outlives the longest approval wait by this much
-DEFAULT_APPROVER = "temporal-cli"  # a signal (Temporal CLI, Web UI) carries no identity
 SYSTEM_PROMPT = (
     "You are a careful agent. Use the tools when they help; each tool result arrives as JSON. "
     "When you can answer the task, answer in plain text without calling a tool."
@@ -54,17 +54,13 @@ SYSTEM_PROMPT = (
 
 
 @workflow.defn(name="AgentRun")
-class AgentRun:
+class AgentRun(ApprovalGate):
     """A tool-calling agent whose depth and token budget pause it for human approval."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.req = AgentRequest(task="-")
         self.scope: ChildScope | None = None
-        self.carry = AgentCarry(max_depth=1)
-        self.pause: PauseReason | None = None
-        self.deadline: datetime | None = None
-        self.question: str | None = None
-        self.decision: ApprovalRecord | None = None
 
     @workflow.run
     async def run(self, run_input: AgentRunInput) -> AgentResult:
@@ -97,7 +93,7 @@ class AgentRun:
                 self.carry.pending_messages = results
         except Exception as err:
             if scope is None:
-                await self.record_failure(err)
+                await record_failure(self.req, self.carry, err)
             raise
 
     async def begin(self) -> AgentCarry:
@@ -159,7 +155,7 @@ class AgentRun:
         self.carry.usage = self.carry.usage + reply.usage
         self.carry.transcript_len = reply.transcript_len
         self.carry.pending_messages = []
-        self.carry.last_summary = _summary(number, reply)
+        self.carry.last_summary = step_summary(number, reply)
         workflow.upsert_search_attributes([sa.AGENT_DEPTH.value_set(self.carry.depth)])
         return reply
 
@@ -168,7 +164,7 @@ class AgentRun:
         timeout = timedelta(seconds=self.req.approval_timeout_s)
         paused_at = workflow.now()
         self.pause, self.decision, self.deadline = reason, None, paused_at + timeout
-        self.question = self.pending_question(reason)
+        self.question = pending_question(self.req, self.carry, reason)
         memo = AgentMemo(
             task=self.req.task[:200],
             pause_reason=reason.value,
@@ -200,136 +196,6 @@ class AgentRun:
         await self.publish(event, decision.model_dump(mode="json", exclude_none=True))
         return decision
 
-    def pending_question(self, reason: PauseReason) -> str:
-        """What the person is asked to decide."""
-        if reason is PauseReason.DEPTH:
-            ask = f"Depth limit reached ({self.carry.depth}/{self.carry.max_depth}): allow more model calls?"
-        else:
-            ask = f"Token budget spent ({self.carry.usage.billed_tokens}/{self.carry.token_budget}): allow more tokens?"
-        return f"{ask} Task: {self.req.task[:200]}. Last step: {self.carry.last_summary or 'none'}"
-
-    # --- approvals: update (validated, answers with the new state) and signal (same shape; ignored when not due)
-
-    @workflow.update(name="approve")
-    def approve_update(self, req: ApproveRequest) -> AgentState:
-        """Approve the pause: extend depth (default 1 at a depth pause) and/or tokens."""
-        self.apply_approve(req, "update")
-        return self.state()
-
-    @approve_update.validator
-    def validate_approve(self, req: ApproveRequest) -> None:
-        """Refuse an approval the run cannot take, with the reason (the client maps it to exit 4 / HTTP 409)."""
-        if refusal := self.approve_refusal(req):
-            raise ApplicationError(refusal, type="NotAwaitingApproval")
-
-    @workflow.update(name="reject")
-    def reject_update(self, req: RejectRequest) -> AgentState:
-        """Reject the pause: the run completes with outcome `rejected` and the reason."""
-        self.apply_reject(req, "update")
-        return self.state()
-
-    @reject_update.validator
-    def validate_reject(self, req: RejectRequest) -> None:
-        """Refuse a rejection when the run is not waiting."""
-        if refusal := self.waiting_refusal():
-            raise ApplicationError(refusal, type="NotAwaitingApproval")
-
-    @workflow.signal(name="approve")
-    def approve_signal(self, req: ApproveRequest) -> None:
-        """`temporal workflow signal --name approve`: applied when due, else ignored and kept in the audit list."""
-        if refusal := self.approve_refusal(req):
-            self.ignored("approve", req.approver, refusal, req.note)
-            return
-        self.apply_approve(req, "signal")
-
-    @workflow.signal(name="reject")
-    def reject_signal(self, req: RejectRequest) -> None:
-        """`temporal workflow signal --name reject`: as the update, ignored (and audited) when not waiting."""
-        if refusal := self.waiting_refusal():
-            self.ignored("reject", req.approver, refusal, req.reason)
-            return
-        self.apply_reject(req, "signal")
-
-    @workflow.query(name="state")
-    def state(self) -> AgentState:
-        """Depth, budget and the pending question, from workflow state."""
-        budget = self.carry.token_budget
-        used = self.carry.usage.billed_tokens
-        return AgentState(
-            depth=self.carry.depth,
-            max_depth=self.carry.max_depth,
-            tokens_used=used,
-            tokens_left=None if budget is None else max(0, budget - used),
-            awaiting_approval=self.pause is not None and self.decision is None,
-            pending_question=self.question,
-            transcript_summary=self.carry.last_summary,
-            reason=self.pause,
-            deadline=self.deadline,
-            steps=self.carry.steps,
-        )
-
-    def waiting_refusal(self) -> str | None:
-        """Why a decision cannot be taken now (None when the run is waiting for one)."""
-        if self.pause is None or self.decision is not None:
-            return "the run is not awaiting approval (it is running)"
-        return None
-
-    def approve_refusal(self, req: ApproveRequest) -> str | None:
-        """Why this approval cannot be taken now: not waiting, or a budget pause without extend_tokens."""
-        if refusal := self.waiting_refusal():
-            return refusal
-        if self.pause is PauseReason.BUDGET and not req.extend_tokens:
-            return "the run is paused at its token budget: approve with extend_tokens"
-        return None
-
-    def apply_approve(self, req: ApproveRequest, via: Literal["update", "signal"]) -> None:
-        """Extend the limits and record the decision (the waiting run resumes)."""
-        extend_depth = req.extend_depth
-        if extend_depth is None and self.pause is PauseReason.DEPTH:
-            extend_depth = 1
-        if extend_depth:
-            self.carry.max_depth += extend_depth
-        if req.extend_tokens and self.carry.token_budget is not None:
-            self.carry.token_budget += req.extend_tokens
-        self.record(
-            ApprovalRecord(
-                decision="approve",
-                approver=req.approver or DEFAULT_APPROVER,
-                via=via,
-                note=req.note,
-                extend_depth=extend_depth,
-                extend_tokens=req.extend_tokens,
-                at=workflow.now(),
-            )
-        )
-
-    def apply_reject(self, req: RejectRequest, via: Literal["update", "signal"]) -> None:
-        """Record a rejection (the waiting run completes as rejected)."""
-        reason = req.reason or "rejected"
-        self.record(
-            ApprovalRecord(
-                decision="reject", approver=req.approver or DEFAULT_APPROVER, via=via, reason=reason, at=workflow.now()
-            )
-        )
-
-    def record(self, decision: ApprovalRecord) -> None:
-        """Keep a decision in the audit list and wake the waiting run."""
-        self.carry.approvals.append(decision)
-        self.decision = decision
-
-    def ignored(self, decision: Literal["approve", "reject"], approver: str | None, why: str, note: str | None) -> None:
-        """A signal that arrived when the run was not waiting: audited, never kept as a pre-approval."""
-        record = ApprovalRecord(
-            decision=decision,
-            approver=approver or DEFAULT_APPROVER,
-            via="signal",
-            note=note,
-            reason=f"ignored: {why}",
-            ignored=True,
-            at=workflow.now(),
-        )
-        self.carry.approvals.append(record)
-
     # --- bookkeeping
 
     async def continue_as_new(self) -> None:
@@ -354,59 +220,14 @@ class AgentRun:
         )
 
     async def finish(self, outcome: Outcome, answer: str = "", reason: str | None = None) -> AgentResult:
-        """Close a root job: price it, set `TokensUsed`, publish `job.completed`; a sub-agent just returns."""
-        result = self.result(outcome, answer, reason)
-        if self.scope is not None:
-            return result
-        workflow.upsert_search_attributes([sa.TOKENS_USED.value_set(self.carry.usage.billed_tokens)])
-        workflow.upsert_memo({"outcome": outcome.value})
-        job = FinishJob(
-            job_id=workflow.info().workflow_id,
-            event=EventType.JOB_COMPLETED.value,
-            steps=[StepUsage(step="agent", usage=self.carry.usage)],
-            data={"outcome": outcome.value, "answer": answer[:200], "reason": reason},
-        )
-        await workflow.execute_local_activity(
-            "finish_job", job, result_type=FinishedJob, start_to_close_timeout=BOOKKEEPING, summary=outcome.value
-        )
-        return result
-
-    async def record_failure(self, err: BaseException) -> None:
-        """A step that gave up dead-letters the job (so `dlq replay` can run it again); other errors fail it."""
-        verdict = gave_up(err)
-        if verdict is None:
-            cause = err.cause if isinstance(err, ActivityError) and err.cause else err
-            await self.publish(EventType.JOB_FAILED, {"error": str(cause)})
-            return
-        error_type, attempts, message = verdict
-        step = f"chat#{self.carry.steps + 1}"
-        entry = DeadLetterEntry(
-            job_id=workflow.info().workflow_id,
-            pipeline=Pipeline.AGENT,
-            step=step,
-            attempts=attempts,
-            error_type=error_type,
-            last_error=message,
-            input=self.req.model_dump(mode="json", exclude_none=True),
-            failed_at=workflow.now(),
-        )
-        await workflow.execute_local_activity(
-            "record_dead_letter", entry, start_to_close_timeout=BOOKKEEPING, summary=f"dead letter: {step}"
-        )
-        workflow.upsert_search_attributes([sa.DEAD_LETTERED.value_set(True)])
-        await self.publish(
-            EventType.JOB_DEAD_LETTERED, entry.model_dump(mode="json", include={"step", "attempts", "last_error"})
-        )
-        raise ApplicationError(
-            f"dead-lettered at {step} after {attempts} attempt(s): {message}", type="DeadLettered"
-        ) from err
+        """Close a root job (priced ledger, `TokensUsed`, `job.completed`); a sub-agent just returns its result."""
+        if self.scope is None:
+            await close_job(self.carry, outcome, answer, reason)
+        return self.result(outcome, answer, reason)
 
     async def publish(self, event: EventType, data: dict[str, Any]) -> None:
         """One progress event on the root job's stream (a local activity: workflows cannot touch Redis)."""
-        payload = PublishEventInput(job_id=self.events_job_id, type=event, data=data)
-        await workflow.execute_local_activity(
-            "publish_event", payload, start_to_close_timeout=BOOKKEEPING, summary=event.value
-        )
+        await publish(self.events_job_id, event, data)
 
     @property
     def events_job_id(self) -> str:
@@ -417,11 +238,3 @@ class AgentRun:
     def options(self) -> dict[str, Any]:
         """Timeouts and retry policy of model-calling activities (the step deadline travels with the request)."""
         return inference_activity_options(seconds(self.req.step_deadline_s, DEFAULT_STEP_DEADLINE_S))
-
-
-def _summary(number: int, reply: AgentChatResult) -> str:
-    """One line on what a step did, for the state query and the pending question."""
-    if reply.tool_calls:
-        calls = ", ".join(f"{c.name}({c.arguments[:60]})" for c in reply.tool_calls)
-        return f"step {number} called {calls}"
-    return f"step {number} answered: {reply.content[:120]}"

@@ -7,20 +7,19 @@ from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from activities.retry import DEFAULT_STEP_DEADLINE_S, inference_activity_options
     from schemas import queues
-    from schemas import search_attributes as sa
     from schemas.answer import AnswerRequest, AnswerResult, EntityList, RetrievedChunk, Summary
-    from schemas.dlq import DeadLetterEntry, FinishedJob, FinishJob
+    from schemas.dlq import FinishedJob, FinishJob
     from schemas.inference import ChatRequest, ChatResult, InferenceCall, StructuredRequest, StructuredResult
     from schemas.jobs import Pipeline
     from schemas.retrieval import RetrieveRequest, RetrieveResult
     from schemas.usage import Usage
     from workflows import prompts
-    from workflows.ledger import Ledger, gave_up, seconds
+    from workflows.ledger import Ledger, dead_lettered, gave_up, record_dead_letter, seconds
 
 
 class _Billed(Protocol):
@@ -123,27 +122,11 @@ class AnswerQuestion:
             cause = err.cause if isinstance(err, ActivityError) and err.cause else err
             await self.finish("job.failed", {"error": str(cause)})
             return
-        error_type, attempts, message = verdict
-        entry = DeadLetterEntry(
-            job_id=workflow.info().workflow_id,
-            pipeline=Pipeline.ANSWER,
-            step=self.failed_step,
-            attempts=attempts,
-            error_type=error_type,
-            last_error=message,
-            input=req.model_dump(mode="json", exclude_none=True),
-            failed_at=workflow.now(),
-        )
-        await workflow.execute_local_activity(
-            "record_dead_letter", entry, start_to_close_timeout=BOOKKEEPING, summary=f"dead letter: {self.failed_step}"
-        )
-        workflow.upsert_search_attributes([sa.DEAD_LETTERED.value_set(True)])
+        entry = await record_dead_letter(Pipeline.ANSWER, self.failed_step, verdict, req)
         await self.finish(
             "job.dead_lettered", entry.model_dump(mode="json", include={"step", "attempts", "last_error"})
         )
-        raise ApplicationError(
-            f"dead-lettered at {self.failed_step} after {attempts} attempt(s): {message}", type="DeadLettered"
-        ) from err
+        raise dead_lettered(entry) from err
 
     async def finish(self, event: str, data: dict[str, Any]) -> FinishedJob:
         """Price the ledger and publish the terminal event (a local activity: workflows cannot touch Redis)."""

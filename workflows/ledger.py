@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, RetryState, TimeoutError
 
 from activities.retry import step_failure
 from schemas import search_attributes as sa
 from schemas.answer import StepUsage
+from schemas.dlq import DeadLetterEntry
+from schemas.jobs import Pipeline
 from schemas.usage import Usage, total_usage
 
 # Failure types that mean "the step gave up": the job is dead-lettered rather than just failed.
@@ -75,3 +78,32 @@ def gave_up(err: BaseException) -> tuple[str, int, str] | None:
 def seconds(value: float | None, default: float) -> timedelta:
     """A timedelta from optional seconds."""
     return timedelta(seconds=value if value is not None else default)
+
+
+async def record_dead_letter(
+    pipeline: Pipeline, step: str, verdict: tuple[str, int, str], request: BaseModel
+) -> DeadLetterEntry:
+    """Record a job's dead letter (in Redis, through a local activity) and flag the run `DeadLettered`."""
+    error_type, attempts, message = verdict
+    entry = DeadLetterEntry(
+        job_id=workflow.info().workflow_id,
+        pipeline=pipeline,
+        step=step,
+        attempts=attempts,
+        error_type=error_type,
+        last_error=message,
+        input=request.model_dump(mode="json", exclude_none=True),
+        failed_at=workflow.now(),
+    )
+    await workflow.execute_local_activity(
+        "record_dead_letter", entry, start_to_close_timeout=timedelta(seconds=10), summary=f"dead letter: {step}"
+    )
+    workflow.upsert_search_attributes([sa.DEAD_LETTERED.value_set(True)])
+    return entry
+
+
+def dead_lettered(entry: DeadLetterEntry) -> ApplicationError:
+    """The error a dead-lettered run fails with."""
+    return ApplicationError(
+        f"dead-lettered at {entry.step} after {entry.attempts} attempt(s): {entry.last_error}", type="DeadLettered"
+    )

@@ -16,7 +16,7 @@ RUN python -m pip install --no-cache-dir uv==0.13.8 \
 WORKDIR /app
 # Dependencies first (from the lockfile), so code changes do not rebuild this layer.
 COPY pyproject.toml uv.lock README.md ./
-RUN uv sync --frozen --no-dev --no-install-project
+RUN uv sync --frozen --no-dev --no-install-project --compile-bytecode
 COPY workflows ./workflows
 COPY activities ./activities
 COPY workers ./workers
@@ -26,7 +26,7 @@ COPY gateway ./gateway
 COPY schemas ./schemas
 COPY runtime ./runtime
 COPY sim ./sim
-RUN uv sync --frozen --no-dev
+RUN uv sync --frozen --no-dev --compile-bytecode
 
 ENV PATH=/app/.venv/bin:$PATH
 USER app

@@ -6,6 +6,7 @@ import importlib.util
 import ipaddress
 import socket
 import sys
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -244,8 +245,9 @@ def plan(settings: Settings) -> list[Component]:
     return components
 
 
-def check_ports(components: list[Component]) -> None:
-    """Fail before starting anything when a needed port is taken or claimed by two settings."""
+def port_problems(components: list[Component], ours: Collection[PortClaim] = ()) -> list[str]:
+    """What stands in the way of the ports the components claim ("<problem>: <fix>"); claims in `ours` are held
+    by the very component `up` would start there (a running stack), which is fine."""
     problems: list[str] = []
     seen: dict[int, str] = {}
     for claim in (claim for component in components for claim in component.ports):
@@ -253,10 +255,16 @@ def check_ports(components: list[Component]) -> None:
             problems.append(f"{seen[claim.port]} and {claim.setting} both use port {claim.port}: change one of them")
             continue
         seen[claim.port] = claim.setting
-        if not port_free(claim.host, claim.port):
+        if claim not in ours and not port_free(claim.host, claim.port):
             problems.append(
                 f"port {claim.port} on {claim.host} is already in use: stop what listens there "
                 f"(`ss -ltnp 'sport = :{claim.port}'` shows it) or set {claim.setting} to a free port"
             )
+    return problems
+
+
+def check_ports(components: list[Component]) -> None:
+    """Fail before starting anything when a needed port is taken or claimed by two settings."""
+    problems = port_problems(components)
     if problems:
         raise PortTakenError("cannot start the stack:\n  " + "\n  ".join(problems))

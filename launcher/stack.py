@@ -165,6 +165,20 @@ class Stack:
         if "chroma" in external and not services.http_ok(f"{self.settings.chroma_url.rstrip('/')}/api/v2/heartbeat"):
             raise ServiceError(f"Chroma at GENAI_FLOW_CHROMA_URL={self.settings.chroma_url} does not answer")
 
+    def diagnose(self) -> None:
+        """After a failed start, print doctor's failing findings (the started components still run, so they count)."""
+        from launcher.doctor import CHECKED_COMPONENTS, WORKERS, check_all, report_lines
+        from schemas.doctor import DoctorReport
+
+        # Components `up` had yet to start would only show as unreachable; the worker is judged by its own error.
+        not_yet = {c.name for c in self.components if c.status == STARTED and c not in self._started}
+        skip = {WORKERS, *(group for name, group in CHECKED_COMPONENTS.items() if name in not_yet)}
+        lines = report_lines(DoctorReport.of(check_all(self.settings, skip)), failures_only=True)
+        if lines:
+            self.console.print("[bold]genai-flow doctor[/bold] found:", highlight=False)
+            for line in lines:
+                self.console.print(line, markup=False, highlight=False, soft_wrap=True)
+
     def _may_restart(self) -> bool:
         now = time.monotonic()
         self._restarts = [t for t in self._restarts if now - t < RESTART_WINDOW_S]
@@ -193,7 +207,11 @@ def running_stack(settings: Settings, console: Console | None = None) -> Iterato
     stack = Stack(settings, console)
     with signals_set(stack.interrupted):
         try:
-            stack.start()
+            try:
+                stack.start()
+            except ServiceError:
+                stack.diagnose()
+                raise
             stack.print_summary()
             yield stack
         finally:

@@ -8,38 +8,16 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+# The two enums live apart so the CLI can build its options from them without importing pydantic.
+from schemas.job_enums import JobStatus as JobStatus
+from schemas.job_enums import Pipeline as Pipeline
 from schemas.usage import Usage
-
-
-class Pipeline(StrEnum):
-    """The pipelines genai-flow runs; the value is the `GenAIPipeline` search attribute."""
-
-    ANSWER = "answer"
-    INGEST = "ingest"
-    AGENT = "agent"
-
 
 WORKFLOW_TYPES: dict[Pipeline, str] = {
     Pipeline.ANSWER: "AnswerQuestion",
     Pipeline.INGEST: "IngestDocument",
     Pipeline.AGENT: "AgentRun",
 }
-
-
-class JobStatus(StrEnum):
-    """User-facing job status derived from Temporal's describe() and search attributes."""
-
-    QUEUED = "queued"
-    RUNNING = "running"
-    AWAITING_APPROVAL = "awaiting_approval"
-    COMPLETED = "completed"
-    DEAD_LETTERED = "dead_lettered"
-    FAILED = "failed"
-
-    @property
-    def closed(self) -> bool:
-        """True once the job can no longer change."""
-        return self in (JobStatus.COMPLETED, JobStatus.DEAD_LETTERED, JobStatus.FAILED)
 
 
 class ErrorKind(StrEnum):

@@ -39,7 +39,8 @@ say "uv: $($UV --version)"
 
 # --- 2. the virtualenv, exactly as locked -------------------------------------------------------------------------
 say "syncing .venv from uv.lock"
-$UV sync --frozen --python "$PYTHON" --quiet
+# Bytecode compiled at install: with PYTHONDONTWRITEBYTECODE set, every CLI call would otherwise recompile pydantic.
+$UV sync --frozen --compile-bytecode --python "$PYTHON" --quiet
 
 # --- 3. redis-server ----------------------------------------------------------------------------------------------
 if command -v redis-server >/dev/null 2>&1; then

@@ -1,4 +1,10 @@
-"""The `genai-flow` command line: one Typer app assembled from small command modules."""
+"""The `genai-flow` command line: one Typer app assembled from small command modules.
+
+It answers at once: `--help`, argument errors and shell completion import only Typer, pydantic and the command
+modules, never temporalio, openai, redis, chromadb, fastapi, boto, pydantic-settings or rich (plain help instead of
+rich's panels). Command modules import those inside the command functions; `tests/test_cli_imports.py` checks every
+registered command.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +14,19 @@ import sys
 
 import typer
 
-from starter import cmd_answer, cmd_dlq, cmd_events, cmd_ingest, cmd_jobs, cmd_sim, cmd_stack
+from starter import cmd_answer, cmd_dlq, cmd_doctor, cmd_events, cmd_ingest, cmd_jobs, cmd_sim, cmd_stack
 
 app = typer.Typer(
     name="genai-flow",
     help="Durable, event-driven GenAI pipelines on Temporal.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,  # --install-completion / --show-completion (docs/cli.md)
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain help: rich's help panels alone cost more than the whole import budget
 )
 
 # Each module registers its own commands; component commands import their component lazily.
-for module in (cmd_stack, cmd_sim, cmd_answer, cmd_jobs, cmd_dlq, cmd_ingest, cmd_events):
+for module in (cmd_stack, cmd_doctor, cmd_sim, cmd_answer, cmd_jobs, cmd_dlq, cmd_ingest, cmd_events):
     module.register(app)
 
 

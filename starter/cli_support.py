@@ -1,34 +1,65 @@
-"""Shared plumbing of CLI commands: run a coroutine with clean errors, print models, map statuses to exit codes."""
+"""Shared plumbing of CLI commands: run a coroutine with clean errors, print models, map statuses to exit codes.
+
+Cheap to import on purpose: `genai-flow --help` and argument errors load this module, so rich, pydantic-settings
+and the Temporal client are imported only when a command actually runs (`tests/test_cli_imports.py` guards it).
+Command modules import from here at module level and keep their own heavy imports inside the command functions.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import typer
-from pydantic import BaseModel
-from rich.console import Console
 
-from runtime.settings import Settings, SettingsError, get_settings
-from schemas.jobs import JobInfo, JobStatus
 from starter.exit_codes import ExitCode
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+    from rich.console import Console
+
+    from runtime.settings import Settings
+    from schemas.jobs import JobInfo
 
 T = TypeVar("T")
 
-console = Console()
-err_console = Console(stderr=True)
+
+@lru_cache(maxsize=2)
+def rich_console(stderr: bool = False) -> Console:
+    """The process's rich console for stdout (or stderr), created at first use."""
+    from rich.console import Console
+
+    return Console(stderr=stderr)
+
+
+class _LazyConsole:
+    """Stands in for a rich Console and creates the real one at first attribute access (rich costs ~0.1 s)."""
+
+    def __init__(self, stderr: bool) -> None:
+        self._stderr = stderr
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(rich_console(self._stderr), name)
+
+
+# Module-level names command modules import; typed as Console so callers get rich's API checked.
+console = cast("Console", _LazyConsole(stderr=False))
+err_console = cast("Console", _LazyConsole(stderr=True))
 
 
 def fail(message: str, code: ExitCode) -> typer.Exit:
-    """Print an error to stderr and return the Exit to raise."""
-    err_console.print(f"[red]error:[/red] {message}")
+    """Print an error to stderr and return the Exit to raise (plain text: messages may hold brackets)."""
+    typer.secho("error:", fg="red", err=True, nl=False)
+    typer.echo(f" {message}", err=True)
     return typer.Exit(int(code))
 
 
 def settings_or_exit() -> Settings:
     """The settings, or exit 2 with the message naming the bad variable."""
+    from runtime.settings import SettingsError, get_settings
+
     try:
         return get_settings()
     except SettingsError as err:
@@ -39,12 +70,14 @@ def unreachable_temporal(err: RuntimeError) -> typer.Exit | None:
     """Exit 5 with a hint when err is the Temporal client's failed connect (reported as a RuntimeError)."""
     if "connect" not in str(err).lower():
         return None
-    address = get_settings().temporal_address
+    address = settings_or_exit().temporal_address
     return fail(f"cannot reach Temporal at {address} (is `genai-flow up` running?): {err}", ExitCode.UNREACHABLE)
 
 
 def run(make: Callable[[], Awaitable[T]]) -> T:
     """Run an async CLI body; unreachable servers exit 5 and bad settings exit 2, without a traceback."""
+    import asyncio
+
     from starter.client import IdempotencyConflictError, JobClosedError, JobNotFoundError
 
     settings_or_exit()
@@ -78,6 +111,8 @@ def print_model(model: BaseModel | list[BaseModel], as_json: bool) -> None:
 
 def exit_code_for(info: JobInfo) -> ExitCode:
     """The CLI exit code for a job's status (CONTRACTS.md)."""
+    from schemas.jobs import JobStatus
+
     if info.status is JobStatus.COMPLETED:
         return ExitCode.REJECTED if info.outcome == "rejected" else ExitCode.OK
     if info.status is JobStatus.DEAD_LETTERED:

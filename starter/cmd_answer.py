@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from pydantic import ValidationError
-from rich.markup import escape
 
-from schemas.answer import AnswerRequest
-from schemas.jobs import JobInfo, JobStarted, Pipeline
-from starter.cli_support import console, exit_code_for, fail, print_model, run
-from starter.client import GenAIFlowClient
+from starter.cli_support import console, exit_code_for, fail, print_model, rich_console, run
 from starter.exit_codes import ExitCode
-from starter.progress import watch
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from schemas.jobs import JobInfo, JobStarted
 
 
 def register(app: typer.Typer) -> None:
@@ -32,6 +31,13 @@ def ask(
     as_json: Annotated[bool, typer.Option("--json", help="Print the HTTP API's JSON model.")] = False,
 ) -> None:
     """Ask a question; prints the job id (or, with --wait, the answer with citations)."""
+    from pydantic import ValidationError
+
+    from schemas.answer import AnswerRequest
+    from schemas.jobs import Pipeline
+    from starter.client import GenAIFlowClient
+    from starter.progress import watch
+
     try:
         request = AnswerRequest(question=question, collection=collection, top_k=top_k, token_limit=token_limit)
     except ValidationError as err:
@@ -45,7 +51,7 @@ def ask(
         if as_json:
             return started, await client.wait(started.job_id)
         console.print(f"[dim]job {started.job_id}[/dim]")
-        return started, await watch(client, started.job_id, console)
+        return started, await watch(client, started.job_id, rich_console())
 
     started, info = run(body)
     if info is None:
@@ -63,6 +69,8 @@ def ask(
 
 def print_answer(info: JobInfo) -> None:
     """The answer, its citations and the token ledger, for people."""
+    from rich.markup import escape
+
     if info.result is None:
         message = info.error.message if info.error else ""
         console.print(f"[red]{info.status}[/red] {escape(message)}")

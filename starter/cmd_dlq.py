@@ -7,14 +7,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
-from schemas.jobs import JobStarted
 from starter.cli_support import console, fail, print_model, run
-from starter.client import GenAIFlowClient
 from starter.exit_codes import ExitCode
 
 if TYPE_CHECKING:
+    from schemas.jobs import JobStarted
     from starter.dlq import DeadLetterView
 
 dlq_app = typer.Typer(help="Dead-lettered jobs: list them, replay them.", no_args_is_help=True)
@@ -31,6 +29,7 @@ def list_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")
 
     async def body() -> list[DeadLetterView]:
         # Imported here: the DLQ joins Redis details, which pulls in the activity-side key and store code.
+        from starter.client import GenAIFlowClient
         from starter.dlq import list_dead_letters
 
         return await list_dead_letters(await GenAIFlowClient.connect())
@@ -39,6 +38,8 @@ def list_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")
     if as_json:
         print_model(list(views), True)
         return
+    from rich.table import Table
+
     table = Table("job", "pipeline", "step", "attempts", "error", "replayed as")
     for v in views:
         error = f"{v.error_type}: {(v.last_error or '')[:60]}" if not v.details_missing else "(details expired)"
@@ -58,6 +59,7 @@ def replay_cmd(
     edited = _read_input(input_file) if input_file else None
 
     async def body() -> JobStarted:
+        from starter.client import GenAIFlowClient
         from starter.dlq import ReplayError, replay
 
         try:

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
-from schemas.jobs import JobInfo, JobStatus, Pipeline
+# Typer reads option types when it builds the app, so these load with --help: the pydantic-free enum module.
+from schemas.job_enums import JobStatus, Pipeline
 from starter.cli_support import console, exit_code_for, print_model, run
-from starter.client import GenAIFlowClient
+
+if TYPE_CHECKING:
+    from schemas.jobs import JobInfo
+    from starter.client import GenAIFlowClient
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the HTTP API's JSON model.")]
 
@@ -24,6 +26,8 @@ def register(app: typer.Typer) -> None:
 
 
 async def _client() -> GenAIFlowClient:
+    from starter.client import GenAIFlowClient
+
     return await GenAIFlowClient.connect()
 
 
@@ -87,6 +91,8 @@ def jobs(
     if as_json:
         print_model(list(found), True)
         return
+    from rich.table import Table
+
     table = Table("job", "pipeline", "status", "tokens", "created")
     for info in found:
         table.add_row(
@@ -96,6 +102,8 @@ def jobs(
 
 
 def _print_info(info: JobInfo) -> None:
+    from rich.markup import escape
+
     # Error messages and step summaries can quote model text: escape it, or rich reads brackets as markup.
     console.print(f"[bold]{info.job_id}[/bold]  {info.pipeline or ''}  status=[cyan]{info.status}[/cyan]")
     if info.error:

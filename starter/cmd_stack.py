@@ -7,12 +7,13 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
-from starter.cli_support import fail, settings_or_exit, unreachable_temporal
+from starter.cli_support import fail, rich_console, settings_or_exit, unreachable_temporal
 from starter.exit_codes import ExitCode
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from runtime.settings import Settings
 
 QUEUES_HELP = "Comma-separated task queues to serve (genai-workflows, genai-inference, genai-io)."
@@ -31,7 +32,7 @@ def up() -> None:
     from launcher.stack import run_up
     from runtime.processes import ServiceError
 
-    console = Console()
+    console = rich_console()
     settings = _settings()
     try:
         code = run_up(settings, console)
@@ -90,7 +91,7 @@ def demo() -> None:
     from launcher.stack import StackInterrupted, running_stack
     from runtime.processes import ServiceError
 
-    console = Console()
+    console = rich_console()
     settings = _settings()
     try:
         with running_stack(settings, console) as stack:

@@ -21,6 +21,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from activities.chunking import chunk_spans
 from activities.embeddings import EMBED_BATCH, embed_texts
 from activities.extraction import extract
@@ -45,17 +47,18 @@ async def plain_ingest(stack: BenchStack, path: Path, collection: str) -> int:
     gate = asyncio.Semaphore(EMBED_PARALLELISM)
     key = f"plain-{uuid.uuid4().hex}"
 
-    async def batch(start: int) -> list[list[float]]:
+    async def batch(start: int) -> np.ndarray:
         async with gate:
             vectors, _ = await embed_texts(llm, texts[start : start + EMBED_BATCH], stack.settings.embed_model,
                                            f"{key}/{start}")  # fmt: skip
-            return vectors
+            # float32 rows at once, as the pipeline's claims hold them: no 100k lists of Python floats to carry.
+            return np.asarray(vectors, dtype=np.float32)
 
     try:
         parts = await asyncio.gather(*(batch(s) for s in range(0, len(texts), EMBED_BATCH)))
     finally:
         await llm.close()
-    vectors = [v for part in parts for v in part]
+    vectors = np.concatenate(parts)
     index = VectorIndex(stack.settings)
     rows = [
         IndexedChunk(chunk_id=f"{path.name}#{n}", text=s.text, vector=v,

@@ -74,13 +74,13 @@ def ingest(
 async def _wait_with_progress(client: object, started: IngestStarted) -> IngestReport:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from starter.cli_support import console
+    from starter.cli_support import rich_console
     from starter.client import GenAIFlowClient
     from starter.ingest_paths import wait_all
 
     assert isinstance(client, GenAIFlowClient)
     columns = (TextColumn("ingesting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=True) as progress:
+    with Progress(*columns, console=rich_console(), transient=True) as progress:
         task = progress.add_task("ingest", total=len(started.jobs))
         return await wait_all(client, started, lambda done, total: progress.update(task, completed=done, total=total))
 

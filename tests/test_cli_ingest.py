@@ -110,8 +110,9 @@ async def test_corrupt_pdf_is_dead_lettered_while_the_others_complete(
     assert letter.step == "extract_text" and letter.error_type == "Permanent"
     assert letter.last_error.startswith("corrupt PDF: pypdf could not read it")
 
-    code, out, _ = await cli(settings, "ingest", str(folder), "--collection", f"bad-{unique}", "--wait")
-    assert code == 3 and "dead_lettered" in out and "corrupt PDF" in out and "indexed 0" in out  # human table
+    code, out, err = await cli(settings, "ingest", str(folder), "--collection", f"bad-{unique}", "--wait")
+    assert code == 3, (out, err)
+    assert "dead_lettered" in out and "corrupt PDF" in out and "indexed 0" in out  # human table
 
 
 async def test_bad_input_gets_a_clear_error(flow: tuple[Settings, GenAIFlowClient], tmp_path: Path) -> None:

@@ -64,4 +64,5 @@ def max_tokens_of(call: InferenceCall, settings: Settings) -> int | None:
     if not hasattr(call, "messages"):
         return None
     own = getattr(call, "max_tokens", None)
-    return own if isinstance(own, int) and own > 0 else settings.max_tokens_for(call.step)
+    # An explicit value is sent as given, even one the provider will refuse (its 400 says why).
+    return own if isinstance(own, int) else settings.max_tokens_for(call.step)

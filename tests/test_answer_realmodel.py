@@ -11,16 +11,14 @@ from typing import Any
 import pytest_asyncio
 from temporalio.client import Client
 
-from runtime.keys import RedisKeys
-from runtime.redis import redis_client
 from runtime.settings import DEFAULT_MAX_TOKENS
 from runtime.vectorindex import VectorIndex
 from schemas.answer import AnswerRequest, AnswerResult, Citation
-from schemas.events import EventType, ProgressEvent
+from schemas.events import EventType
 from schemas.jobs import JobStatus, Pipeline
 from starter.client import GenAIFlowClient
 from starter.dlq import list_dead_letters
-from tests.helpers import index_facts, private_settings, running_workers
+from tests.helpers import index_facts, private_settings, progress_events, running_workers
 
 EXTRACT_BOUND = 8  # a tiny per-step bound: the loop is cut after 8 tokens, not at the inference timeout
 
@@ -61,12 +59,7 @@ async def chunk_texts(flow: GenAIFlowClient, collection: str, citations: list[Ci
 
 async def token_text(flow: GenAIFlowClient, job_id: str) -> str:
     """The answer as the job's `token` events streamed it."""
-    redis = redis_client(flow.settings)
-    try:
-        entries = await redis.xrange(RedisKeys.of(flow.settings).events(job_id))
-    finally:
-        await redis.aclose()
-    events = [ProgressEvent.from_stream_fields(fields) for _id, fields in entries]
+    events = await progress_events(flow.settings, job_id)
     return "".join(e.data["delta"] for e in events if e.type is EventType.TOKEN)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -10,6 +9,8 @@ from typing import Annotated
 
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from runtime.maxtokens import DEFAULT_MAX_TOKENS, DEFAULT_STEP, parse_max_tokens
 
 
 class LLMBackend(StrEnum):
@@ -21,33 +22,6 @@ class LLMBackend(StrEnum):
 
 def _env(*names: str) -> AliasChoices:
     return AliasChoices(*names)
-
-
-# Output bounds per step (GENAI_FLOW_MAX_TOKENS): every chat or structured call sends one, so a model that loops
-# ends at the bound instead of at the inference timeout. `default` covers steps not listed (an agent's turns,
-# ingestion's calls). Embeddings produce no tokens and take no bound.
-DEFAULT_STEP = "default"
-DEFAULT_MAX_TOKENS: dict[str, int] = {
-    DEFAULT_STEP: 1024,
-    "summarize": 512,  # a few sentences and key points
-    "extract_entities": 1024,  # a list of short objects, each with its evidence chunk id
-    "generate_answer": 1024,  # a cited answer of a few paragraphs
-}
-MAX_TOKENS_CEILING = 1_000_000
-_STEP_NAME = re.compile(r"^[A-Za-z0-9_.:/-]+$")
-
-
-def parse_max_tokens(text: str) -> dict[str, int]:
-    """`summarize=256,default=2048` as {step: N}, on top of DEFAULT_MAX_TOKENS; ValueError says which item is bad."""
-    limits = dict(DEFAULT_MAX_TOKENS)
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        step, sep, value = (p.strip() for p in item.partition("="))
-        if not sep or not _STEP_NAME.match(step):
-            raise ValueError(f"bad item {item!r}: use STEP=N (e.g. extract_entities=512, default=1024)")
-        if not value.isdigit() or not 1 <= int(value) <= MAX_TOKENS_CEILING:
-            raise ValueError(f"bad limit {value!r} for {step}: a whole number from 1 to {MAX_TOKENS_CEILING}")
-        limits[step] = int(value)
-    return limits
 
 
 class Settings(BaseSettings):
@@ -78,9 +52,6 @@ class Settings(BaseSettings):
     chat_model: str = Field("sim-chat", validation_alias=_env("GENAI_FLOW_CHAT_MODEL"))
     embed_model: str = Field("sim-embed", validation_alias=_env("GENAI_FLOW_EMBED_MODEL"))
     sim_port: int = Field(8001, validation_alias=_env("GENAI_FLOW_SIM_PORT"))
-    max_tokens: Annotated[dict[str, int], NoDecode] = Field(
-        default_factory=lambda: dict(DEFAULT_MAX_TOKENS), validation_alias=_env("GENAI_FLOW_MAX_TOKENS")
-    )
 
     # Gateway and worker
     gateway_host: str = Field("127.0.0.1", validation_alias=_env("GENAI_FLOW_GATEWAY_HOST"))
@@ -101,6 +72,9 @@ class Settings(BaseSettings):
         100, ge=1, validation_alias=_env("GENAI_FLOW_MAX_CONCURRENT_WORKFLOW_TASKS")
     )
     step_deadline_s: float = Field(600.0, gt=0, validation_alias=_env("GENAI_FLOW_STEP_DEADLINE_S"))
+    max_tokens: Annotated[dict[str, int], NoDecode] = Field(
+        default_factory=lambda: dict(DEFAULT_MAX_TOKENS), validation_alias=_env("GENAI_FLOW_MAX_TOKENS")
+    )
     inference_timeout_s: float = Field(120.0, gt=0, validation_alias=_env("GENAI_FLOW_INFERENCE_TIMEOUT_S"))
     idempotency_ttl_s: int = Field(7 * 24 * 3600, gt=0, validation_alias=_env("GENAI_FLOW_IDEMPOTENCY_TTL_S"))
     cross_job_cache: bool = Field(True, validation_alias=_env("GENAI_FLOW_CROSS_JOB_CACHE"))
@@ -122,15 +96,6 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("max_tokens", mode="before")
-    @classmethod
-    def _max_tokens(cls, value: object) -> object:
-        return parse_max_tokens(value) if isinstance(value, str) else value
-
-    def max_tokens_for(self, step: str) -> int:
-        """The output bound of a model call of `step` (its own, else the `default` one)."""
-        return self.max_tokens.get(step) or self.max_tokens.get(DEFAULT_STEP) or DEFAULT_MAX_TOKENS[DEFAULT_STEP]
-
     @property
     def llm_base_url(self) -> str:
         """Base URL of the OpenAI-compatible endpoint in use."""
@@ -149,6 +114,15 @@ class Settings(BaseSettings):
     def gateway_url(self) -> str:
         """Where clients reach the gateway."""
         return self.public_url or f"http://{self.gateway_host}:{self.gateway_port}"
+
+    @field_validator("max_tokens", mode="before")
+    @classmethod
+    def _max_tokens(cls, value: object) -> object:
+        return parse_max_tokens(value) if isinstance(value, str) else value
+
+    def max_tokens_for(self, step: str) -> int:
+        """The output bound of a model call of `step` (its own, else the `default` one)."""
+        return self.max_tokens.get(step) or self.max_tokens.get(DEFAULT_STEP) or DEFAULT_MAX_TOKENS[DEFAULT_STEP]
 
 
 class SettingsError(RuntimeError):

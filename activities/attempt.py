@@ -30,7 +30,6 @@ from activities.errors import InvalidOutputError, classify
 from activities.events import EventPublisher, TokenBatcher
 from activities.faults import fault_point
 from activities.idempotency import IdempotencyStore, LockBusy, StoreUnavailable, count_unavailable
-from activities.repair import repair_of
 from activities.retry import HEARTBEAT_TIMEOUT, MAX_ATTEMPTS, backoff_delay
 from activities.stepcontext import StepContext as StepContext  # re-exported: activities build on it
 from activities.stepcontext import max_tokens_of, state_from
@@ -284,7 +283,7 @@ class _Attempt:
             self.state.last_error = err.message
         if isinstance(exc, InvalidOutputError):
             self.state.billed_tokens += exc.billed_tokens
-            self.state.repair = repair_of(exc.output, str(exc))
+            self.state.reject(exc.output, str(exc))
         self.beat()  # sent with the failure: the next attempt reads the count from it
         if kind is FailureType.THROTTLED:
             return err  # Retry-After (or the policy's backoff) decides the pause; the deadline bounds the total

@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from activities.events import TokenBatcher
-from activities.repair import Repair, varied_sampling
+from activities.repair import Repair, repair_of, varied_sampling
 from runtime.settings import Settings
 from schemas.inference import InferenceCall
 
@@ -22,6 +22,10 @@ class AttemptState(BaseModel):
     last_error: str = ""
     billed_tokens: int = 0  # tokens the provider billed for failed attempts (invalid output): added to the result
     repair: Repair | None = None  # the latest rejected reply and its error, sent back to the model
+
+    def reject(self, output: str, error: str) -> None:
+        """Remember a rejected reply and why, for the next attempt to send back (repair)."""
+        self.repair = repair_of(output, error)
 
 
 @dataclass

@@ -15,14 +15,16 @@ import pytest_asyncio
 from temporalio.api.enums.v1 import EventType as HistoryEventType
 from temporalio.client import Client
 
+from runtime.keys import RedisKeys
 from runtime.processes import free_port
+from runtime.redis import redis_client
 from runtime.settings import Settings
 from schemas.answer import AnswerRequest, AnswerResult
-from schemas.events import EventType
+from schemas.events import EventType, ProgressEvent
 from schemas.jobs import ErrorKind, JobStatus, Pipeline
 from starter.client import GenAIFlowClient
 from starter.dlq import list_dead_letters, replay
-from tests.helpers import index_facts, private_settings, progress_events, running_workers, sim_ledger
+from tests.helpers import index_facts, private_settings, running_workers, sim_ledger
 
 
 @pytest_asyncio.fixture
@@ -196,7 +198,12 @@ async def test_progress_events_tell_the_story_of_the_job(answer_env: tuple[GenAI
     info = await asyncio.wait_for(flow.wait(job_id), 60)
     assert info.status is JobStatus.COMPLETED
 
-    events = await progress_events(flow.settings, job_id)
+    redis = redis_client(flow.settings)
+    try:
+        entries = await redis.xrange(RedisKeys.of(flow.settings).events(job_id))
+    finally:
+        await redis.aclose()
+    events = [ProgressEvent.from_stream_fields(fields) for _id, fields in entries]
     types = [e.type for e in events]
     started = [e.step for e in events if e.type is EventType.STEP_STARTED]
     completed = [e.step for e in events if e.type is EventType.STEP_COMPLETED]

@@ -74,7 +74,7 @@ async def test_answer_without_chunk_ids_gets_inferred_verbatim_citations(
     assert "Amelia Hartwell" in result.answer and "[" not in result.answer
     assert result.citations, "citations must not depend on the model writing [chunk_id]"
     first = result.citations[0]
-    assert (first.chunk_id, first.inferred) == ("zephyr.md#0", True)
+    assert first.chunk_id.startswith("zephyr.md") and first.inferred
     assert "Amelia Hartwell" in first.quote
     texts = await chunk_texts(flow, collection, result.citations)
     assert all(c.quote in texts[c.chunk_id] for c in result.citations), (result.citations, texts)
@@ -88,12 +88,12 @@ async def test_cited_answer_quotes_its_chunk_verbatim(answer_env: tuple[GenAIFlo
     info = await run(flow, "What is the coolant of the Zephyr reactor?", collection)
     assert info.status is JobStatus.COMPLETED, info.error
     result = AnswerResult.model_validate(info.result)
-    assert result.citations and result.citations[0].chunk_id == "zephyr.md#0"
+    assert result.citations and result.citations[0].chunk_id.startswith("zephyr.md")
     assert not any(c.inferred for c in result.citations)  # the model named them
     texts = await chunk_texts(flow, collection, result.citations)
     assert all(c.quote and c.quote in texts[c.chunk_id] for c in result.citations)
     # Each cited sentence brings its own quote: the coolant sentence is quoted from the chunk that states it.
-    assert any("molten fluoride salt" in c.quote for c in result.citations if c.chunk_id == "zephyr.md#0")
+    assert any("molten fluoride salt" in c.quote for c in result.citations if c.chunk_id.startswith("zephyr.md"))
 
 
 async def test_json_loop_dead_letters_as_truncated(

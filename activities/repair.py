@@ -40,7 +40,8 @@ def repair_messages(messages: list[ChatMessage], repair: Repair | None) -> list[
         "Reply again with only a JSON object that matches the requested schema and fixes that error; "
         "keep strings short and do not repeat text."
     )
-    return [*messages, ChatMessage(role="assistant", content=repair.output), ChatMessage(role="user", content=ask)]
+    rejected = repair.output or "(an empty reply)"  # some servers refuse an empty assistant message
+    return [*messages, ChatMessage(role="assistant", content=rejected), ChatMessage(role="user", content=ask)]
 
 
 def varied_sampling(temperature: float, failures: int) -> tuple[float, int | None]:

@@ -5,15 +5,19 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pydantic
 import pytest
 import redis.asyncio
 from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ActivityError, ApplicationError
 
+from activities.errors import classify, invalid_output
+from activities.repair import REPAIR_OUTPUT_CHARS, repair_messages, repair_of, varied_sampling
 from activities.retry import MAX_ATTEMPTS, step_failure
 from runtime.settings import DEFAULT_MAX_TOKENS, Settings
-from schemas.answer import Summary
+from schemas.answer import EntityList, Summary
 from schemas.failures import FailureType
+from schemas.inference import ChatMessage
 from schemas.sim import SimLedgerCall
 from tests.inference_probe import Probe, Rig
 
@@ -49,6 +53,33 @@ async def recorded(rig: Rig, name: str, step: str) -> list[SimLedgerCall]:
 def body(call: SimLedgerCall) -> dict[str, Any]:
     assert call.request is not None, "the simulator did not record the request"
     return call.request
+
+
+def test_invalid_output_names_the_path_or_the_bound() -> None:
+    with pytest.raises(pydantic.ValidationError) as bad:
+        EntityList.model_validate_json('{"entities": [{"text": "Ada", "type": "PERSON"}]}')
+    located = invalid_output("entities", bad.value, "stop", 1024, 7, "{...}")
+    assert str(located) == "entities: schema error at path entities.0.evidence_chunk_id: Field required"
+    assert (located.billed_tokens, located.output) == (7, "{...}")
+    with pytest.raises(pydantic.ValidationError) as cut:
+        EntityList.model_validate_json('{"entities": [{"text": "Ada Ada Ada')
+    truncated = invalid_output("entities", cut.value, "length", 8, 8, '{"entities": [{"text": "Ada Ada Ada')
+    assert "truncated at max_tokens=8" in str(truncated)
+    assert classify(truncated).type == "InvalidOutput" and "truncated" in classify(truncated).message
+
+
+def test_repair_messages_and_sampling() -> None:
+    asked = [ChatMessage(role="user", content="Summarize.")]
+    assert repair_messages(asked, None) == asked
+    repair = repair_of("x" * (REPAIR_OUTPUT_CHARS + 500), "summary: schema error at path (root): Invalid JSON")
+    *_, assistant, ask = repair_messages(asked, repair)
+    assert assistant.role == "assistant" and len(assistant.content or "") <= REPAIR_OUTPUT_CHARS + 2
+    assert ask.role == "user" and "schema error at path (root)" in (ask.content or "")
+    assert repair_messages(asked, repair_of("", "empty"))[1].content  # never an empty assistant message
+    assert varied_sampling(0.0, 0) == (0.0, None)
+    assert varied_sampling(0.0, 2) == (0.4, 2)
+    assert varied_sampling(0.7, 1) == (0.7, 1)  # a caller's higher temperature is kept
+    assert varied_sampling(0.0, 9)[0] == 1.0
 
 
 async def test_looping_json_is_cut_by_max_tokens_and_dead_letters_as_truncated(rig: Rig) -> None:

@@ -124,13 +124,9 @@ class InferenceActivities:
             if c.type == "function"
         ]
         usage = usage_from(resp.model or model, resp.usage, ctx.started)
-        return _checked(
-            req,
-            ctx,
-            ChatResult(
-                content=choice.message.content or "", tool_calls=calls, finish_reason=choice.finish_reason, usage=usage
-            ),
-        )
+        content = choice.message.content or ""
+        result = ChatResult(content=content, tool_calls=calls, finish_reason=choice.finish_reason, usage=usage)
+        return _checked(req, ctx, result)
 
     async def _stream(self, req: ChatRequest, model: str, ctx: StepContext) -> ChatResult:
         params = chat_params(model, req.messages, req.temperature, ctx, tools_param(req.tools))

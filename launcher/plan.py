@@ -85,6 +85,11 @@ def child_env(settings: Settings) -> dict[str, str]:
         "GENAI_FLOW_HOME": str(settings.home),
         "GENAI_FLOW_LLM": settings.llm.value,
         "GENAI_FLOW_SIM_PORT": str(settings.sim_port),
+        "GENAI_FLOW_LOCAL_LLM_PORT": str(settings.local_llm_port),
+        "GENAI_FLOW_LOCAL_EMBED_PORT": str(settings.local_embed_port),
+        "GENAI_FLOW_CHAT_MODEL": settings.chat_model,
+        "GENAI_FLOW_EMBED_MODEL": settings.embed_model,
+        **({"GENAI_FLOW_EMBED_BASE_URL": settings.embed_base_url} if settings.embed_base_url else {}),
         "GENAI_FLOW_METRICS_HOST": settings.metrics_host,
         "GENAI_FLOW_METRICS_PORT": str(settings.metrics_port),
         "GENAI_FLOW_GATEWAY_HOST": settings.gateway_host,
@@ -164,18 +169,71 @@ def _chroma(settings: Settings, state: Path) -> Component:
     )
 
 
-def _model(settings: Settings, state: Path) -> Component:
+def _model(settings: Settings, state: Path) -> list[Component]:
+    if settings.llm is LLMBackend.LOCAL:
+        return _local_models(settings, state)
     if settings.llm is not LLMBackend.SIM:
-        return Component("model (openai)", settings.llm_base_url, "OPENAI_BASE_URL", EXTERNAL)
+        chat = Component("model (openai)", settings.llm_base_url, "OPENAI_BASE_URL", EXTERNAL)
+        if settings.embed_url == settings.llm_base_url:
+            return [chat]
+        return [chat, Component("embeddings (openai)", settings.embed_url, "GENAI_FLOW_EMBED_BASE_URL", EXTERNAL)]
     proc = services.simulator(state, settings.sim_port)
-    return Component(
-        "model (simulator)",
-        settings.llm_base_url,
-        "GENAI_FLOW_SIM_PORT",
-        STARTED,
-        proc,
-        [PortClaim("127.0.0.1", settings.sim_port, "GENAI_FLOW_SIM_PORT")],
+    return [
+        Component(
+            "model (simulator)",
+            settings.llm_base_url,
+            "GENAI_FLOW_SIM_PORT",
+            STARTED,
+            proc,
+            [PortClaim("127.0.0.1", settings.sim_port, "GENAI_FLOW_SIM_PORT")],
+        )
+    ]
+
+
+def _local_models(settings: Settings, state: Path) -> list[Component]:
+    """Two llama-server processes (chat; embeddings) with the models `make local-llm` prepared."""
+    from launcher.local_models import load_manifest
+
+    manifest = load_manifest(settings)
+    logs = state / "logs"
+    chat_port, embed_port = settings.local_llm_port, settings.local_embed_port
+    chat = services.llama_server(
+        manifest.llama_server, manifest.chat.path, settings.chat_model, chat_port, logs / "llama-chat.log"
     )
+    components = [
+        Component(
+            "model (llama.cpp chat)",
+            settings.llm_base_url,
+            "GENAI_FLOW_LOCAL_LLM_PORT",
+            STARTED,
+            chat,
+            [PortClaim("127.0.0.1", chat_port, "GENAI_FLOW_LOCAL_LLM_PORT")],
+            note=f"{settings.chat_model}: {manifest.chat.path.name}",
+        )
+    ]
+    if settings.embed_base_url:  # embeddings served elsewhere: use them as they are
+        components.append(Component("embeddings", settings.embed_url, "GENAI_FLOW_EMBED_BASE_URL", EXTERNAL))
+        return components
+    embed = services.llama_server(
+        manifest.llama_server,
+        manifest.embed.path,
+        settings.embed_model,
+        embed_port,
+        logs / "llama-embed.log",
+        embeddings=True,
+    )
+    components.append(
+        Component(
+            "model (llama.cpp embeddings)",
+            settings.embed_url,
+            "GENAI_FLOW_LOCAL_EMBED_PORT",
+            STARTED,
+            embed,
+            [PortClaim("127.0.0.1", embed_port, "GENAI_FLOW_LOCAL_EMBED_PORT")],
+            note=f"{settings.embed_model}: {manifest.embed.path.name}",
+        )
+    )
+    return components
 
 
 def _worker(settings: Settings, state: Path) -> Component:
@@ -233,7 +291,7 @@ def plan(settings: Settings) -> list[Component]:
         _redis(settings, state),
         *_temporal(settings, state),
         _chroma(settings, state),
-        _model(settings, state),
+        *_model(settings, state),
         _worker(settings, state),
         _gateway(settings, state),
     ]

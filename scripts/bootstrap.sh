@@ -4,6 +4,7 @@
 #   2. .venv synced from uv.lock (the machine's Python; uv never downloads one)
 #   3. redis-server (apt-get when root on Debian/Ubuntu; otherwise the exact command to run is printed)
 # Safe to run again: each step is skipped when already done.
+# BOOTSTRAP_GROUPS="local" also syncs those opt-in dependency groups (`make local-llm`); without it they are removed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -38,8 +39,10 @@ fi
 say "uv: $($UV --version)"
 
 # --- 2. the virtualenv, exactly as locked -------------------------------------------------------------------------
-say "syncing .venv from uv.lock"
-$UV sync --frozen --python "$PYTHON" --quiet
+say "syncing .venv from uv.lock${BOOTSTRAP_GROUPS:+ (with groups: $BOOTSTRAP_GROUPS)}"
+groups=()
+for group in ${BOOTSTRAP_GROUPS:-}; do groups+=(--group "$group"); done
+$UV sync --frozen --python "$PYTHON" --quiet ${groups[@]+"${groups[@]}"}
 
 # --- 3. redis-server ----------------------------------------------------------------------------------------------
 if command -v redis-server >/dev/null 2>&1; then

@@ -77,7 +77,7 @@ async def index_corpus(
         raw = path.read_text(errors="replace")
         for n, text in enumerate(chunk_text(prepare(raw) if prepare else raw)):
             chunks.append((f"{source}#{n}", text, source))
-    llm = make_llm(settings)
+    llm = make_llm(settings, settings.embed_url)
     try:
         digest = hashlib.sha256("".join(c[1] for c in chunks).encode()).hexdigest()[:16]
         vectors, usage = await embed_texts(llm, [c[1] for c in chunks], settings.embed_model, f"corpus-{digest}")

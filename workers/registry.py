@@ -89,13 +89,16 @@ def workflows() -> list[type]:
 def inference_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
     """Model calls (chat, structured output, embeddings) and retrieval, which embeds the question."""
     from activities.inference import InferenceActivities
-    from activities.llm import make_llm
+    from activities.llm import make_embed_llm, make_llm
     from activities.retrieval import RetrievalActivities
     from runtime.vectorindex import VectorIndex
 
     llm = make_llm(deps.settings)
     deps.resources.push_async_callback(llm.close)
-    inference = InferenceActivities(llm, deps.redis, deps.settings)
+    embed_llm = make_embed_llm(deps.settings)
+    if embed_llm is not None:
+        deps.resources.push_async_callback(embed_llm.close)
+    inference = InferenceActivities(llm, deps.redis, deps.settings, embed_llm)
     retrieval = RetrievalActivities(inference, VectorIndex(deps.settings))
     return [inference.chat, inference.structured, inference.embed, retrieval.retrieve]
 

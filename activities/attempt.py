@@ -5,6 +5,11 @@ result without calling the model, (2) takes the never-pay-twice lock, (3) runs t
 timeout that ends before the activity's own timeouts, while a background task heartbeats and refreshes the lock,
 (4) stores the result before returning, and (5) turns failures into classified ApplicationErrors with an explicit
 `next_retry_delay`, raising non-retryable once MAX_ATTEMPTS counting failures have happened (docs/resilience.md).
+
+Every chat or structured call is bounded: `StepContext.max_tokens` is the request's own `max_tokens`, else the
+step's GENAI_FLOW_MAX_TOKENS bound. An attempt after invalid output repairs rather than repeats: the rejected reply
+and its error travel in the heartbeat details with the failure count, and reach `compute` as `StepContext.repair`
+(activities/repair.py); `StepContext.sampling` varies temperature and seed for it.
 """
 
 from __future__ import annotations
@@ -13,12 +18,11 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
-from typing import Any, TypeVar, cast
+from typing import TypeVar, cast
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -27,6 +31,8 @@ from activities.events import EventPublisher, TokenBatcher
 from activities.faults import fault_point
 from activities.idempotency import IdempotencyStore, LockBusy, StoreUnavailable, count_unavailable
 from activities.retry import HEARTBEAT_TIMEOUT, MAX_ATTEMPTS, backoff_delay
+from activities.stepcontext import StepContext as StepContext  # re-exported: activities build on it
+from activities.stepcontext import max_tokens_of, state_from
 from runtime.logging import get_logger
 from runtime.settings import Settings
 from schemas.events import EventType
@@ -41,35 +47,6 @@ LOCK_BUSY_RETRY = timedelta(seconds=1)
 CHUNK_BEAT_S = 0.5  # streamed chunks heartbeat at most this often (the background loop covers quiet streams)
 
 R = TypeVar("R", bound=BaseModel)
-
-
-class AttemptState(BaseModel):
-    """Carried across attempts in heartbeat details (Temporal keeps the last ones through a failed attempt)."""
-
-    failures: int = 0  # counting failures (Transient, InvalidOutput) of this step so far
-    last_error: str = ""
-    billed_tokens: int = 0  # tokens the provider billed for failed attempts (invalid output): added to the result
-
-
-@dataclass
-class StepContext:
-    """What a model call needs from its attempt: its key, time budget, heartbeat and token events."""
-
-    idempotency_key: str
-    timeout_s: float
-    tokens: TokenBatcher | None
-    beat: Callable[[], None]
-    started: float = field(default_factory=time.monotonic)
-
-
-def _state_from(details: Sequence[Any]) -> AttemptState:
-    """The previous attempt's state; a fresh one when there is none or an enclosing activity heartbeats other data."""
-    if not details:
-        return AttemptState()
-    try:
-        return AttemptState.model_validate(details[0])
-    except ValidationError:
-        return AttemptState()
 
 
 def idempotency_key(call: InferenceCall) -> str:
@@ -113,7 +90,7 @@ class _Attempt:
         self.attempt = info.attempt
         self.key = idempotency_key(call)
         self.job_id = call.job_id or info.workflow_id or info.activity_id
-        self.state = _state_from(info.heartbeat_details)
+        self.state = state_from(info.heartbeat_details)
         self.stale_after = (info.heartbeat_timeout or HEARTBEAT_TIMEOUT).total_seconds()
         self.token: str | None = None  # our lock's current value while we hold it
         self.started = time.monotonic()
@@ -146,8 +123,7 @@ class _Attempt:
             fault_point(self.settings, call.step, "before_call")
             tokens = TokenBatcher(self.publisher, self.job_id, call.step) if emit else None
             async with self._heartbeating():
-                async with asyncio.timeout(call_timeout):
-                    result = await compute(StepContext(self.key, call_timeout, tokens, self.beat_soon))
+                result = await self._compute(compute, call_timeout, tokens)
                 if tokens is not None:
                     await tokens.flush()
             result = self._with_earlier_billing(result)
@@ -164,6 +140,32 @@ class _Attempt:
             data = {"attempt": self.attempt, "usage": usage_of(result).model_dump(mode="json")}
             await self.publisher.publish(self.job_id, EventType.STEP_COMPLETED, call.step, data)
         return result
+
+    async def _compute(
+        self, compute: Callable[[StepContext], Awaitable[R]], call_timeout: float, tokens: TokenBatcher | None
+    ) -> R:
+        """The model call within its time budget; running out of it is a TimeoutError that says so."""
+        ctx = StepContext(
+            self.key,
+            call_timeout,
+            tokens,
+            self.beat_soon,
+            max_tokens=max_tokens_of(self.call, self.settings),
+            repair=self.state.repair,
+            failures=self.state.failures,
+        )
+        if ctx.repair is not None:
+            log.info("repairing invalid output", key=self.key, attempt=self.attempt, error=ctx.repair.error)
+        budget = asyncio.timeout(call_timeout)
+        try:
+            async with budget:
+                return await compute(ctx)
+        except TimeoutError as err:
+            if not budget.expired():
+                raise
+            # A bare "TimeoutError" in a dead letter says nothing; the budget and the bound say what happened.
+            bound = f" (max_tokens={ctx.max_tokens})" if ctx.max_tokens is not None else ""
+            raise TimeoutError(f"no complete reply within {call_timeout:.1f} s{bound}") from err
 
     def _with_earlier_billing(self, result: R) -> R:
         """The result with tokens billed for this step's failed attempts added, so usage matches the invoice."""
@@ -281,6 +283,7 @@ class _Attempt:
             self.state.last_error = err.message
         if isinstance(exc, InvalidOutputError):
             self.state.billed_tokens += exc.billed_tokens
+            self.state.reject(exc.output, str(exc))
         self.beat()  # sent with the failure: the next attempt reads the count from it
         if kind is FailureType.THROTTLED:
             return err  # Retry-After (or the policy's backoff) decides the pause; the deadline bounds the total

@@ -43,11 +43,46 @@ _QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached"})
 
 
 class InvalidOutputError(Exception):
-    """The model's reply did not parse or validate against the requested schema (the provider billed it anyway)."""
+    """The model's reply did not parse or validate against the requested schema (the provider billed it anyway).
 
-    def __init__(self, message: str, billed_tokens: int = 0) -> None:
+    `output` is the rejected reply: the next attempt sends it back with the error (activities/repair.py).
+    """
+
+    def __init__(self, message: str, billed_tokens: int = 0, output: str = "") -> None:
         super().__init__(message)
         self.billed_tokens = billed_tokens
+        self.output = output
+
+
+def schema_error(err: pydantic.ValidationError) -> str:
+    """`schema error at path entities.0.type: Field required (and 1 more)`: the first error, located."""
+    errors = err.errors(include_url=False)
+    if not errors:
+        return "schema error"
+    first = errors[0]
+    path = ".".join(str(part) for part in first["loc"]) or "(root)"
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"schema error at path {path}: {first['msg']}{more}"
+
+
+def invalid_output(
+    what: str,
+    err: pydantic.ValidationError,
+    finish_reason: str | None,
+    max_tokens: int | None,
+    billed_tokens: int,
+    output: str,
+) -> InvalidOutputError:
+    """The InvalidOutputError of a rejected reply, in words that name the real failure.
+
+    A reply cut by the server (finish_reason "length") is "truncated at max_tokens=N": its JSON is incomplete
+    whatever the schema says, and the bound is what to change. Otherwise the first schema error and its path.
+    """
+    if finish_reason == "length":
+        reason = f"truncated at max_tokens={max_tokens} (the reply ended before its JSON did)"
+    else:
+        reason = schema_error(err)
+    return InvalidOutputError(f"{what}: {reason}", billed_tokens, output)
 
 
 # A truncated reply (finish_reason "length") is unparseable output too: a retry may well fit.

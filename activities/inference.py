@@ -14,14 +14,16 @@ from temporalio.exceptions import ApplicationError
 
 from activities.attempt import StepContext, StepRunner
 from activities.embeddings import embed_texts
-from activities.errors import InvalidOutputError
+from activities.errors import InvalidOutputError, invalid_output
 from activities.events import EventPublisher
 from activities.idempotency import IdempotencyStore
-from activities.wire import StreamAccumulator, messages_param, response_format, tools_param, usage_from
+from activities.repair import repair_messages
+from activities.stepcontext import max_tokens_of
+from activities.wire import StreamAccumulator, chat_params, response_format, tools_param, usage_from
+from runtime.logging import get_logger
 from runtime.settings import Settings
 from schemas.failures import FailureType, StepFailure
 from schemas.inference import (
-    ChatMessage,
     ChatRequest,
     ChatResult,
     EmbedRequest,
@@ -31,6 +33,8 @@ from schemas.inference import (
     ToolCall,
 )
 from schemas.structured import STRUCTURED_SCHEMAS
+
+log = get_logger(__name__)
 
 
 class InferenceActivities:
@@ -58,7 +62,8 @@ class InferenceActivities:
         async def compute(ctx: StepContext) -> ChatResult:
             return await (self._stream(req, model, ctx) if req.stream else self._complete(req, model, ctx))
 
-        digest = self._digest(req.temperature, "chat", model, req.messages, req.tools, req.max_tokens)
+        bound = max_tokens_of(req, self.settings)
+        digest = self._digest(req.temperature, "chat", model, req.messages, req.tools, bound)
         return await self.runner.run(req, ChatResult, compute, digest)
 
     @activity.defn(name="structured")
@@ -75,20 +80,27 @@ class InferenceActivities:
         fmt = response_format(req.schema_name, schema)
 
         async def compute(ctx: StepContext) -> StructuredResult:
-            params = {**_params(model, req.messages, req.temperature, req.max_tokens, ctx), "response_format": fmt}
+            # After a rejected reply, the model sees it and its error (repair) instead of the same request again.
+            messages = repair_messages(req.messages, ctx.repair)
+            params = {**chat_params(model, messages, req.temperature, ctx), "response_format": fmt}
             resp = await self.llm.chat.completions.create(**params, stream=False)
             usage = usage_from(resp.model or model, resp.usage, ctx.started)
             choice = resp.choices[0]
             if choice.finish_reason == "content_filter" or choice.message.refusal:
                 raise openai.ContentFilterFinishReasonError()
+            content = choice.message.content or ""
             try:
-                data = schema.model_validate_json(choice.message.content or "")
+                data = schema.model_validate_json(content)
             except pydantic.ValidationError as err:
-                reason = "truncated" if choice.finish_reason == "length" else f"{err.error_count()} error(s)"
-                raise InvalidOutputError(f"{req.schema_name}: {reason}: {err}", usage.billed_tokens) from err
+                billed = usage.billed_tokens
+                raise invalid_output(
+                    req.schema_name, err, choice.finish_reason, ctx.max_tokens, billed, content
+                ) from err
+            # A reply that ends at the bound yet validates is complete (its last token closed the JSON): kept.
             return StructuredResult(data=data.model_dump(mode="json"), usage=usage)
 
-        digest = self._digest(req.temperature, "structured", model, req.messages, fmt, req.max_tokens)
+        bound = max_tokens_of(req, self.settings)
+        digest = self._digest(req.temperature, "structured", model, req.messages, fmt, bound)
         return await self.runner.run(req, StructuredResult, compute, digest)
 
     @activity.defn(name="embed")
@@ -110,7 +122,7 @@ class InferenceActivities:
         return await self.runner.run(req, EmbedResult, compute, self._digest(0.0, "embed", model, req.texts))
 
     async def _complete(self, req: ChatRequest, model: str, ctx: StepContext) -> ChatResult:
-        params = _params(model, req.messages, req.temperature, req.max_tokens, ctx, tools_param(req.tools))
+        params = chat_params(model, req.messages, req.temperature, ctx, tools_param(req.tools))
         resp = await self.llm.chat.completions.create(**params, stream=False)
         choice = resp.choices[0]
         calls = [
@@ -118,15 +130,13 @@ class InferenceActivities:
             for c in choice.message.tool_calls or []
             if c.type == "function"
         ]
-        return ChatResult(
-            content=choice.message.content or "",
-            tool_calls=calls,
-            finish_reason=choice.finish_reason,
-            usage=usage_from(resp.model or model, resp.usage, ctx.started),
-        )
+        usage = usage_from(resp.model or model, resp.usage, ctx.started)
+        content = choice.message.content or ""
+        result = ChatResult(content=content, tool_calls=calls, finish_reason=choice.finish_reason, usage=usage)
+        return _checked(req, ctx, result)
 
     async def _stream(self, req: ChatRequest, model: str, ctx: StepContext) -> ChatResult:
-        params = _params(model, req.messages, req.temperature, req.max_tokens, ctx, tools_param(req.tools))
+        params = chat_params(model, req.messages, req.temperature, ctx, tools_param(req.tools))
         stream = await self.llm.chat.completions.create(**params, stream=True, stream_options={"include_usage": True})
         acc = StreamAccumulator()
         async with stream:  # closes the connection on every exit, cancellation included
@@ -138,12 +148,11 @@ class InferenceActivities:
         if acc.finish_reason is None:
             # The connection ended early (nothing is billed for an undelivered response): a transient failure.
             raise ConnectionError("stream ended before its finish reason (truncated)")
-        return ChatResult(
-            content=acc.content,
-            tool_calls=acc.tool_calls(),
-            finish_reason=acc.finish_reason,
-            usage=usage_from(acc.model or model, acc.usage, ctx.started),
+        usage = usage_from(acc.model or model, acc.usage, ctx.started)
+        result = ChatResult(
+            content=acc.content, tool_calls=acc.tool_calls(), finish_reason=acc.finish_reason, usage=usage
         )
+        return _checked(req, ctx, result)
 
     def _digest(self, temperature: float, op: str, model: str, *parts: Any) -> str | None:
         """Cross-job cache key of a deterministic call (temperature 0, cache enabled); None when not cacheable."""
@@ -153,27 +162,21 @@ class InferenceActivities:
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _params(
-    model: str,
-    messages: list[ChatMessage],
-    temperature: float,
-    max_tokens: int | None,
-    ctx: StepContext,
-    tools: list[dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """Arguments every chat completion sends: the Idempotency-Key header and the attempt's time budget included."""
-    params: dict[str, Any] = {
-        "model": model,
-        "messages": messages_param(messages),
-        "temperature": temperature,
-        "extra_headers": {"Idempotency-Key": ctx.idempotency_key},
-        "timeout": ctx.timeout_s,
-    }
-    if max_tokens is not None:
-        params["max_tokens"] = max_tokens
-    if tools:
-        params["tools"] = tools
-    return params
+def _checked(req: ChatRequest, ctx: StepContext, result: ChatResult) -> ChatResult:
+    """A chat result cut at max_tokens: tool calls cut short are InvalidOutput; cut text is kept and logged.
+
+    Cut tool-call arguments are unusable JSON, so the attempt fails and the next one repairs. Cut text is still
+    text the caller can use, and a streamed answer's tokens have already reached its readers: it is returned with
+    `finish_reason="length"` for the caller to judge (AnswerQuestion marks its result `truncated`).
+    """
+    if result.finish_reason != "length":
+        return result
+    if result.tool_calls:
+        cut = result.tool_calls[-1]
+        message = f"{req.step}: tool call {cut.name} truncated at max_tokens={ctx.max_tokens}"
+        raise InvalidOutputError(message, result.usage.billed_tokens, cut.arguments)
+    log.warning("reply truncated at max_tokens", step=req.step, max_tokens=ctx.max_tokens, key=ctx.idempotency_key)
+    return result
 
 
 def _plain(value: Any) -> Any:

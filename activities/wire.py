@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from openai.lib._pydantic import to_strict_json_schema
 from openai.types import CompletionUsage
@@ -12,6 +12,9 @@ from pydantic import BaseModel
 
 from schemas.inference import ChatMessage, ToolCall, ToolSpec
 from schemas.usage import Usage
+
+if TYPE_CHECKING:
+    from activities.stepcontext import StepContext
 
 
 def messages_param(messages: list[ChatMessage]) -> list[dict[str, Any]]:
@@ -28,6 +31,33 @@ def messages_param(messages: list[ChatMessage]) -> list[dict[str, Any]]:
             item["tool_call_id"] = message.tool_call_id
         out.append(item)
     return out
+
+
+def chat_params(
+    model: str,
+    messages: list[ChatMessage],
+    temperature: float,
+    ctx: StepContext,
+    tools: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Arguments every chat completion sends: Idempotency-Key, time budget, output bound, attempt-varied sampling.
+
+    Use it for every chat-like call, so each is bounded (`ctx.max_tokens`) and repair attempts sample differently.
+    """
+    params: dict[str, Any] = {
+        "model": model,
+        "messages": messages_param(messages),
+        **ctx.sampling(temperature),
+        "extra_headers": {"Idempotency-Key": ctx.idempotency_key},
+        "timeout": ctx.timeout_s,
+    }
+    if ctx.max_tokens is not None:
+        # `max_tokens`, not `max_completion_tokens`: every OpenAI-compatible server (vLLM, Ollama, llama.cpp)
+        # reads it, and OpenAI still accepts it for non-reasoning models.
+        params["max_tokens"] = ctx.max_tokens
+    if tools:
+        params["tools"] = tools
+    return params
 
 
 def tools_param(tools: list[ToolSpec] | None) -> list[dict[str, Any]] | None:

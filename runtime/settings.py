@@ -10,6 +10,8 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from runtime.maxtokens import DEFAULT_MAX_TOKENS, DEFAULT_STEP, parse_max_tokens
+
 
 class LLMBackend(StrEnum):
     """Which model backend inference activities talk to."""
@@ -83,6 +85,9 @@ class Settings(BaseSettings):
         100, ge=1, validation_alias=_env("GENAI_FLOW_MAX_CONCURRENT_WORKFLOW_TASKS")
     )
     step_deadline_s: float = Field(600.0, gt=0, validation_alias=_env("GENAI_FLOW_STEP_DEADLINE_S"))
+    max_tokens: Annotated[dict[str, int], NoDecode] = Field(
+        default_factory=lambda: dict(DEFAULT_MAX_TOKENS), validation_alias=_env("GENAI_FLOW_MAX_TOKENS")
+    )
     inference_timeout_s: float = Field(120.0, gt=0, validation_alias=_env("GENAI_FLOW_INFERENCE_TIMEOUT_S"))
     idempotency_ttl_s: int = Field(7 * 24 * 3600, gt=0, validation_alias=_env("GENAI_FLOW_IDEMPOTENCY_TTL_S"))
     cross_job_cache: bool = Field(True, validation_alias=_env("GENAI_FLOW_CROSS_JOB_CACHE"))
@@ -145,6 +150,15 @@ class Settings(BaseSettings):
     def gateway_url(self) -> str:
         """Where clients reach the gateway."""
         return self.public_url or f"http://{self.gateway_host}:{self.gateway_port}"
+
+    @field_validator("max_tokens", mode="before")
+    @classmethod
+    def _max_tokens(cls, value: object) -> object:
+        return parse_max_tokens(value) if isinstance(value, str) else value
+
+    def max_tokens_for(self, step: str) -> int:
+        """The output bound of a model call of `step` (its own, else the `default` one)."""
+        return self.max_tokens.get(step) or self.max_tokens.get(DEFAULT_STEP) or DEFAULT_MAX_TOKENS[DEFAULT_STEP]
 
 
 class SettingsError(RuntimeError):

@@ -50,11 +50,14 @@ class Summary(BaseModel):
 
 
 class Citation(BaseModel):
-    """A chunk the answer relies on."""
+    """A chunk the answer relies on; `quote` is a verbatim substring of the chunk's text."""
 
     chunk_id: str
     source: str = ""
     quote: str = ""
+    inferred: bool = Field(
+        False, description="True when the model named no chunk for the text: attributed by word overlap instead."
+    )
 
 
 class StepUsage(BaseModel):
@@ -72,6 +75,7 @@ class AnswerResult(BaseModel):
     question: str
     answer: str
     citations: list[Citation] = Field(default_factory=list)
+    truncated: bool = Field(False, description="The answer was cut at the step's max_tokens bound.")
     entities: list[Entity] = Field(default_factory=list)
     summary: Summary | None = None
     steps: list[StepUsage] = Field(default_factory=list)

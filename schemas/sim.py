@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -23,6 +23,9 @@ class SimLedgerCall(BaseModel):
     billed_prompt_tokens: int = Field(0, ge=0)
     billed_completion_tokens: int = Field(0, ge=0)
     finished: float | None = Field(None, description="When the call ended, epoch seconds.")
+    request: dict[str, Any] | None = Field(
+        None, description="The request body as received (kept only when the simulator runs with --record-requests)."
+    )
 
 
 class SimLedgerEntry(BaseModel):

@@ -61,7 +61,12 @@ def create_app(config: SimConfig | None = None) -> FastAPI:
         texts = [m.text() for m in parsed.messages]
         tool_args = [tc.function.arguments for m in parsed.messages for tc in (m.tool_calls or [])]
         cleaned, ctx = state.begin(
-            request.headers.get("idempotency-key"), parsed.model, texts + tool_args, "chat", parsed.stream
+            request.headers.get("idempotency-key"),
+            parsed.model,
+            texts + tool_args,
+            "chat",
+            parsed.stream,
+            await _recorded(state, request),
         )
         early = await _early_fault(state, ctx, request)
         if early is not None:
@@ -83,7 +88,12 @@ def create_app(config: SimConfig | None = None) -> FastAPI:
         if parsed.dimensions and dim != parsed.dimensions:
             return bad_request(f"embedder {state.embedder.name} only produces {dim} dimensions", "dimensions")
         cleaned, ctx = state.begin(
-            request.headers.get("idempotency-key"), parsed.model, parsed.texts, "embeddings", False
+            request.headers.get("idempotency-key"),
+            parsed.model,
+            parsed.texts,
+            "embeddings",
+            False,
+            await _recorded(state, request),
         )
         early = await _early_fault(state, ctx, request)
         if early is not None:
@@ -119,6 +129,14 @@ async def _parse(request: Request, model: type[ChatCompletionRequest] | type[Emb
     except ValidationError as err:
         first = err.errors()[0]
         return bad_request(f"{first['msg']} at {'.'.join(str(p) for p in first['loc'])}", str(first["loc"][0]))
+
+
+async def _recorded(state: SimState, request: Request) -> dict[str, Any] | None:
+    """The request's body for the ledger when recording requests (Starlette caches the bytes read by _parse)."""
+    if not state.config.record_requests:
+        return None
+    body = json.loads(await request.body())
+    return body if isinstance(body, dict) else {"body": body}
 
 
 async def _early_fault(state: SimState, ctx: CallContext, request: Request) -> Response | None:

@@ -87,6 +87,7 @@ class SimConfig(BaseModel):
     retry_after: float = Field(1.0, ge=0)
     embedder: Literal["hash", "minilm"] = "hash"
     ledger_max_keys: int = Field(100_000, ge=1)
+    record_requests: bool = False  # the ledger keeps each request's body (tests assert what a retry sent)
     log_level: str = "warning"
 
     @field_validator("faults", mode="before")

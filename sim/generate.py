@@ -74,22 +74,29 @@ def complete(request: ChatCompletionRequest, texts: list[str], ctx: CallContext)
                 cut_at = max(1, len(pieces(args)) // 2)
             else:
                 args, finish = args[: max(1, len(args) // 2)], "length"
+        limit = request.token_limit
+        if limit is not None and count_tokens(tool.function.name) + count_tokens(args) > limit:
+            # Like a real server, the bound covers the call's name and arguments: the arguments end cut off.
+            args, finish = truncate_tokens(args, max(0, limit - count_tokens(tool.function.name))), "length"
         call = ToolCallOut(call_id(ctx.seed, ctx.key, ctx.nth), tool.function.name, args)
         used = count_tokens(call.name) + count_tokens(call.arguments)
         return Completion(None, finish, prompt, used, [call], truncate_stream_at=cut_at)
 
     fmt = request.response_format
+    limit = request.token_limit
     if fmt is not None and fmt.type == "json_schema" and fmt.json_schema is not None:
         schema = fmt.json_schema.schema_ or {"type": "object"}
         content = json.dumps(fill(schema, source))
-        if ctx.fault == "badjson":
+        if ctx.markers.loops(fmt.json_schema.name):
+            limit = limit or LOOP_UNBOUNDED_TOKENS  # unbounded, a loop runs until the context window ends it
+            content = _json_loop(content, limit)
+        elif ctx.fault == "badjson":
             content = _bad_json(content, schema, ctx.rng.random())
     elif fmt is not None and fmt.type == "json_object":
         content = json.dumps({"answer": answer(source)})
     else:
-        content = answer(source) or "OK."
+        content = answer(source, cite=not ctx.markers.nocite) or "OK."
     finish = "stop"
-    limit = request.token_limit
     if limit is not None and count_tokens(content) > limit:
         content, finish = truncate_tokens(content, limit), "length"
     result = Completion(content, finish, prompt, count_tokens(content))
@@ -102,6 +109,17 @@ def complete(request: ChatCompletionRequest, texts: list[str], ctx: CallContext)
             result.finish_reason = "length"
             result.completion_tokens = count_tokens(result.content)
     return result
+
+
+LOOP_UNBOUNDED_TOKENS = 4096  # where a looping reply stops when the request set no bound (a context window)
+
+
+def _json_loop(valid: str, limit: int) -> str:
+    """A reply that opens the valid JSON's first string and repeats itself in it, past `limit` tokens."""
+    start = valid.find('": "')
+    head = valid[: start + 4] if start >= 0 else '{"text": "'
+    # More text than the bound: the max_tokens check below cuts it with finish_reason "length", as a server would.
+    return head + "and again " * (limit // 2 + 1)
 
 
 def _bad_json(valid: str, schema: dict[str, object], draw: float) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections import OrderedDict
+from typing import Any
 
 from schemas.sim import CallStatus, SimLedger, SimLedgerCall, SimLedgerEntry, SimLedgerTotals
 
@@ -32,8 +33,10 @@ class Ledger:
         self._counts: dict[str, int] = {}
         self._totals = SimLedgerTotals()
 
-    def begin(self, key: str, model: str, endpoint: str, stream: bool) -> SimLedgerCall:
-        """Record a call's arrival; the returned record is finished later with `finish`."""
+    def begin(
+        self, key: str, model: str, endpoint: str, stream: bool, body: dict[str, Any] | None = None
+    ) -> SimLedgerCall:
+        """Record a call's arrival (with its request body when given); the record is finished later with `finish`."""
         entry = self._entries.get(key)
         if entry is None:
             entry = self._entries[key] = SimLedgerEntry(key=key, model=model)
@@ -43,7 +46,10 @@ class Ledger:
         else:
             self._entries.move_to_end(key)
         call = SimLedgerCall(
-            arrival=time.time(), endpoint="embeddings" if endpoint == "embeddings" else "chat", stream=stream
+            arrival=time.time(),
+            endpoint="embeddings" if endpoint == "embeddings" else "chat",
+            stream=stream,
+            request=body,
         )
         entry.calls.append(call)
         if len(entry.calls) > MAX_CALLS_PER_KEY:

@@ -3,6 +3,11 @@
 Counted markers (`[[sim:429x3]]`, `[[sim:500x5#t1]]`, ...; `truncatexN` extends the contract's list) fail
 the first N calls that carry that exact marker text, across all requests, then let calls through.
 Counters live until `POST /sim/reset`.
+
+Two behaviour markers (extensions of the contract's list) act like the small real models of issue 12:
+`[[sim:jsonloop]]` / `[[sim:jsonloop=SCHEMA]]` makes a structured reply (every one, or only those whose
+json_schema is named SCHEMA) loop inside a JSON string until `max_tokens` cuts it (finish_reason "length");
+`[[sim:nocite]]` makes text answers leave out their `[chunk_id]` citations.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ _COUNTED = re.compile(r"^(429|503|500|hang|badjson|truncate)x(\d+)(?:#[^\]]*)?$"
 _LATENCY = re.compile(r"^latency=(\d+(?:\.\d+)?)(ms|s)?(?:#[^\]]*)?$")
 _TOOLLOOP = re.compile(r"^toolloop(?:=([A-Za-z0-9_.-]+))?(?:#[^\]]*)?$")
 _POISON = re.compile(r"^poison(?:#[^\]]*)?$")
+_JSONLOOP = re.compile(r"^jsonloop(?:=([A-Za-z0-9_.-]+))?(?:#[^\]]*)?$")
+_NOCITE = re.compile(r"^nocite(?:#[^\]]*)?$")
 
 
 @dataclass(frozen=True)
@@ -27,7 +34,13 @@ class Markers:
     toolloop: bool = False
     toolloop_tool: str | None = None
     toolloop_text: str = ""  # the marker itself, copied into tool-call arguments
+    jsonloop: tuple[str, ...] = ()  # schema names whose structured replies loop ("*": every schema)
+    nocite: bool = False
     unknown: tuple[str, ...] = ()
+
+    def loops(self, schema_name: str) -> bool:
+        """Whether a structured reply for `schema_name` loops inside a JSON string."""
+        return "*" in self.jsonloop or schema_name in self.jsonloop
 
     def merge(self, other: Markers) -> Markers:
         """Markers of two texts together (the first latency and toolloop win)."""
@@ -38,6 +51,8 @@ class Markers:
             toolloop=self.toolloop or other.toolloop,
             toolloop_tool=self.toolloop_tool if self.toolloop else other.toolloop_tool,
             toolloop_text=self.toolloop_text or other.toolloop_text,
+            jsonloop=self.jsonloop + tuple(n for n in other.jsonloop if n not in self.jsonloop),
+            nocite=self.nocite or other.nocite,
             unknown=self.unknown + other.unknown,
         )
 
@@ -64,6 +79,10 @@ def _one(raw: str, body: str) -> Markers:
         return Markers(latency_s=value / 1000 if m.group(2) == "ms" else value)
     if m := _TOOLLOOP.match(body):
         return Markers(toolloop=True, toolloop_tool=m.group(1), toolloop_text=raw)
+    if m := _JSONLOOP.match(body):
+        return Markers(jsonloop=(m.group(1) or "*",))
+    if _NOCITE.match(body):
+        return Markers(nocite=True)
     return Markers(unknown=(raw,))
 
 

@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import random
 from dataclasses import dataclass
+from typing import Any
 
 from schemas.sim import SimLedgerCall
 from sim.config import SimConfig
@@ -49,9 +50,15 @@ class SimState:
         self.in_flight = 0
 
     def begin(
-        self, idempotency_key: str | None, model: str, texts: list[str], endpoint: str, stream: bool
+        self,
+        idempotency_key: str | None,
+        model: str,
+        texts: list[str],
+        endpoint: str,
+        stream: bool,
+        body: dict[str, Any] | None = None,
     ) -> tuple[list[str], CallContext]:
-        """Strip markers from texts, record the call's arrival and choose its fault."""
+        """Strip markers from texts, record the call's arrival (and `body` with --record-requests), choose its fault."""
         cleaned: list[str] = []
         markers = Markers()
         for text in texts:
@@ -59,7 +66,7 @@ class SimState:
             cleaned.append(clean)
             markers = markers.merge(found)
         key = ledger_key(idempotency_key, model, "\n".join(texts))
-        call = self.ledger.begin(key, model, endpoint, stream)
+        call = self.ledger.begin(key, model, endpoint, stream, body if self.config.record_requests else None)
         nth = self.ledger.calls_for(key)
         # Each call draws from its own RNG (seed, key, call number): outcomes do not depend on how
         # concurrent requests of other keys interleave.

@@ -148,11 +148,11 @@ def answer_sentences(source: Source, question: str, limit: int = 3) -> list[tupl
     return [(s, c) for score, _, s, c in scored[:limit] if score >= top * 0.5]
 
 
-def answer(source: Source) -> str:
-    """The extractive answer: best-matching sentences each followed by ` [chunk_id]`, else a summary."""
+def answer(source: Source, cite: bool = True) -> str:
+    """The extractive answer: best-matching sentences each followed by ` [chunk_id]` (with `cite`), else a summary."""
     if source.chunks and source.question:
         picked = answer_sentences(source, source.question)
-        return " ".join(f"{s} [{cid}]" for s, cid in picked)
+        return " ".join(f"{s} [{cid}]" if cite else s for s, cid in picked)
     if source.question:
         return " ".join(s for s, _ in answer_sentences(source, source.question, 2)) or summarize(source)
     return summarize(source)

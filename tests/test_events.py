@@ -53,9 +53,7 @@ async def test_unknown_type_is_refused(isolated_settings: Settings, isolated_red
 
 
 async def test_redis_down_drops_the_event_without_raising(isolated_settings: Settings) -> None:
-    dead = redis_client(
-        isolated_settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"})
-    )
+    dead = redis_client(isolated_settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{free_port()}/0"}))
     try:
         assert await EventPublisher(dead, isolated_settings).publish("job-y", EventType.STEP_STARTED, "s") is None
     finally:

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from itertools import pairwise
-from typing import Any
 
 import pytest
 import redis.asyncio
@@ -19,44 +16,7 @@ from schemas.answer import Summary
 from schemas.events import EventType, ProgressEvent
 from schemas.failures import FailureType
 from schemas.sim import SimLedger
-from tests.helpers import sim_ledger
-from tests.inference_probe import Probe, probe_worker, run_probe
-
-
-@dataclass
-class Rig:
-    """This test's probe set-up: a private task queue, Redis key prefix and workflow ids, and the sim's ledger."""
-
-    client: Client
-    settings: Settings
-    redis: redis.asyncio.Redis
-    unique: str
-    sim_url: str
-
-    @property
-    def queue(self) -> str:
-        return f"q-{self.unique}"
-
-    def wf(self, name: str) -> str:
-        """The workflow id of this test's probe called name."""
-        return f"probe-{name}-{self.unique}"
-
-    def worker(self, settings: Settings | None = None, **options: Any) -> AbstractAsyncContextManager[Any]:
-        """The probe worker on this test's queue (settings default to the test's own)."""
-        return probe_worker(self.client, settings or self.settings, self.queue, self.redis, **options)
-
-    async def probe(self, name: str, probe: Probe) -> dict[str, Any]:
-        """Run one probe on a worker that is already running."""
-        return await run_probe(self.client, self.queue, self.wf(name), probe)
-
-    async def run(self, name: str, probe: Probe) -> dict[str, Any]:
-        """Start a worker, run one probe, stop the worker."""
-        async with self.worker():
-            return await self.probe(name, probe)
-
-    async def ledger(self, name: str) -> SimLedger:
-        """The simulator's ledger entries of probe name."""
-        return await sim_ledger(self.sim_url, f"{self.wf(name)}/")
+from tests.inference_probe import Probe, Rig
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """Replay tests: recorded AnswerQuestion histories must replay against today's workflow code without divergence.
 
 Recorded histories live in tests/histories/. After a deliberate, patched workflow change, record new ones with
-`GENAI_FLOW_RECORD_HISTORIES=1 pytest tests/test_replay.py` and keep the old ones: both must replay.
+`GENAI_FLOW_RECORD_HISTORIES=<patch id> pytest tests/test_replay.py` (files `answer-<outcome>-<patch id>.json`)
+and keep the old ones: both must replay.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ async def test_fresh_runs_replay(servers: dict[str, str], client: Client, unique
         history = await client.get_workflow_handle(job).fetch_history()
         result = await replayer().replay_workflow(history, raise_on_replay_failure=False)
         assert result.replay_failure is None, (name, result.replay_failure)
-        if os.environ.get("GENAI_FLOW_RECORD_HISTORIES"):
+        if tag := os.environ.get("GENAI_FLOW_RECORD_HISTORIES"):
             HISTORIES.mkdir(exist_ok=True)
-            (HISTORIES / f"answer-{name}.json").write_text(scrubbed(history.to_json()))
+            suffix = "" if tag == "1" else f"-{tag}"  # a tag keeps the histories of earlier code beside new ones
+            (HISTORIES / f"answer-{name}{suffix}.json").write_text(scrubbed(history.to_json()))

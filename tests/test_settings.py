@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from runtime.settings import LLMBackend, Settings, SettingsError, load_settings
+from runtime.settings import DEFAULT_MAX_TOKENS, LLMBackend, Settings, SettingsError, load_settings
 
 ENV_NAMES = [
     "TEMPORAL_ADDRESS",
@@ -25,6 +25,7 @@ ENV_NAMES = [
     "GENAI_FLOW_LOG_LEVEL",
     "GENAI_FLOW_LOG_FORMAT",
     "GENAI_FLOW_MAX_CONCURRENT_ACTIVITIES",
+    "GENAI_FLOW_MAX_TOKENS",
 ]
 
 
@@ -57,6 +58,10 @@ def test_defaults_match_contract_ports(clean_env: pytest.MonkeyPatch) -> None:
         ("GENAI_FLOW_LOG_LEVEL", "loud"),
         ("GENAI_FLOW_LOG_FORMAT", "xml"),
         ("GENAI_FLOW_MAX_CONCURRENT_ACTIVITIES", "0"),
+        ("GENAI_FLOW_MAX_TOKENS", "summarize"),
+        ("GENAI_FLOW_MAX_TOKENS", "summarize=0"),
+        ("GENAI_FLOW_MAX_TOKENS", "summarize=lots"),
+        ("GENAI_FLOW_MAX_TOKENS", "bad step=5"),
     ],
 )
 def test_invalid_value_names_the_variable(clean_env: pytest.MonkeyPatch, name: str, value: str) -> None:
@@ -65,6 +70,18 @@ def test_invalid_value_names_the_variable(clean_env: pytest.MonkeyPatch, name: s
         load_settings()
     assert name in str(err.value)
     assert value in str(err.value)
+
+
+def test_max_tokens_bound_every_step(clean_env: pytest.MonkeyPatch) -> None:
+    defaults = load_settings()
+    assert defaults.max_tokens_for("summarize") == DEFAULT_MAX_TOKENS["summarize"]
+    assert defaults.max_tokens_for("agent.step") == DEFAULT_MAX_TOKENS["default"]  # a step nobody listed
+    clean_env.setenv("GENAI_FLOW_MAX_TOKENS", " extract_entities=8 , default=4096,agent.step=300,")
+    s = load_settings()
+    assert s.max_tokens_for("extract_entities") == 8
+    assert s.max_tokens_for("agent.step") == 300
+    assert s.max_tokens_for("ingest.embed") == 4096
+    assert s.max_tokens_for("summarize") == DEFAULT_MAX_TOKENS["summarize"]  # unlisted steps keep their defaults
 
 
 def test_comma_lists(clean_env: pytest.MonkeyPatch) -> None:

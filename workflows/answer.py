@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.jobs import Pipeline
     from schemas.retrieval import RetrieveRequest, RetrieveResult
     from schemas.usage import Usage
-    from workflows import prompts
+    from workflows import citations, prompts
     from workflows.ledger import Ledger, gave_up, seconds
 
 
@@ -29,6 +29,8 @@ class _Billed(Protocol):
 
 R = TypeVar("R", bound=_Billed)
 BOOKKEEPING = timedelta(seconds=10)
+# Citations with verbatim quotes, inferred when the model names no chunk (runs before it used prompts.citations).
+VERBATIM_CITATIONS = "verbatim-citations"
 
 
 @workflow.defn(name="AnswerQuestion")
@@ -51,15 +53,21 @@ class AnswerQuestion:
         try:
             chunks = await self.retrieve(req)
             summary, entities = await asyncio.gather(self.summarize(req, chunks), self.extract_entities(req, chunks))
-            answer = await self.generate_answer(req, chunks, summary)
+            reply = await self.generate_answer(req, chunks, summary)
         except Exception as err:
             await self.record_failure(req, err)
             raise
+        answer = reply.content
         finished = await self.finish("job.completed", {"answer": answer[:200]})
+        if workflow.patched(VERBATIM_CITATIONS):
+            cited, truncated = citations.cite(answer, chunks), reply.finish_reason == "length"
+        else:
+            cited, truncated = prompts.citations(answer, chunks), False
         return AnswerResult(
             question=req.question,
             answer=answer,
-            citations=prompts.citations(answer, chunks),
+            citations=cited,
+            truncated=truncated,
             entities=entities.entities,
             summary=summary,
             steps=finished.steps,
@@ -94,13 +102,12 @@ class AnswerQuestion:
         result = await self._call("structured", call, StructuredResult, "extract_entities: entities with evidence")
         return EntityList.model_validate(result.data)
 
-    async def generate_answer(self, req: AnswerRequest, chunks: list[RetrievedChunk], summary: Summary) -> str:
-        """The answer, streamed token by token to the job's events, citing chunk ids."""
+    async def generate_answer(self, req: AnswerRequest, chunks: list[RetrievedChunk], summary: Summary) -> ChatResult:
+        """The answer, streamed token by token to the job's events, asked to cite chunk ids."""
         call = ChatRequest(
             step="generate_answer", stream=True, messages=prompts.answer_messages(req.question, chunks, summary)
         )
-        result = await self._call("chat", call, ChatResult, "generate_answer: streamed answer with citations")
-        return result.content
+        return await self._call("chat", call, ChatResult, "generate_answer: streamed answer with citations")
 
     async def _call(self, activity: str, arg: InferenceCall, result_type: type[R], summary: str) -> R:
         """Run one inference step and book its usage in the ledger."""

@@ -24,6 +24,9 @@ class LLMBackend(StrEnum):
 # Served model names of the `local` backend (llama-server's --alias): what responses and the ledger show.
 LOCAL_CHAT_MODEL = "smollm2-135m-instruct"
 LOCAL_EMBED_MODEL = "all-minilm-l6-v2"
+# Output bounds for the local 135M model on a couple of CPU cores, measured in `make test-real` (a summary ~150
+# tokens, entities ~250, an answer ~60): a loop is cut in seconds there, not minutes. GENAI_FLOW_MAX_TOKENS overrides.
+LOCAL_MAX_TOKENS = {"summarize": 384, "extract_entities": 512, "generate_answer": 256}
 
 
 def _env(*names: str) -> AliasChoices:
@@ -110,13 +113,16 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _local_model_names(self) -> Settings:
-        # The simulator's model names mean nothing to llama-server: `local` defaults to the names it serves.
+    def _local_defaults(self) -> Settings:
+        # The simulator's model names mean nothing to llama-server: `local` defaults to the names it serves, and to
+        # output bounds its small model needs.
         if self.llm is LLMBackend.LOCAL:
             if "chat_model" not in self.model_fields_set:
                 self.chat_model = LOCAL_CHAT_MODEL
             if "embed_model" not in self.model_fields_set:
                 self.embed_model = LOCAL_EMBED_MODEL
+            if "max_tokens" not in self.model_fields_set:
+                self.max_tokens = {**self.max_tokens, **LOCAL_MAX_TOKENS}
         return self
 
     @property

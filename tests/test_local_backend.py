@@ -15,7 +15,7 @@ from activities.llm import make_embed_llm, make_llm
 from launcher.local_models import load_manifest, manifest_path
 from launcher.plan import EXTERNAL, STARTED, plan
 from runtime.processes import ServiceError
-from runtime.settings import LLMBackend, load_settings
+from runtime.settings import LOCAL_MAX_TOKENS, LLMBackend, load_settings
 from runtime.vectorindex import DimensionMismatchError, EmptyCollectionError, IndexedChunk, VectorIndex, physical_name
 from schemas.inference import EmbedRequest
 from schemas.local_models import LocalModels, ServedModel
@@ -62,6 +62,7 @@ def test_local_backend_settings_follow_the_contract(local_env: Path) -> None:
     assert s.llm_base_url == "http://127.0.0.1:8003/v1"  # GENAI_FLOW_LOCAL_LLM_PORT
     assert s.embed_url == "http://127.0.0.1:8004/v1"  # GENAI_FLOW_LOCAL_EMBED_PORT
     assert (s.chat_model, s.embed_model) == ("smollm2-135m-instruct", "all-minilm-l6-v2")
+    assert s.max_tokens_for("summarize") == LOCAL_MAX_TOKENS["summarize"]  # bounds for a small model
     assert s.llm_api_key  # llama-server needs none, the OpenAI client wants one
 
 

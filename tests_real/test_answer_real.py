@@ -16,6 +16,7 @@ import pytest_asyncio
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
+from runtime.settings import LOCAL_MAX_TOKENS
 from schemas.answer import AnswerRequest, AnswerResult, RetrievedChunk
 from schemas.jobs import JobInfo, JobStatus, Pipeline
 from schemas.retrieval import RetrieveResult
@@ -25,9 +26,6 @@ from tests.helpers import private_settings, running_workers
 from tests_real.corpus import FACTS, write_corpus
 
 JOB_TIMEOUT_S = 1200.0  # ten jobs on a 135M model, two shared cores, four server slots
-# Output bounds sized for SmolLM2-135M's replies here (a summary ~150 tokens, entities ~250, an answer ~60): a loop
-# is cut in seconds on two cores instead of the general defaults' minutes. `make demo-local` uses the same.
-LOCAL_MAX_TOKENS = {"summarize": 384, "extract_entities": 512, "generate_answer": 256}
 
 
 @pytest_asyncio.fixture
@@ -35,7 +33,7 @@ async def real_answers(
     servers: dict[str, str], client: Client, unique: str, tmp_path: Path
 ) -> AsyncIterator[tuple[GenAIFlowClient, str]]:
     settings = private_settings(unique)
-    settings = settings.model_copy(update={"max_tokens": {**settings.max_tokens, **LOCAL_MAX_TOKENS}})
+    assert settings.max_tokens_for("summarize") == LOCAL_MAX_TOKENS["summarize"]  # the local backend's bounds
     collection = f"real-{unique}"
     report = await index_corpus([write_corpus(tmp_path / "corpus")], collection, settings, root=tmp_path / "corpus")
     assert report.chunks == len(FACTS) and report.usage.model == "all-minilm-l6-v2"

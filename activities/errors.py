@@ -33,6 +33,10 @@ MAX_RETRY_AFTER = timedelta(seconds=60)
 _THROTTLE_STATUSES = frozenset({429, 503})
 _TRANSIENT_4XX = frozenset({408, 409})
 _CONTEXT_LENGTH_CODES = frozenset({"context_length_exceeded", "string_above_max_length"})
+# llama.cpp's llama-server: a prompt over the slot's context is a 400 of this type, and an embedding input over the
+# batch is a 500 "input (N tokens) is too large to process" that no retry can fix (it echoes the status as `code`).
+_CONTEXT_LENGTH_TYPES = frozenset({"exceed_context_size_error"})
+_CONTEXT_LENGTH_PHRASES = ("context length", "context size", "is too large to process")
 _CONTENT_FILTER_CODES = frozenset({"content_filter", "content_policy_violation"})
 # A 429 that no amount of waiting fixes: the account is out of credit (OpenAI sends it as a 429).
 _QUOTA_CODES = frozenset({"insufficient_quota", "billing_hard_limit_reached"})
@@ -145,18 +149,28 @@ def classify(exc: BaseException) -> ApplicationError:
 
 def _from_status(exc: openai.APIStatusError) -> ApplicationError:
     status = exc.status_code
-    code = (exc.code or "").lower()
+    code = str(exc.code or "").lower()
+    if code.isdigit():  # llama-server repeats the HTTP status as the error code: no code in OpenAI's sense
+        code = ""
     what = f"HTTP {status}{f' {code}' if code else ''}: {_brief(exc)}"
     if status in _THROTTLE_STATUSES and code not in _QUOTA_CODES:
         delay = retry_after(exc.response.headers)
         return _error(THROTTLED, what, exc, status=status, code=code, next_retry_delay=delay)
+    if _context_length(exc, code):
+        return _error(PERMANENT, f"context length exceeded: {what}", exc, non_retryable=True, status=status, code=code)
     if status in _TRANSIENT_4XX or status >= 500:
         return _error(TRANSIENT, what, exc, status=status, code=code)
-    if code in _CONTEXT_LENGTH_CODES or "context length" in exc.message.lower():
-        return _error(PERMANENT, f"context length exceeded: {what}", exc, non_retryable=True, status=status, code=code)
     if code in _CONTENT_FILTER_CODES:
         return _error(PERMANENT, f"content filter: {what}", exc, non_retryable=True, status=status, code=code)
     return _error(PERMANENT, f"request refused: {what}", exc, non_retryable=True, status=status, code=code)
+
+
+def _context_length(exc: openai.APIStatusError, code: str) -> bool:
+    """The request is too long for the model: OpenAI's codes and wording, or llama-server's."""
+    if code in _CONTEXT_LENGTH_CODES or str(exc.type or "").lower() in _CONTEXT_LENGTH_TYPES:
+        return True
+    message = exc.message.lower()
+    return any(phrase in message for phrase in _CONTEXT_LENGTH_PHRASES)
 
 
 def _error(

@@ -40,8 +40,15 @@ log = get_logger(__name__)
 class InferenceActivities:
     """`chat`, `structured` and `embed` on `genai-inference`: idempotent, heartbeating, classified failures."""
 
-    def __init__(self, llm: openai.AsyncOpenAI, redis: redis.asyncio.Redis | None, settings: Settings) -> None:
+    def __init__(
+        self,
+        llm: openai.AsyncOpenAI,
+        redis: redis.asyncio.Redis | None,
+        settings: Settings,
+        embed_llm: openai.AsyncOpenAI | None = None,
+    ) -> None:
         self.llm = llm
+        self.embed_llm = embed_llm or llm  # GENAI_FLOW_EMBED_BASE_URL may put embeddings on another server
         self.settings = settings
         self.events = EventPublisher(redis, settings)
         store = IdempotencyStore(redis, settings) if redis is not None else None
@@ -103,7 +110,7 @@ class InferenceActivities:
 
         async def compute(ctx: StepContext) -> EmbedResult:
             vectors, usage = await embed_texts(
-                self.llm,
+                self.embed_llm,
                 req.texts,
                 model,
                 ctx.idempotency_key,

@@ -15,8 +15,8 @@ def llm_timeout(settings: Settings) -> httpx2.Timeout:
     return httpx2.Timeout(settings.inference_timeout_s, connect=min(CONNECT_TIMEOUT_S, settings.inference_timeout_s))
 
 
-def make_llm(settings: Settings) -> openai.AsyncOpenAI:
-    """An AsyncOpenAI for `settings.llm_base_url`: max_retries=0 and one connection per concurrent activity.
+def make_llm(settings: Settings, base_url: str | None = None) -> openai.AsyncOpenAI:
+    """An AsyncOpenAI for base_url (default `settings.llm_base_url`): max_retries=0, one connection per activity.
 
     The SDK's default pool stops at 1,000 connections; a worker running thousands of calls at once would queue
     inside the pool, so the limit follows `max_concurrent_activities`. Close it with `await llm.close()`.
@@ -27,9 +27,16 @@ def make_llm(settings: Settings) -> openai.AsyncOpenAI:
         timeout=llm_timeout(settings),
     )
     return openai.AsyncOpenAI(
-        base_url=settings.llm_base_url,
+        base_url=base_url or settings.llm_base_url,
         api_key=settings.llm_api_key,
         max_retries=0,
         timeout=llm_timeout(settings),
         http_client=http_client,
     )
+
+
+def make_embed_llm(settings: Settings) -> openai.AsyncOpenAI | None:
+    """A client for GENAI_FLOW_EMBED_BASE_URL when embeddings live elsewhere than chat; None when they share it."""
+    if settings.embed_url == settings.llm_base_url:
+        return None
+    return make_llm(settings, settings.embed_url)

@@ -6,7 +6,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.inference import InferenceActivities
-from runtime.vectorindex import EmptyCollectionError, VectorIndex
+from runtime.vectorindex import DimensionMismatchError, EmptyCollectionError, VectorIndex
 from schemas.inference import EmbedRequest
 from schemas.retrieval import RetrieveRequest, RetrieveResult
 
@@ -25,9 +25,11 @@ class RetrievalActivities:
             EmbedRequest(step=req.step, index=req.index, model=req.model, texts=[req.question], emit_events=True)
         )
         try:
-            chunks = await self.index.query(req.collection, embedded.vectors[0], req.top_k)
+            chunks = await self.index.query(req.collection, embedded.vectors[0], req.top_k, req.model)
         except EmptyCollectionError as err:
             # Not a model failure: retrying cannot help and it is no dead letter, so the job just fails.
             raise ApplicationError(str(err), type="EmptyCollection", non_retryable=True) from None
+        except DimensionMismatchError as err:
+            raise ApplicationError(str(err), type="DimensionMismatch", non_retryable=True) from None
         activity.logger.info("retrieved %d chunks from %s", len(chunks), req.collection)
         return RetrieveResult(chunks=chunks, usage=embedded.usage)

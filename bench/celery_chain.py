@@ -24,6 +24,7 @@ from chromadb.config import Settings as ChromaSettings
 
 from activities.wire import StreamAccumulator, messages_param, response_format
 from runtime.settings import Settings, get_settings
+from runtime.vectorindex import physical_name
 from schemas.answer import EntityList, RetrievedChunk, Summary
 from workflows import prompts
 
@@ -101,7 +102,7 @@ def _collection(name: str) -> Any:
     """The collection handle, cached per thread: one Chroma call per query, as `VectorIndex.query` makes."""
     cache: dict[str, Any] = _local.__dict__.setdefault("collections", {})
     if name not in cache:
-        cache[name] = _chroma().get_collection(name, embedding_function=None)
+        cache[name] = _chroma().get_collection(physical_name(name, _settings.embed_model), embedding_function=None)
     return cache[name]
 
 

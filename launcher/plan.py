@@ -77,6 +77,11 @@ def child_env(settings: Settings) -> dict[str, str]:
         "GENAI_FLOW_HOME": str(settings.home),
         "GENAI_FLOW_LLM": settings.llm.value,
         "GENAI_FLOW_SIM_PORT": str(settings.sim_port),
+        "GENAI_FLOW_LOCAL_LLM_PORT": str(settings.local_llm_port),
+        "GENAI_FLOW_LOCAL_EMBED_PORT": str(settings.local_embed_port),
+        "GENAI_FLOW_CHAT_MODEL": settings.chat_model,
+        "GENAI_FLOW_EMBED_MODEL": settings.embed_model,
+        **({"GENAI_FLOW_EMBED_BASE_URL": settings.embed_base_url} if settings.embed_base_url else {}),
         "GENAI_FLOW_METRICS_HOST": settings.metrics_host,
         "GENAI_FLOW_METRICS_PORT": str(settings.metrics_port),
         "GENAI_FLOW_GATEWAY_HOST": settings.gateway_host,
@@ -156,18 +161,60 @@ def _chroma(settings: Settings, state: Path) -> Component:
     )
 
 
-def _model(settings: Settings, state: Path) -> Component:
+def _model(settings: Settings, state: Path) -> list[Component]:
+    if settings.llm is LLMBackend.LOCAL:
+        return _local_models(settings, state)
     if settings.llm is not LLMBackend.SIM:
-        return Component("model (openai)", settings.llm_base_url, "OPENAI_BASE_URL", EXTERNAL)
+        chat = Component("model (openai)", settings.llm_base_url, "OPENAI_BASE_URL", EXTERNAL)
+        if settings.embed_url == settings.llm_base_url:
+            return [chat]
+        return [chat, Component("embeddings (openai)", settings.embed_url, "GENAI_FLOW_EMBED_BASE_URL", EXTERNAL)]
     proc = services.simulator(state, settings.sim_port)
-    return Component(
-        "model (simulator)",
-        settings.llm_base_url,
-        "GENAI_FLOW_SIM_PORT",
-        STARTED,
-        proc,
-        [PortClaim("127.0.0.1", settings.sim_port, "GENAI_FLOW_SIM_PORT")],
+    return [
+        Component(
+            "model (simulator)",
+            settings.llm_base_url,
+            "GENAI_FLOW_SIM_PORT",
+            STARTED,
+            proc,
+            [PortClaim("127.0.0.1", settings.sim_port, "GENAI_FLOW_SIM_PORT")],
+        )
+    ]
+
+
+def _local_models(settings: Settings, state: Path) -> list[Component]:
+    """Two llama-server processes (chat; embeddings) with the models `make local-llm` prepared."""
+    from launcher.local_models import load_manifest
+
+    manifest = load_manifest(settings)
+    logs = state / "logs"
+
+    def server(kind: str, model: str, served: Path, port: int, setting: str, url: str) -> Component:
+        proc = services.llama_server(
+            manifest.llama_server, served, model, port, logs / f"llama-{kind}.log", embeddings=kind == "embed"
+        )
+        label = "chat" if kind == "chat" else "embeddings"
+        return Component(
+            f"model (llama.cpp {label})",
+            url,
+            setting,
+            STARTED,
+            proc,
+            [PortClaim("127.0.0.1", port, setting)],
+            note=f"{model}: {served.name}",
+        )
+
+    chat_port, embed_port = settings.local_llm_port, settings.local_embed_port
+    chat = server(
+        "chat", settings.chat_model, manifest.chat.path, chat_port, "GENAI_FLOW_LOCAL_LLM_PORT", settings.llm_base_url
     )
+    if settings.embed_base_url:  # embeddings served elsewhere: use them as they are
+        return [chat, Component("embeddings", settings.embed_url, "GENAI_FLOW_EMBED_BASE_URL", EXTERNAL)]
+    embed_setting = "GENAI_FLOW_LOCAL_EMBED_PORT"
+    return [
+        chat,
+        server("embed", settings.embed_model, manifest.embed.path, embed_port, embed_setting, settings.embed_url),
+    ]
 
 
 def _worker(settings: Settings, state: Path) -> Component:
@@ -225,7 +272,7 @@ def plan(settings: Settings) -> list[Component]:
         _redis(settings, state),
         *_temporal(settings, state),
         _chroma(settings, state),
-        _model(settings, state),
+        *_model(settings, state),
         _worker(settings, state),
         _gateway(settings, state),
     ]

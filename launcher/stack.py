@@ -120,8 +120,13 @@ class Stack:
         """Print the endpoint table, the model backend, the logs folder and the ready line."""
         self.console.print(self.table())
         s = self.settings
-        backend = "simulator (OpenAI-compatible)" if s.llm is LLMBackend.SIM else "OpenAI-compatible endpoint"
+        backend = {
+            LLMBackend.SIM: "simulator (OpenAI-compatible)",
+            LLMBackend.LOCAL: "llama.cpp llama-server (OpenAI-compatible)",
+        }.get(s.llm, "OpenAI-compatible endpoint")
         self.console.print(f"model backend: GENAI_FLOW_LLM={s.llm.value} — {backend} at {s.llm_base_url}")
+        if s.embed_url != s.llm_base_url:
+            self.console.print(f"embeddings: {s.embed_model} at {s.embed_url}")
         ui = web_ui_url(s)
         if ui:
             self.console.print(f"Temporal Web UI: {ui}")

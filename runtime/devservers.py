@@ -1,4 +1,4 @@
-"""Temporal, Redis, Chroma and the simulator on free loopback ports, for tests and benchmarks.
+"""Temporal, Redis, Chroma and the simulator (and, given local models, llama-server) on free loopback ports.
 
 `genai-flow up` runs the same services on fixed ports for people; this starts a private set nobody else sees,
 points this process's settings at it, and stops every server that started, in reverse order.
@@ -14,6 +14,7 @@ from pathlib import Path
 from runtime import services
 from runtime.processes import ManagedProcess, ServiceError, free_port
 from runtime.settings import get_settings
+from schemas.local_models import LocalModels
 
 START_TIMEOUT_S = 90.0
 
@@ -55,15 +56,32 @@ def _start_on_free_port(build: Callable[[int], ManagedProcess]) -> tuple[int, Ma
 
 @contextmanager
 def loopback_servers(
-    state_dir: Path, sim_flags: Sequence[str] = ()
+    state_dir: Path, sim_flags: Sequence[str] = (), local: LocalModels | None = None
 ) -> Iterator[tuple[dict[str, str], dict[str, ManagedProcess]]]:
-    """Start the four servers; yields (the env that points settings at them, the processes by name)."""
+    """Start the four servers; yields (the env that points settings at them, the processes by name).
+
+    With `local` (what `make local-llm` prepared) the two llama-servers start too and settings use them
+    (GENAI_FLOW_LLM=local); the simulator still runs beside them, so tests can compare the two.
+    """
     builders: dict[str, Callable[[int], ManagedProcess]] = {
         "temporal": lambda port: services.temporal_server(state_dir, port, ui_port=None),
         "redis": lambda port: services.redis_server(state_dir, port),
         "chroma": lambda port: services.chroma_server(state_dir, port),
         "sim": lambda port: services.simulator(state_dir, port, list(sim_flags)),
     }
+    if local is not None:
+        logs = state_dir / "logs"
+        builders["llama-chat"] = lambda port: services.llama_server(
+            local.llama_server, local.chat.path, local.chat.name, port, logs / f"llama-chat-{port}.log"
+        )
+        builders["llama-embed"] = lambda port: services.llama_server(
+            local.llama_server,
+            local.embed.path,
+            local.embed.name,
+            port,
+            logs / f"llama-embed-{port}.log",
+            embeddings=True,
+        )
     ports: dict[str, int] = {}
     procs: dict[str, ManagedProcess] = {}
     try:
@@ -77,6 +95,12 @@ def loopback_servers(
             "GENAI_FLOW_LLM": "sim",
             "GENAI_FLOW_HOME": str(state_dir),
         }
+        if local is not None:
+            env |= {
+                "GENAI_FLOW_LLM": "local",
+                "GENAI_FLOW_LOCAL_LLM_PORT": str(ports["llama-chat"]),
+                "GENAI_FLOW_LOCAL_EMBED_PORT": str(ports["llama-embed"]),
+            }
         with environment(env):
             yield env, procs
     finally:

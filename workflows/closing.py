@@ -1,7 +1,6 @@
 """How a pipeline's run closes: the terminal event with the priced ledger, or a dead letter (deterministic code).
 
-AnswerQuestion predates this module and keeps its own copy of the same steps (its recorded histories pin them);
-new pipelines close through `JobCloser`.
+Every pipeline closes through `JobCloser`, so the terminal event, the ledger and the dead-letter rule are one code.
 """
 
 from __future__ import annotations
@@ -11,12 +10,11 @@ from typing import Any
 
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
-from schemas import search_attributes as sa
-from schemas.dlq import DeadLetterEntry, FinishedJob, FinishJob
+from schemas.dlq import FinishedJob, FinishJob
 from schemas.jobs import Pipeline
-from workflows.ledger import Ledger, gave_up
+from workflows.ledger import Ledger, dead_lettered, gave_up, record_dead_letter
 
 BOOKKEEPING = timedelta(seconds=10)
 
@@ -40,32 +38,20 @@ class JobCloser:
             cause = err.cause if isinstance(err, ActivityError) and err.cause else err
             await self.finish("job.failed", {"error": str(cause)})
             return
-        error_type, attempts, message = verdict
-        entry = DeadLetterEntry(
-            job_id=workflow.info().workflow_id,
-            pipeline=self.pipeline,
-            step=self.failed_step,
-            attempts=attempts,
-            error_type=error_type,
-            last_error=message,
-            input=request.model_dump(mode="json", exclude_none=True),
-            failed_at=workflow.now(),
-        )
-        await workflow.execute_local_activity(
-            "record_dead_letter", entry, start_to_close_timeout=BOOKKEEPING, summary=f"dead letter: {self.failed_step}"
-        )
-        workflow.upsert_search_attributes([sa.DEAD_LETTERED.value_set(True)])
+        entry = await record_dead_letter(self.pipeline, self.failed_step, verdict, request)
         await self.finish(
             "job.dead_lettered", entry.model_dump(mode="json", include={"step", "attempts", "last_error"})
         )
-        raise ApplicationError(
-            f"dead-lettered at {self.failed_step} after {attempts} attempt(s): {message}", type="DeadLettered"
-        ) from err
+        raise dead_lettered(entry) from err
 
     async def finish(self, event: str, data: dict[str, Any]) -> FinishedJob:
         """Price the ledger and publish the terminal event (a local activity: workflows cannot touch Redis)."""
         self.ledger.publish()
-        job = FinishJob(job_id=workflow.info().workflow_id, event=event, steps=self.ledger.steps, data=data)
+        info = workflow.info()
+        # started_at spares finish_job a describe call to time the job (dispatch -> result stored).
+        job = FinishJob(
+            job_id=info.workflow_id, event=event, steps=self.ledger.steps, data=data, started_at=info.start_time
+        )
         finished: FinishedJob = await workflow.execute_local_activity(
             "finish_job", job, result_type=FinishedJob, start_to_close_timeout=BOOKKEEPING, summary=event
         )

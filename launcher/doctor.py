@@ -111,14 +111,16 @@ async def diagnose(settings: Settings, skip: Collection[str] = ()) -> list[Findi
 
 def run_doctor(skip: Collection[str] = ()) -> DoctorReport:
     """Validate settings and encryption keys, then probe every configured component; the report has the exit code."""
+    keys = checks.encryption_keys_check()
     try:
         settings = load_settings()
     except SettingsError as err:
         finding = Finding(check="settings", status=CheckStatus.INVALID, detail=str(err),
                           fix="set each named variable to a valid value (docs/operations.md lists them)")  # fmt: skip
-        return DoctorReport.of([finding])
+        # A malformed key also fails the settings; the key check's own finding says how to make a good one.
+        return DoctorReport.of([finding, *(k for k in keys if k.status is CheckStatus.INVALID)])
     findings = [Finding(check="settings", status=CheckStatus.OK, detail=f"valid (GENAI_FLOW_LLM={settings.llm.value})")]
-    return DoctorReport.of(findings + check_all(settings, skip))
+    return DoctorReport.of(findings + keys + asyncio.run(diagnose(settings, skip)))
 
 
 def check_all(settings: Settings, skip: Collection[str] = ()) -> list[Finding]:

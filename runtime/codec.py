@@ -10,8 +10,6 @@ Temporal remote codec protocol) so the Web UI and `temporal --codec-endpoint` ca
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import os
 from collections.abc import Sequence
@@ -21,14 +19,14 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from temporalio.api.common.v1 import Payload
 from temporalio.converter import DataConverter, PayloadCodec
 
+from runtime import keyring
+
 ENCODING = b"binary/encrypted"
 KEY_ID_FIELD = "encryption-key-id"
 NONCE_BYTES = 12
-SETTING = "GENAI_FLOW_ENCRYPTION_KEYS"
-
-
-class EncryptionKeyError(ValueError):
-    """A malformed GENAI_FLOW_ENCRYPTION_KEYS entry (the message names the setting, never the key)."""
+SETTING = keyring.ENV
+# A malformed key list (the message names the setting, never a key).
+EncryptionKeyError = keyring.KeyringError
 
 
 class PayloadDecryptionError(ValueError):
@@ -36,22 +34,8 @@ class PayloadDecryptionError(ValueError):
 
 
 def parse_keys(entries: Sequence[str]) -> dict[str, bytes]:
-    """`["id:<base64 of 32 bytes>", …]` → {id: key}, in order (the first one encrypts)."""
-    keys: dict[str, bytes] = {}
-    for entry in entries:
-        key_id, sep, encoded = entry.partition(":")
-        if not sep or not key_id.strip():
-            raise EncryptionKeyError(f"{SETTING}: entries look like `id:<base64 of 32 bytes>` (one has no id)")
-        try:
-            raw = base64.b64decode(encoded.strip(), validate=True)
-        except (binascii.Error, ValueError):
-            raise EncryptionKeyError(f"{SETTING}: key {key_id.strip()!r} is not valid base64") from None
-        if len(raw) != 32:
-            raise EncryptionKeyError(f"{SETTING}: key {key_id.strip()!r} has {len(raw)} bytes, AES-256 needs 32")
-        if key_id.strip() in keys:
-            raise EncryptionKeyError(f"{SETTING}: key id {key_id.strip()!r} is listed twice")
-        keys[key_id.strip()] = raw
-    return keys
+    """`["id:<base64 of 32 bytes>", …]` → {id: key}, in order (the first one encrypts); one parser: runtime.keyring."""
+    return {key.key_id: key.secret for key in keyring.parse_keys(",".join(entries))}
 
 
 class EncryptionCodec(PayloadCodec):

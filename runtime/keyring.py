@@ -1,7 +1,7 @@
 """Payload encryption keys from `GENAI_FLOW_ENCRYPTION_KEYS` (CONTRACTS.md): `id:<base64 of 32 bytes>`, comma list.
 
-The first key encrypts, all of them decrypt (so keys can be rotated); unset means no encryption. This module only
-parses and validates; the payload codec uses the keys.
+The first key encrypts, all of them decrypt (so keys can be rotated); unset means no encryption. This module is
+the one parser (settings, doctor and the payload codec all use it).
 """
 
 from __future__ import annotations
@@ -43,8 +43,8 @@ def parse_keys(value: str | None) -> list[EncryptionKey]:
             continue
         key_id, sep, encoded = entry.partition(":")
         if not sep or not _ID.match(key_id):
-            raise KeyringError(f"{ENV} entry {position}: expected id:<base64 of 32 bytes> with an id of letters, "
-                               "digits, '.', '_' or '-'")  # fmt: skip
+            raise KeyringError(f"{ENV} entry {position} has no id: expected id:<base64 of 32 bytes> with an id of "
+                               "letters, digits, '.', '_' or '-'")  # fmt: skip
         try:
             secret = base64.b64decode(encoded, validate=True)
         except (binascii.Error, ValueError):

@@ -77,7 +77,8 @@ class Rig:
     async def cited_sources(self, question: str) -> list[str]:
         started = await self.flow.start(Pipeline.ANSWER, AnswerRequest(question=question, collection=self.collection))
         answer = AnswerResult.model_validate((await asyncio.wait_for(self.flow.wait(started.job_id), 60)).result)
-        return [c.source for c in answer.citations]
+        # One citation per cited sentence: the same document may be cited more than once.
+        return list(dict.fromkeys(c.source for c in answer.citations))
 
 
 @pytest_asyncio.fixture

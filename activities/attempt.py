@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.background import repeating
 from activities.errors import InvalidOutputError, classify
 from activities.events import EventPublisher, TokenBatcher
 from activities.faults import fault_point
@@ -251,21 +252,13 @@ class _Attempt:
     @contextlib.asynccontextmanager
     async def _heartbeating(self) -> AsyncIterator[None]:
         """Heartbeat Temporal and refresh our lock every third of the heartbeat timeout while the call runs."""
-        interval = min(max(self.stale_after / 3, 0.1), 10.0)
 
-        async def beat_forever() -> None:
-            while True:
-                await asyncio.sleep(interval)
-                self.beat()
-                await self._refresh()
+        async def beat_and_refresh() -> None:
+            self.beat()
+            await self._refresh()
 
-        task = asyncio.create_task(beat_forever())
-        try:
+        async with repeating(min(max(self.stale_after / 3, 0.1), 10.0), beat_and_refresh):
             yield
-        finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     async def _refresh(self) -> None:
         if self.store is None or self.token is None:

@@ -8,7 +8,6 @@ backoff, dead-lettered on the MAX_ATTEMPTS-th failure with `StepFailure` details
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import hashlib
 import re
@@ -18,6 +17,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.background import repeating
 from activities.retry import MAX_ATTEMPTS, backoff_delay
 from schemas.failures import FailureType, StepFailure
 
@@ -64,17 +64,10 @@ async def heartbeating(every_s: float = BEAT_EVERY_S, details: Any = None) -> As
     """Heartbeat in the background while a long step works (its CPU work runs in threads, so the loop stays free)."""
 
     async def beat() -> None:
-        while True:
-            await asyncio.sleep(every_s)
-            activity.heartbeat(details) if details is not None else activity.heartbeat()
+        activity.heartbeat(details) if details is not None else activity.heartbeat()
 
-    task = asyncio.create_task(beat())
-    try:
+    async with repeating(every_s, beat):
         yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def chunk_id(source: str, uri: str, ordinal: int) -> str:

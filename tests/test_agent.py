@@ -18,10 +18,10 @@ from runtime.redis import redis_client
 from runtime.settings import Settings
 from schemas import search_attributes as sa
 from schemas.agent import AgentRequest, AgentResult, AgentState, ApproveRequest, Outcome
-from schemas.events import EventType, ProgressEvent
+from schemas.events import EventType
 from schemas.jobs import JobStatus
 from starter.client import GenAIFlowClient, NotAwaitingApprovalError
-from tests.helpers import private_settings, running_workers, sim_ledger
+from tests.helpers import private_settings, progress_events, running_workers, sim_ledger
 
 TOOLS_MODULE = "tests.agent_tool_sample"
 BIN = Path(sys.executable).parent
@@ -58,16 +58,6 @@ async def chat_calls(servers: dict[str, str], job_id: str) -> int:
     return sum(1 for e in ledger.entries.values() for c in e.calls if c.endpoint == "chat")
 
 
-async def events_of(settings: Settings, job_id: str) -> list[ProgressEvent]:
-    """Every progress event of a job so far."""
-    redis = redis_client(settings)
-    try:
-        entries = await redis.xrange(RedisKeys.of(settings).events(job_id))
-    finally:
-        await redis.aclose()
-    return [ProgressEvent.from_stream_fields(fields) for _id, fields in entries]
-
-
 async def test_toolloop_pauses_at_max_depth_then_approve_extends_and_reject_ends(
     agent_env: GenAIFlowClient, servers: dict[str, str], unique: str
 ) -> None:
@@ -82,11 +72,11 @@ async def test_toolloop_pauses_at_max_depth_then_approve_extends_and_reject_ends
     attrs = (await flow.handle(job).describe()).typed_search_attributes
     assert attrs.get(sa.AGENT_DEPTH) == 3 and attrs.get(sa.AWAITING_APPROVAL) is True
     assert state.pending_question and "3/3" in state.pending_question
-    paused = [e for e in await events_of(flow.settings, job) if e.type is EventType.AWAITING_APPROVAL]
+    paused = [e for e in await progress_events(flow.settings, job) if e.type is EventType.AWAITING_APPROVAL]
     assert len(paused) == 1 and paused[0].data["reason"] == "depth" and paused[0].data["pending_question"]
     assert "tokens_used" in paused[0].data
     # Tool calls show as steps `tool.<name>#<n>` in the job's events.
-    steps = {e.step for e in await events_of(flow.settings, job) if e.type is EventType.STEP_STARTED}
+    steps = {e.step for e in await progress_events(flow.settings, job) if e.type is EventType.STEP_STARTED}
     assert {"chat#1", "chat#2", "chat#3", "tool.search_documents#1"} <= steps
 
     after = await flow.approve(job, ApproveRequest(extend_depth=2, note="two more"), approver="cli:tester")
@@ -109,7 +99,7 @@ async def test_toolloop_pauses_at_max_depth_then_approve_extends_and_reject_ends
         ("reject", "cli:tester", None, None),
     ]
     assert result.depth == 5 and await chat_calls(servers, job) == 5
-    kinds = [e.type for e in await events_of(flow.settings, job)]
+    kinds = [e.type for e in await progress_events(flow.settings, job)]
     assert kinds.count(EventType.APPROVED) == 1 and kinds.count(EventType.REJECTED) == 1
     assert kinds[-1] is EventType.JOB_COMPLETED
     with pytest.raises(NotAwaitingApprovalError, match="completed"):
@@ -182,7 +172,7 @@ async def test_user_tool_is_offered_and_its_result_reaches_the_next_step(
     assert roles == ["system", "user", "assistant", "tool", "assistant"]
     assert messages[2]["tool_calls"][0]["name"] == "convert_units"
     assert "ZX-42" in messages[3]["content"]  # the tool's result went into the prompt of step 2
-    steps = {e.step for e in await events_of(flow.settings, job) if e.type is EventType.STEP_COMPLETED}
+    steps = {e.step for e in await progress_events(flow.settings, job) if e.type is EventType.STEP_COMPLETED}
     assert "tool.convert_units#1" in steps
     await flow.reject(job, "done", approver="cli:tester")
 

@@ -55,7 +55,13 @@ mkdir -p "$WORK"
 sdist="$(ls "$WORK"/llama_cpp_python-"$LLAMA_CPP_PYTHON_VERSION".tar.gz 2>/dev/null || true)"
 if [ -z "$sdist" ]; then
   say "downloading the llama-cpp-python $LLAMA_CPP_PYTHON_VERSION sdist (MIT; vendors llama.cpp)"
-  "$PYTHON" -m pip download --quiet --no-deps --no-binary :all: \
+  # uv's venvs carry no pip: use the first interpreter that has one (the machine's python3 does).
+  pip_python=""
+  for candidate in "$PYTHON" python3; do
+    if "$candidate" -m pip --version >/dev/null 2>&1; then pip_python="$candidate"; break; fi
+  done
+  [ -n "$pip_python" ] || die "no Python with pip found to download the sdist; install pip (apt-get install -y python3-pip)"
+  "$pip_python" -m pip download --quiet --no-deps --no-binary :all: \
     "llama-cpp-python==$LLAMA_CPP_PYTHON_VERSION" -d "$WORK" </dev/null
   sdist="$WORK/llama_cpp_python-$LLAMA_CPP_PYTHON_VERSION.tar.gz"
 fi

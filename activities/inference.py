@@ -77,7 +77,7 @@ class InferenceActivities:
                 message, details.model_dump(mode="json"), type=FailureType.PERMANENT.value, non_retryable=True
             )
         model = req.model or self.settings.chat_model
-        fmt = response_format(req.schema_name, schema)
+        fmt = response_format(req.schema_name, schema, string_bounds=self.settings.schema_string_bounds)
 
         async def compute(ctx: StepContext) -> StructuredResult:
             # After a rejected reply, the model sees it and its error (repair) instead of the same request again.

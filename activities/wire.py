@@ -70,14 +70,28 @@ def tools_param(tools: list[ToolSpec] | None) -> list[dict[str, Any]] | None:
     ]
 
 
-def response_format(name: str, model: type[BaseModel]) -> dict[str, Any]:
+def response_format(name: str, model: type[BaseModel], string_bounds: bool = True) -> dict[str, Any]:
     """A strict json_schema response format for a pydantic model.
 
     The SDK's strict transform (every property required, no additional properties) is what strict mode demands
-    of real providers; a plain `model_json_schema()` is refused there when a field has a default.
+    of real providers; a plain `model_json_schema()` is refused there when a field has a default. String lengths
+    (`maxLength`) are what stops a small model looping inside a JSON string on a grammar-enforcing server, but
+    OpenAI's strict mode does not accept them: without `string_bounds` they are left out of the wire schema (the
+    reply is still validated against them).
     """
     schema = to_strict_json_schema(model)
+    if not string_bounds:
+        schema = _without_string_bounds(schema)
     return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
+
+
+def _without_string_bounds(schema: Any) -> Any:
+    """The schema with every minLength / maxLength removed, at any depth."""
+    if isinstance(schema, dict):
+        return {k: _without_string_bounds(v) for k, v in schema.items() if k not in ("minLength", "maxLength")}
+    if isinstance(schema, list):
+        return [_without_string_bounds(v) for v in schema]
+    return schema
 
 
 def usage_from(model: str, usage: CompletionUsage | None, started: float) -> Usage:

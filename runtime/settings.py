@@ -181,6 +181,12 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def schema_string_bounds(self) -> bool:
+        """Whether structured-output schemas sent to the model carry string lengths (`maxLength`)."""
+        # llama.cpp and the simulator enforce them by grammar; OpenAI's strict mode refuses the keyword.
+        return self.llm is not LLMBackend.OPENAI
+
+    @property
     def llm_base_url(self) -> str:
         """Base URL of the OpenAI-compatible endpoint in use."""
         if self.llm is LLMBackend.SIM:

@@ -77,3 +77,14 @@ def test_long_sentences_are_quoted_verbatim_within_the_limit() -> None:
     [citation] = cite("word1 word2 word3 [long#0]", [long])
     assert len(citation.quote) <= MAX_QUOTE_CHARS and citation.quote in long.text
     assert citation.quote.startswith("word0 word1")
+
+
+def test_a_paraphrased_answer_is_attributed_as_a_whole_with_the_question() -> None:
+    # No sentence covers half its words in one chunk sentence (a misspelt name, facts run together), yet the answer
+    # and the question it answers point at one chunk: cited as a whole, inferred, quote verbatim.
+    answer = "Dr. Amelia Hartlaw did it, back when nuclear fission plants were being built across Portugal and Spain."
+    [citation] = cite(answer, CHUNKS, question="Who commissioned the Zephyr reactor?")
+    assert (citation.chunk_id, citation.inferred) == ("zephyr.md#0", True)
+    assert "Amelia Hartwell" in citation.quote and verbatim([citation])
+    # An answer that shares nothing of its own with the chunk is not attributed, whatever the question says.
+    assert cite("I cannot tell from the context.", CHUNKS, question="Who commissioned the Zephyr reactor?") == []

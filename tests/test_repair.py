@@ -14,11 +14,13 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from activities.errors import classify, invalid_output
 from activities.repair import REPAIR_OUTPUT_CHARS, repair_messages, repair_of, varied_sampling
 from activities.retry import MAX_ATTEMPTS, step_failure
+from activities.wire import response_format
 from runtime.settings import DEFAULT_MAX_TOKENS, Settings
 from schemas.answer import EntityList, Summary
 from schemas.failures import FailureType
 from schemas.inference import ChatMessage
 from schemas.sim import SimLedgerCall
+from schemas.structured import STRUCTURED_SCHEMAS
 from tests.inference_probe import Probe, Rig
 
 
@@ -66,6 +68,32 @@ def test_invalid_output_names_the_path_or_the_bound() -> None:
     truncated = invalid_output("entities", cut.value, "length", 8, 8, '{"entities": [{"text": "Ada Ada Ada')
     assert "truncated at max_tokens=8" in str(truncated)
     assert classify(truncated).type == "InvalidOutput" and "truncated" in classify(truncated).message
+
+
+def nodes(schema: Any) -> list[dict[str, Any]]:
+    """Every object node of a JSON schema, at any depth."""
+    if isinstance(schema, list):
+        return [n for item in schema for n in nodes(item)]
+    if not isinstance(schema, dict):
+        return []
+    return [schema, *(n for value in schema.values() for n in nodes(value))]
+
+
+def test_structured_schemas_bound_every_string_and_list_for_grammar_servers() -> None:
+    """A grammar-enforcing server must close every string and list: a JSON-string loop cannot run to max_tokens."""
+    for name, model in STRUCTURED_SCHEMAS.items():
+        wire = response_format(name, model)["json_schema"]["schema"]
+        strings = [n for n in nodes(wire) if n.get("type") == "string"]
+        lists = [n for n in nodes(wire) if n.get("type") == "array"]
+        assert strings and all("maxLength" in n for n in strings), name
+        assert lists and all("maxItems" in n for n in lists), name
+        # OpenAI's strict mode refuses maxLength: the openai backend leaves string lengths out, keeps list bounds.
+        plain = response_format(name, model, string_bounds=False)["json_schema"]["schema"]
+        assert not any("maxLength" in n for n in nodes(plain)), name
+        assert all("maxItems" in n for n in nodes(plain) if n.get("type") == "array"), name
+    with pytest.raises(pydantic.ValidationError, match="at most 120 characters"):
+        EntityList.model_validate({"entities": [{"text": "x" * 121, "type": "T", "evidence_chunk_id": "a#0"}]})
+    assert Settings(llm="local").schema_string_bounds and not Settings(llm="openai").schema_string_bounds
 
 
 def test_repair_messages_and_sampling() -> None:

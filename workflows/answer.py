@@ -58,7 +58,7 @@ class AnswerQuestion:
         answer = reply.content
         finished = await self.closer.finish("job.completed", {"answer": answer[:200]})
         if workflow.patched(VERBATIM_CITATIONS):
-            cited, truncated = citations.cite(answer, chunks), reply.finish_reason == "length"
+            cited, truncated = citations.cite(answer, chunks, req.question), reply.finish_reason == "length"
         else:
             cited, truncated = prompts.citations(answer, chunks), False
         return AnswerResult(

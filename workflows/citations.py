@@ -6,6 +6,10 @@ attributed to the retrieved chunk sentence sharing most of its content words, an
 `inferred`. Either way the quote is cut from the chunk's own text, so it is always a verbatim substring of it:
 the model's words are never passed off as the source's. A sentence that shares too little with every chunk ("the
 context does not say") cites nothing.
+
+An answer none of whose sentences found a chunk that way (small models paraphrase, misspell names, run facts
+together) is attributed as a whole: to the chunk sentence sharing most content words with the answer and the
+question it answers, if it shares at least two and one of them is the answer's own. Also marked `inferred`.
 """
 
 from __future__ import annotations
@@ -49,7 +53,7 @@ class _Span:
     words: frozenset[str]
 
 
-def cite(answer: str, chunks: list[RetrievedChunk]) -> list[Citation]:
+def cite(answer: str, chunks: list[RetrievedChunk], question: str = "") -> list[Citation]:
     """A citation per answer sentence and chunk it rests on (repeats merged), in order; quotes verbatim."""
     spans = [span for i, chunk in enumerate(chunks) for span in _spans(i, chunk.text)]
     index = {chunk.chunk_id: i for i, chunk in reversed(list(enumerate(chunks)))}
@@ -71,7 +75,20 @@ def cite(answer: str, chunks: list[RetrievedChunk]) -> list[Citation]:
             found[chunk.chunk_id, quote] = Citation(
                 chunk_id=chunk.chunk_id, source=chunk.source, quote=quote, inferred=inferred
             )
+    if not found and (whole := _whole_answer_span(spans, answer, question)) is not None:
+        chunk = chunks[whole.chunk]
+        return [Citation(chunk_id=chunk.chunk_id, source=chunk.source, quote=_quote(chunk.text, whole), inferred=True)]
     return list(found.values())
+
+
+def _whole_answer_span(spans: list[_Span], answer: str, question: str) -> _Span | None:
+    """The span sharing most content words with answer and question together, if it backs the answer at all."""
+    said = _content_words(_CITATION.sub(" ", answer))
+    asked = _content_words(question)
+    best = _best_span(spans, said | asked)
+    if best is None or len(best.words & (said | asked)) < 2 or not best.words & said:
+        return None
+    return best
 
 
 def _claims(answer: str) -> list[_Claim]:

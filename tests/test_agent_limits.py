@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
+from schemas import search_attributes as sa
 from schemas.agent import AgentRequest, AgentResult, ApproveRequest, Outcome
 from schemas.jobs import JobStatus
 from starter.client import GenAIFlowClient, NotAwaitingApprovalError
@@ -18,6 +19,11 @@ from tests.test_agent import TOOLS_MODULE, agent_settings, chat_calls, until_sta
 from tests.test_answer import _worker
 
 MAX_HISTORY_BYTES = 1_000_000
+
+
+async def agent_depth_attribute(flow: GenAIFlowClient, job_id: str) -> int | None:
+    """The run's `AgentDepth` search attribute as describe() reads it (what list filters see)."""
+    return (await flow.handle(job_id).describe()).typed_search_attributes.get(sa.AGENT_DEPTH)
 
 
 async def test_spawn_subagent_recursion_stops_at_the_global_depth(
@@ -31,6 +37,8 @@ async def test_spawn_subagent_recursion_stops_at_the_global_depth(
         assert await chat_calls(servers, job) == 3
         state = await flow.agent_state(job)
         assert (state.depth, state.max_depth, state.reason) == (3, 3, "depth")
+        # The root made one call itself; its `AgentDepth` still follows the chain's depth the sub-agent returned.
+        assert await agent_depth_attribute(flow, job) == state.depth
         child = await flow.handle(f"{job}-sub1").result()
         assert AgentResult.model_validate(child).stopped == "depth"
 
@@ -38,6 +46,7 @@ async def test_spawn_subagent_recursion_stops_at_the_global_depth(
         await until_status(flow, job, JobStatus.RUNNING)
         await until_status(flow, job, JobStatus.AWAITING_APPROVAL)
         assert await chat_calls(servers, job) == 5
+        assert await agent_depth_attribute(flow, job) == (await flow.agent_state(job)).depth == 5
         await flow.reject(job, "deep enough", approver="cli:tester")
         result = AgentResult.model_validate((await flow.wait(job)).result)
     assert result.depth == 5 and result.outcome is Outcome.REJECTED

@@ -212,6 +212,7 @@ class AgentRun(ApprovalGate):
             answer=answer,
             reason=reason,
             approvals=self.carry.approvals,
+            ignored_signals_dropped=self.carry.ignored_signals_dropped,
             usage=self.carry.usage,
             depth=self.carry.depth,
             stopped=stopped,

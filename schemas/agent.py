@@ -15,6 +15,8 @@ DEFAULT_MAX_DEPTH = 10
 DEFAULT_APPROVAL_TIMEOUT_S = 24 * 3600.0
 DEFAULT_CONTINUE_EVERY = 50  # agent steps per run before continue-as-new (bounded history)
 DEFAULT_CHILD_BUDGET_SHARE = 0.5  # a spawned sub-agent reserves this share of the remaining token budget
+# Ignored signals the audit list keeps (the latest): a noisy sender must not grow the carried state without bound.
+MAX_IGNORED_RECORDS = 20
 
 # Built-in tools, offered in this order before any user tool (CONTRACTS.md).
 SEARCH_DOCUMENTS = "search_documents"
@@ -95,6 +97,7 @@ class AgentCarry(BaseModel):
     transcript_len: int = 0
     pending_messages: list[ChatMessage] = Field(default_factory=list)  # tool results not yet sent to the model
     approvals: list[ApprovalRecord] = Field(default_factory=list)
+    ignored_signals_dropped: int = 0  # ignored signals beyond MAX_IGNORED_RECORDS: counted, no longer listed
     tools: list[ToolBinding] = Field(default_factory=list)
     last_summary: str = ""
 
@@ -151,6 +154,7 @@ class AgentResult(BaseModel):
     answer: str = ""
     reason: str | None = None
     approvals: list[ApprovalRecord] = Field(default_factory=list)
+    ignored_signals_dropped: int = 0  # older ignored signals the audit list no longer shows (every decision stays)
     usage: Usage = Field(default_factory=Usage)
     depth: int = 0
     stopped: PauseReason | None = None  # set on a sub-agent that stopped at the global depth or its slice

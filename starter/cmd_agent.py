@@ -93,6 +93,8 @@ def print_outcome(info: JobInfo) -> None:
             f"  [dim]{decision['at']} {decision['decision']} by {decision['approver']} via {decision['via']}"
             f"{' (ignored)' if decision.get('ignored') else ''} {escape(decision.get('note') or '')}[/dim]"
         )
+    if dropped := result.get("ignored_signals_dropped"):
+        console.print(f"  [dim]and {dropped} earlier ignored signals (counted, not listed)[/dim]")
     usage = result.get("usage", {})
     console.print(
         f"[dim]depth {result.get('depth')} · {result.get('steps')} model calls · {result.get('tool_calls')} tool calls"

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from schemas.agent import AgentRequest, AgentResult, ApproveRequest, Outcome
+from schemas import search_attributes as sa
+from schemas.agent import MAX_IGNORED_RECORDS, AgentRequest, AgentResult, ApproveRequest, Outcome
 from schemas.jobs import JobStatus
 from starter.client import GenAIFlowClient, NotAwaitingApprovalError
 from tests.helpers import running_workers, sim_ledger
@@ -18,6 +19,11 @@ from tests.test_agent import TOOLS_MODULE, agent_settings, chat_calls, until_sta
 from tests.test_answer import _worker
 
 MAX_HISTORY_BYTES = 1_000_000
+
+
+async def agent_depth_attribute(flow: GenAIFlowClient, job_id: str) -> int | None:
+    """The run's `AgentDepth` search attribute as describe() reads it (what list filters see)."""
+    return (await flow.handle(job_id).describe()).typed_search_attributes.get(sa.AGENT_DEPTH)
 
 
 async def test_spawn_subagent_recursion_stops_at_the_global_depth(
@@ -31,6 +37,8 @@ async def test_spawn_subagent_recursion_stops_at_the_global_depth(
         assert await chat_calls(servers, job) == 3
         state = await flow.agent_state(job)
         assert (state.depth, state.max_depth, state.reason) == (3, 3, "depth")
+        # The root made one call itself; its `AgentDepth` still follows the chain's depth the sub-agent returned.
+        assert await agent_depth_attribute(flow, job) == state.depth
         child = await flow.handle(f"{job}-sub1").result()
         assert AgentResult.model_validate(child).stopped == "depth"
 
@@ -38,6 +46,7 @@ async def test_spawn_subagent_recursion_stops_at_the_global_depth(
         await until_status(flow, job, JobStatus.RUNNING)
         await until_status(flow, job, JobStatus.AWAITING_APPROVAL)
         assert await chat_calls(servers, job) == 5
+        assert await agent_depth_attribute(flow, job) == (await flow.agent_state(job)).depth == 5
         await flow.reject(job, "deep enough", approver="cli:tester")
         result = AgentResult.model_validate((await flow.wait(job)).result)
     assert result.depth == 5 and result.outcome is Outcome.REJECTED
@@ -94,6 +103,26 @@ async def test_sub_agents_get_a_slice_of_the_budget_and_stop_at_it(
     assert child.outcome is Outcome.STOPPED and child.stopped == "budget"
     assert child.usage.billed_tokens < budget  # its slice was a share of what the root had left
     assert budget <= sum(per_call) < budget + max(per_call)
+
+
+async def test_a_flood_of_ignored_signals_keeps_the_latest_and_counts_the_rest(
+    servers: dict[str, str], client: Client, unique: str
+) -> None:
+    extra = 3
+    async with running_workers(client, agent_settings(unique)) as flow:
+        task = f"Spend [[sim:toolloop=shout#{unique}]]"
+        job = (await flow.start_agent(AgentRequest(task=task, max_depth=100, token_budget=150))).job_id
+        await until_status(flow, job, JobStatus.AWAITING_APPROVAL)
+        # At a budget pause an approval without extend_tokens cannot apply: each signal is ignored, deterministically.
+        for n in range(MAX_IGNORED_RECORDS + extra):
+            await flow.handle(job).signal("approve", ApproveRequest(note=f"#{n}", approver="cli:noisy"))
+        await flow.reject(job, "quiet please", approver="cli:tester")
+        result = AgentResult.model_validate((await flow.wait(job)).result)
+    *ignored, decision = result.approvals
+    assert [a.note for a in ignored] == [f"#{n}" for n in range(extra, MAX_IGNORED_RECORDS + extra)]
+    assert all(a.ignored and "extend_tokens" in (a.reason or "") for a in ignored)
+    assert result.ignored_signals_dropped == extra
+    assert (decision.decision, decision.ignored, decision.reason) == ("reject", False, "quiet please")
 
 
 async def test_two_hundred_steps_with_approvals_keep_history_small(

@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         close_job,
         pending_question,
         publish,
+        raise_depth,
         record_failure,
         step_summary,
     )
@@ -151,12 +152,11 @@ class AgentRun(ApprovalGate):
             **self.options,
         )
         self.carry.steps = number
-        self.carry.depth += 1
+        raise_depth(self.carry, self.carry.depth + 1)
         self.carry.usage = self.carry.usage + reply.usage
         self.carry.transcript_len = reply.transcript_len
         self.carry.pending_messages = []
         self.carry.last_summary = step_summary(number, reply)
-        workflow.upsert_search_attributes([sa.AGENT_DEPTH.value_set(self.carry.depth)])
         return reply
 
     async def wait_for_approval(self, reason: PauseReason) -> ApprovalRecord:
@@ -212,6 +212,7 @@ class AgentRun(ApprovalGate):
             answer=answer,
             reason=reason,
             approvals=self.carry.approvals,
+            ignored_signals_dropped=self.carry.ignored_signals_dropped,
             usage=self.carry.usage,
             depth=self.carry.depth,
             stopped=stopped,

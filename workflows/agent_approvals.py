@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from schemas.agent import (
+        MAX_IGNORED_RECORDS,
         AgentCarry,
         AgentState,
         ApprovalRecord,
@@ -144,7 +145,7 @@ class ApprovalGate:
         self.decision = decision
 
     def ignored(self, decision: Literal["approve", "reject"], approver: str | None, why: str, note: str | None) -> None:
-        """A signal that arrived when the run was not waiting: audited, never kept as a pre-approval."""
+        """A signal that arrived when the run was not waiting: audited (the latest few), never a pre-approval."""
         record = ApprovalRecord(
             decision=decision,
             approver=approver or DEFAULT_APPROVER,
@@ -154,4 +155,10 @@ class ApprovalGate:
             ignored=True,
             at=workflow.now(),
         )
-        self.carry.approvals.append(record)
+        # Only workflow state changes here (no command reads the audit list), so replay needs no patch.
+        approvals = self.carry.approvals
+        ignored = [i for i, a in enumerate(approvals) if a.ignored]
+        if len(ignored) >= MAX_IGNORED_RECORDS:  # the oldest ignored one goes; real decisions always stay
+            del approvals[ignored[0]]
+            self.carry.ignored_signals_dropped += 1
+        approvals.append(record)

@@ -21,6 +21,16 @@ with workflow.unsafe.imports_passed_through():
     from workflows.ledger import dead_lettered, gave_up, record_dead_letter
 
 BOOKKEEPING = timedelta(seconds=10)
+# Patch id: a sub-agent's return raises the parent's depth and its `AgentDepth` at once, not at the next model call.
+DEPTH_FOLLOWS_SUBAGENTS = "agent-depth-follows-subagents"
+
+
+def raise_depth(carry: AgentCarry, depth: int) -> None:
+    """Move the chain's depth up to `depth`; every change goes through here so `AgentDepth` always equals it."""
+    if depth <= carry.depth:
+        return
+    carry.depth = depth
+    workflow.upsert_search_attributes([sa.AGENT_DEPTH.value_set(depth)])
 
 
 async def publish(job_id: str, event: EventType, data: dict[str, Any]) -> None:

@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.answer import AnswerRequest, AnswerResult
     from schemas.inference import ToolCall, ToolSpec
     from schemas.retrieval import RetrieveRequest, RetrieveResult
+    from workflows.agent_bookkeeping import DEPTH_FOLLOWS_SUBAGENTS, raise_depth
 
 CHUNK_TEXT_CHARS = 600  # per retrieved chunk in a tool result: enough to answer from, small enough for prompts
 
@@ -163,7 +164,11 @@ class ToolRunner:
             static_summary=f"spawn_subagent #{number} at depth {self.carry.depth}",
         )
         # Depth is the chain's: the deepest point the sub-agent reached is where this chain now stands.
-        self.carry.depth = max(self.carry.depth, result.depth)
+        if result.depth > self.carry.depth:
+            if workflow.patched(DEPTH_FOLLOWS_SUBAGENTS):
+                raise_depth(self.carry, result.depth)
+            else:  # runs recorded before the patch: `AgentDepth` caught up only at the next model call
+                self.carry.depth = result.depth
         body: dict[str, Any] = {"usage": result.usage.model_dump(mode="json")}
         if result.stopped is not None:
             body["stopped"] = result.stopped.value

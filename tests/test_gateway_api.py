@@ -264,6 +264,25 @@ async def test_rate_limit_never_lets_a_burst_through_at_a_window_edge(
         assert (await http.get("/v1/jobs")).status_code == 200
 
 
+async def test_events_token_counts_against_the_owners_rate_limit(
+    gateway_factory: Callable[..., GatewayUnderTest], client
+) -> None:
+    limited = gateway_factory(GENAI_FLOW_RATE_LIMIT="3/m")
+    async with httpx.AsyncClient(base_url=limited.url, timeout=30) as http:
+        started = await http.post("/v1/answers", json={"question": "q"}, headers=limited.auth())
+        assert started.status_code == 202, started.text
+        events_url = started.json()["events_url"]
+        try:
+            codes = []
+            for _ in range(3):  # no worker serves this gateway's queues: each stream stays open until closed here
+                async with http.stream("GET", events_url) as response:
+                    codes.append(response.status_code)
+            assert codes == [200, 200, 429]
+            assert int(response.headers["retry-after"]) >= 1
+        finally:
+            await client.get_workflow_handle(started.json()["job_id"]).terminate("test done")
+
+
 async def test_operations_endpoints(http: httpx.AsyncClient, gateway: GatewayUnderTest) -> None:
     assert (await http.get("/healthz")).json() == {"status": "ok", "checks": {}}
     ready = await http.get("/readyz")

@@ -1,7 +1,9 @@
 """Request limits: the body size cap (413, checked while reading, chunked bodies too) and the per-key rate limit.
 
-The rate limit is a fixed window in Redis: one INCR + PEXPIRE NX transaction per request, so every gateway replica
-shares the count and no read-modify-write race exists. Over the limit: 429 with Retry-After = the window's rest.
+The rate limit is a moving (sliding-log) window in Redis, from the `limits` library: one atomic Lua call per request
+keeps each key's last `limit` request times, so every gateway replica shares them and no key ever gets more than
+`limit` requests in any `window` (a fixed window lets up to twice the limit through around its edge). Over the limit:
+429 with Retry-After = when the oldest of those requests leaves the window.
 """
 
 from __future__ import annotations
@@ -12,6 +14,10 @@ import time
 from dataclasses import dataclass
 
 import redis.asyncio
+from limits import RateLimitItemPerSecond
+from limits.aio.storage import RedisStorage
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import StorageError
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -21,55 +27,58 @@ from runtime.logging import get_logger
 
 log = get_logger(__name__)
 
-_UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}
+_UNITS_S = {"s": 1, "m": 60, "h": 3600}
 
 
 @dataclass(frozen=True)
 class RateLimit:
-    """`limit` requests per `window_ms`, parsed from `GENAI_FLOW_RATE_LIMIT` (`100/10s`, `5/s`, `1000/m`)."""
+    """`limit` requests per `window_s`, parsed from `GENAI_FLOW_RATE_LIMIT` (`100/10s`, `5/s`, `1000/m`)."""
 
     limit: int
-    window_ms: int
+    window_s: int
 
     @classmethod
     def parse(cls, text: str) -> RateLimit:
-        """Parse `N/[M]unit`; raises ValueError naming the setting."""
-        match = re.fullmatch(r"(\d+)/(\d*)(ms|s|m|h)", text.strip())
+        """Parse `N/[M]unit` (unit s, m or h); raises ValueError naming the setting."""
+        match = re.fullmatch(r"(\d+)/(\d*)(s|m|h)", text.strip())
         if not match or int(match.group(1)) < 1 or match.group(2) == "0":
             raise ValueError(f"GENAI_FLOW_RATE_LIMIT: expected e.g. 100/10s, got {text!r}")
-        return cls(int(match.group(1)), int(match.group(2) or 1) * _UNITS_MS[match.group(3)])
+        return cls(int(match.group(1)), int(match.group(2) or 1) * _UNITS_S[match.group(3)])
 
 
 class RateLimiter:
-    """Counts requests per key id and window in Redis; `check` raises a 429 ProblemError past the limit."""
+    """Counts requests per key id in a moving window in Redis; `check` raises a 429 ProblemError past the limit."""
 
-    def __init__(self, redis: redis.asyncio.Redis, prefix: str, rate: RateLimit) -> None:
-        self.redis = redis
-        self.prefix = prefix
+    def __init__(self, client: redis.asyncio.Redis, prefix: str, rate: RateLimit) -> None:
         self.rate = rate
+        self.item = RateLimitItemPerSecond(rate.limit, rate.window_s, namespace="ratelimit")
+        # The gateway's own pool (its URL, timeouts and health checks); the URI only names the backend to `limits`.
+        # `connection_pool` is a documented option of RedisStorage that its `**options` annotation leaves out.
+        storage = RedisStorage(
+            "async+redis://",
+            implementation="redispy",
+            key_prefix=prefix,
+            wrap_exceptions=True,
+            connection_pool=client.connection_pool,  # type: ignore[arg-type]
+        )
+        self._strategy = MovingWindowRateLimiter(storage)
 
     async def check(self, owner: str) -> None:
-        """Count one request of `owner`; 429 with Retry-After when its window is full."""
-        now_ms = int(time.time() * 1000)
-        window = now_ms // self.rate.window_ms
-        key = f"{self.prefix}:ratelimit:{owner}:{window}"
+        """Count one request of `owner`; 429 with Retry-After when its window already holds `limit` requests."""
         try:
-            async with self.redis.pipeline(transaction=True) as pipe:
-                pipe.incr(key)
-                pipe.pexpire(key, self.rate.window_ms, nx=True)
-                count, _ = await pipe.execute()
-        except (RedisError, OSError) as err:
+            if await self._strategy.hit(self.item, owner):
+                return
+            stats = await self._strategy.get_window_stats(self.item, owner)
+        except (StorageError, RedisError, OSError) as err:
             # Fail open: a Redis outage must not take the API down with it (readyz reports Redis).
             log.warning("rate limit not enforced: redis unavailable", error=str(err))
             return
-        if int(count) > self.rate.limit:
-            rest_ms = (window + 1) * self.rate.window_ms - now_ms
-            retry_after = str(max(1, math.ceil(rest_ms / 1000)))
-            raise ProblemError(
-                429,
-                f"rate limit of {self.rate.limit} requests per {self.rate.window_ms / 1000:g} s exceeded",
-                headers={"Retry-After": retry_after},
-            )
+        retry_after = str(max(1, math.ceil(stats.reset_time - time.time())))
+        raise ProblemError(
+            429,
+            f"rate limit of {self.rate.limit} requests per {self.rate.window_s} s exceeded",
+            headers={"Retry-After": retry_after},
+        )
 
 
 class BodySizeLimit:

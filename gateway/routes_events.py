@@ -11,7 +11,7 @@ from gateway.auth import Caller, check_events_token
 from gateway.problems import ProblemError
 from gateway.routes_jobs import ERRORS, JobId, client_errors
 from gateway.sse import job_events
-from gateway.state import GatewayDep, authenticated
+from gateway.state import GatewayDep, authenticated, rate_limited
 
 router = APIRouter(prefix="/v1", tags=["events"])
 
@@ -42,6 +42,9 @@ async def job_event_stream(
                 "events token invalid or expired: take a fresh `events_url` from the job",
                 {"WWW-Authenticate": "Bearer"},
             )
+        # The owner's own request (its key signed the token): it counts against that key's rate limit, so a
+        # browser's EventSource reconnecting in a loop is throttled like any other client of the key.
+        await rate_limited(gw, checked)
         caller = checked
     else:
         caller = await authenticated(request, gw)

@@ -69,9 +69,14 @@ async def authenticated(request: Request, gw: GatewayDep) -> Caller:
         raise ProblemError(
             401, "missing or unknown API key (Authorization: Bearer <key>)", {"WWW-Authenticate": "Bearer"}
         )
+    await rate_limited(gw, caller)
+    return caller
+
+
+async def rate_limited(gw: Gateway, caller: Caller) -> None:
+    """Count one request of `caller` against its key's rate limit (429 past it); no-op when the limit is off."""
     if gw.limiter is not None:
         await gw.limiter.check(caller.key_id)
-    return caller
 
 
 CallerDep = Annotated[Caller, Depends(authenticated)]

@@ -10,20 +10,26 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "AgentRequest",
     "AnswerRequest",
+    "ApproveRequest",
     "EventType",
     "GenAIFlowClient",
     "IdempotencyConflictError",
+    "IgnoredEvent",
+    "IngestJob",
     "JobClosedError",
     "JobForbiddenError",
     "JobInfo",
     "JobNotFoundError",
     "JobStarted",
     "JobStatus",
+    "NotAwaitingApprovalError",
     "Pipeline",
     "ProgressEvent",
     "Settings",
     "StreamedText",
+    "UpdateNotTakenError",
 ]
 
 
@@ -35,6 +41,8 @@ def __getattr__(name: str) -> Any:
         "JobClosedError",
         "JobForbiddenError",
         "JobNotFoundError",
+        "NotAwaitingApprovalError",
+        "UpdateNotTakenError",
     ):
         from starter import client
 
@@ -47,6 +55,18 @@ def __getattr__(name: str) -> Any:
         from schemas import events
 
         return getattr(events, name)
+    if name in ("AgentRequest", "ApproveRequest"):
+        from schemas import agent
+
+        return getattr(agent, name)
+    if name == "IngestJob":
+        from schemas.ingest import IngestJob
+
+        return IngestJob
+    if name == "IgnoredEvent":
+        from schemas.s3events import IgnoredEvent
+
+        return IgnoredEvent
     if name == "AnswerRequest":
         from schemas.answer import AnswerRequest
 

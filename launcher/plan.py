@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import socket
 import sys
 from collections.abc import Collection
@@ -239,19 +238,9 @@ def _worker(settings: Settings, state: Path) -> Component:
     )
 
 
-def gateway_available() -> bool:
-    """True once the gateway package exposes its app module (`gateway/app.py`)."""
-    try:
-        return importlib.util.find_spec(module("gateway.app")) is not None
-    except ModuleNotFoundError:
-        return False
-
-
 def _gateway(settings: Settings, state: Path) -> Component:
     host, port = settings.gateway_host, settings.gateway_port
     url = f"http://{_url_host(host)}:{port}"
-    if not gateway_available():
-        return Component("gateway", url, "GENAI_FLOW_GATEWAY_PORT", SKIPPED, note="not built yet")
     probe = _probe_host(host)
     proc = ManagedProcess(
         "gateway",

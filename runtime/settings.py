@@ -82,7 +82,7 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(1024 * 1024, ge=1, validation_alias=_env("GENAI_FLOW_MAX_BODY_BYTES"))
     rate_limit: str | None = Field(
-        "100/10s", pattern=r"^\d+/\d*(ms|s|m|h)$", validation_alias=_env("GENAI_FLOW_RATE_LIMIT")
+        "100/10s", pattern=r"^\d+/\d*(s|m|h)$", validation_alias=_env("GENAI_FLOW_RATE_LIMIT")
     )
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias=_env("GENAI_FLOW_CORS_ORIGINS")

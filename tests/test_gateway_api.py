@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -232,6 +233,7 @@ async def test_owner_is_the_key_id_never_the_key(http: httpx.AsyncClient, gatewa
 
 
 async def test_rate_limit_is_per_key_with_retry_after(gateway_factory: Callable[..., GatewayUnderTest]) -> None:
+    # A moving window: the fourth request within a minute is refused wherever the four fall on the clock.
     limited = gateway_factory(GENAI_FLOW_RATE_LIMIT="3/m")
     async with httpx.AsyncClient(base_url=limited.url, timeout=30) as http:
         codes = [(await http.get("/v1/jobs", headers=limited.auth())).status_code for _ in range(4)]
@@ -241,6 +243,44 @@ async def test_rate_limit_is_per_key_with_retry_after(gateway_factory: Callable[
         assert 1 <= int(over.headers["retry-after"]) <= 60
         # Another key has its own budget.
         assert (await http.get("/v1/jobs", headers=limited.auth(limited.keys[1]))).status_code == 200
+
+
+async def test_rate_limit_never_lets_a_burst_through_at_a_window_edge(
+    gateway_factory: Callable[..., GatewayUnderTest],
+) -> None:
+    # Start 1 s before a multiple of 5 s on the clock, where a fixed window would reset and let two more through.
+    limited = gateway_factory(GENAI_FLOW_RATE_LIMIT="2/5s")
+    async with httpx.AsyncClient(base_url=limited.url, headers=limited.auth(), timeout=30) as http:
+        await asyncio.sleep((4 - time.time() % 5) % 5)
+        first = time.monotonic()
+        assert [(await http.get("/v1/jobs")).status_code for _ in range(2)] == [200, 200]
+        refused = []
+        while time.monotonic() - first < 3:  # 2 s short of the window: slack for a slow request on a busy machine
+            refused.append(await http.get("/v1/jobs"))
+            await asyncio.sleep(0.2)
+        assert {r.status_code for r in refused} == {429}
+        # Retry-After is honest: once it has passed, the oldest request has left the window.
+        await asyncio.sleep(int(refused[-1].headers["retry-after"]))
+        assert (await http.get("/v1/jobs")).status_code == 200
+
+
+async def test_events_token_counts_against_the_owners_rate_limit(
+    gateway_factory: Callable[..., GatewayUnderTest], client
+) -> None:
+    limited = gateway_factory(GENAI_FLOW_RATE_LIMIT="3/m")
+    async with httpx.AsyncClient(base_url=limited.url, timeout=30) as http:
+        started = await http.post("/v1/answers", json={"question": "q"}, headers=limited.auth())
+        assert started.status_code == 202, started.text
+        events_url = started.json()["events_url"]
+        try:
+            codes = []
+            for _ in range(3):  # no worker serves this gateway's queues: each stream stays open until closed here
+                async with http.stream("GET", events_url) as response:
+                    codes.append(response.status_code)
+            assert codes == [200, 200, 429]
+            assert int(response.headers["retry-after"]) >= 1
+        finally:
+            await client.get_workflow_handle(started.json()["job_id"]).terminate("test done")
 
 
 async def test_operations_endpoints(http: httpx.AsyncClient, gateway: GatewayUnderTest) -> None:
@@ -265,10 +305,13 @@ async def test_operations_endpoints(http: httpx.AsyncClient, gateway: GatewayUnd
 async def test_readyz_reports_a_missing_redis(gateway_factory: Callable[..., GatewayUnderTest]) -> None:
     from runtime.processes import free_port
 
-    broken = gateway_factory(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    broken = gateway_factory(REDIS_URL=f"redis://127.0.0.1:{free_port()}/0", GENAI_FLOW_RATE_LIMIT="1/m")
     async with httpx.AsyncClient(base_url=broken.url, timeout=30) as http:
         ready = await http.get("/readyz")
+        # The rate limit fails open: a Redis outage does not take the API down with it.
+        codes = [(await http.get("/v1/jobs", headers=broken.auth())).status_code for _ in range(2)]
     assert ready.status_code == 503 and ready.json()["checks"]["redis"].startswith("unavailable")
+    assert codes == [200, 200]
 
 
 def test_without_keys_the_gateway_refuses_a_public_bind(servers: dict[str, str]) -> None:

@@ -199,14 +199,25 @@ async def test_malformed_and_hostile_events_get_400(
 
 
 async def test_hostile_keys_are_opaque_names_in_the_allowed_bucket(rig: IngestRig) -> None:
-    body = s3_event(rig.bucket, "../../etc/passwd.md", eTag="abc", sequencer=sequencer())
-    response = await rig.http.post("/v1/events/s3", json=body)
-    assert response.status_code == 202
+    # A key that reads like a path is an S3 key: the object stored under it is what gets indexed.
+    text = "The Quillon archive holds the Zephyr reactor's commissioning notes."
+    stored = await rig.put("../../etc/passwd.md", text)
+    response = await rig.http.post("/v1/events/s3", json=s3_event(rig.bucket, "../../etc/passwd.md", **stored))
+    assert response.status_code == 202, response.text
     (job,) = response.json()["jobs"]
     assert job["uri"] == f"s3://{rig.bucket}/../../etc/passwd.md"  # an S3 key, never a local path
     info = await rig.closed(job["job_id"])
-    assert info["status"] in ("failed", "dead_lettered", "completed")  # the object does not exist: no local read
-    unauth = await rig.http.post("/v1/events/s3", json=body, headers={"Authorization": ""})
+    assert (info["status"], info["outcome"]) == ("completed", "indexed"), info
+    assert info["result"]["chars"] == len(text) and info["result"]["chunks"] >= 1
+    # Missing from the bucket: S3 answers NoSuchKey and nothing is indexed (no local file is ever tried).
+    missing = s3_event(rig.bucket, "../../../etc/hostname.md", eTag="abc", sequencer=sequencer())
+    response = await rig.http.post("/v1/events/s3", json=missing)
+    (job,) = response.json()["jobs"]
+    info = await rig.closed(job["job_id"])
+    assert (info["status"], info["outcome"]) == ("completed", "superseded"), info
+    assert f"get s3://{rig.bucket}/../../../etc/hostname.md: not found (NoSuchKey)" in info["result"]["reason"]
+    assert info["result"]["chunks"] == 0
+    unauth = await rig.http.post("/v1/events/s3", json=missing, headers={"Authorization": ""})
     assert unauth.status_code == 401
 
 

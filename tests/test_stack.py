@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import psutil
 import pytest
 from temporalio import workflow
@@ -165,8 +166,12 @@ async def test_up_serves_cli_persists_workflows_and_leaves_no_orphans(tmp_path: 
     assert f"http://127.0.0.1:{env['GENAI_FLOW_TEMPORAL_UI_PORT']}/namespaces/default/workflows" in out
     children = first.children()
     names = " ".join(" ".join(child.cmdline()) for child in children)
-    for expected in ("temporal", "redis-server", "chroma", "starter.cli sim"):
+    for expected in ("temporal", "redis-server", "chroma", "starter.cli sim", "starter.cli gateway"):
         assert expected in names, names
+    gateway = f"http://127.0.0.1:{env['GENAI_FLOW_GATEWAY_PORT']}"
+    assert gateway in out  # listed with its address
+    health = httpx.get(f"{gateway}/healthz", timeout=10)
+    assert health.status_code == 200 and health.json()["status"] == "ok", health.text
     if declared_queues():
         assert "starter.cli worker" in names, names
         assert port_open("127.0.0.1", int(env["GENAI_FLOW_METRICS_PORT"]))
@@ -186,6 +191,7 @@ async def test_up_serves_cli_persists_workflows_and_leaves_no_orphans(tmp_path: 
     assert "Traceback" not in first.output()
     assert _gone(children) == [], "children left after Ctrl-C"
     assert not port_open("127.0.0.1", int(address.rsplit(":", 1)[1]))
+    assert not port_open("127.0.0.1", int(env["GENAI_FLOW_GATEWAY_PORT"]))
 
     second = Up(env, tmp_path / "up2.log")
     up_runs.append(second)

@@ -16,7 +16,7 @@ from runtime.processes import ManagedProcess, ServiceError, port_open
 from runtime.redis import redis_answers
 from runtime.settings import LLMBackend, Settings
 
-STARTED, REUSED, EXTERNAL, SKIPPED = "started", "reused", "external", "not started"
+STARTED, REUSED, EXTERNAL = "started", "reused", "external"
 
 
 class PortTakenError(ServiceError):
@@ -221,8 +221,6 @@ def _worker(settings: Settings, state: Path) -> Component:
 
     url = f"http://{_url_host(settings.metrics_host)}:{settings.metrics_port}/metrics"
     queues = declared_queues()
-    if not queues:
-        return Component("worker", url, "GENAI_FLOW_METRICS_PORT", SKIPPED, note="nothing registered yet")
     host, port = settings.metrics_host, settings.metrics_port
     probe = _probe_host(host)
     proc = ManagedProcess("worker", _cli("worker"), lambda: port_open(probe, port), state / "logs" / "worker.log")

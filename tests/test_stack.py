@@ -22,7 +22,7 @@ from temporalio.worker import Worker
 
 from runtime.processes import free_port, port_open
 from runtime.services import SEARCH_ATTRIBUTES
-from workers.registry import declared_queues, workflow_runner
+from workers.registry import workflow_runner
 
 ROOT = Path(__file__).parents[1]  # no resolve(): the workflow sandbox re-imports this module and forbids it
 BIN = Path(sys.executable).parent
@@ -172,10 +172,9 @@ async def test_up_serves_cli_persists_workflows_and_leaves_no_orphans(tmp_path: 
     assert gateway in out  # listed with its address
     health = httpx.get(f"{gateway}/healthz", timeout=10)
     assert health.status_code == 200 and health.json()["status"] == "ok", health.text
-    if declared_queues():
-        assert "starter.cli worker" in names, names
-        assert port_open("127.0.0.1", int(env["GENAI_FLOW_METRICS_PORT"]))
-        children = _crash_worker_and_wait_for_restart(first, int(env["GENAI_FLOW_METRICS_PORT"]))
+    assert "starter.cli worker" in names, names
+    assert port_open("127.0.0.1", int(env["GENAI_FLOW_METRICS_PORT"]))
+    children = _crash_worker_and_wait_for_restart(first, int(env["GENAI_FLOW_METRICS_PORT"]))
 
     listed = _temporal_cli(address, "operator", "search-attribute", "list")
     assert listed.returncode == 0, listed.stderr

@@ -54,21 +54,36 @@ SYSTEM_PROMPT = (
 )
 
 
+def first_carry(req: AgentRequest, scope: ChildScope | None) -> AgentCarry:
+    """A first run's state: limits from the request (or the parent's scope), the task; tools come in `begin()`."""
+    return AgentCarry(
+        depth=scope.depth if scope else 0,
+        max_depth=scope.max_depth if scope else req.max_depth,
+        token_budget=scope.token_budget if scope else req.token_budget,
+        pending_messages=[
+            ChatMessage(role="system", content=SYSTEM_PROMPT),
+            ChatMessage(role="user", content=req.task),
+        ],
+    )
+
+
 @workflow.defn(name="AgentRun")
 class AgentRun(ApprovalGate):
     """A tool-calling agent whose depth and token budget pause it for human approval."""
 
-    def __init__(self) -> None:
-        super().__init__()
-        self.req = AgentRequest(task="-")
-        self.scope: ChildScope | None = None
+    @workflow.init
+    def __init__(self, run_input: AgentRunInput) -> None:
+        # Signals, updates and queries can come before `run()` (signal-with-start, a continued run's first task):
+        # they must see the state the run keeps, so it is built here, never replaced later.
+        self.req, self.scope = run_input.request(), run_input.scope
+        super().__init__(run_input.carry or first_carry(self.req, self.scope))
 
     @workflow.run
     async def run(self, run_input: AgentRunInput) -> AgentResult:
         """Steps until the model answers without tools, a sub-agent stops, or a person rejects."""
-        req, scope = run_input.request(), run_input.scope
-        self.req, self.scope = req, scope
-        self.carry = run_input.carry or await self.begin()
+        req, scope = self.req, self.scope
+        if run_input.carry is None:
+            await self.begin()
         tools = ToolRunner(req, self.carry, scope, self.events_job_id, self.options)
         steps_this_run = 0
         try:
@@ -97,29 +112,17 @@ class AgentRun(ApprovalGate):
                 await record_failure(self.req, self.carry, err)
             raise
 
-    async def begin(self) -> AgentCarry:
-        """The first run's state: limits from the request (or the parent's scope), the user tools, the task."""
-        tools: list[ToolBinding] = await workflow.execute_local_activity(
+    async def begin(self) -> None:
+        """The first run's start: the user tools into the state, the task into the memo."""
+        self.carry.tools = await workflow.execute_local_activity(
             "agent_tool_catalog",
             self.req.tools,
             result_type=list[ToolBinding],
             start_to_close_timeout=BOOKKEEPING,
             summary="agent tools",
         )
-        scope = self.scope
-        carry = AgentCarry(
-            depth=scope.depth if scope else 0,
-            max_depth=scope.max_depth if scope else self.req.max_depth,
-            token_budget=scope.token_budget if scope else self.req.token_budget,
-            tools=tools,
-            pending_messages=[
-                ChatMessage(role="system", content=SYSTEM_PROMPT),
-                ChatMessage(role="user", content=self.req.task),
-            ],
-        )
-        if scope is None:
+        if self.scope is None:
             workflow.upsert_memo({"task": self.req.task[:200]})
-        return carry
 
     def limit_reached(self) -> PauseReason | None:
         """Which limit holds the next model call, if any (depth first)."""

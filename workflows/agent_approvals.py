@@ -30,8 +30,9 @@ DEFAULT_APPROVER = "temporal-cli"  # a signal (Temporal CLI, Web UI) carries no 
 class ApprovalGate:
     """Where a paused AgentRun waits: `decision` is set by an update or signal and wakes the run."""
 
-    def __init__(self) -> None:
-        self.carry = AgentCarry(max_depth=1)
+    def __init__(self, carry: AgentCarry) -> None:
+        # The run's real state from the start: handlers run before `run()` on the first activation.
+        self.carry = carry
         self.pause: PauseReason | None = None
         self.deadline: datetime | None = None
         self.question: str | None = None

@@ -2,6 +2,8 @@
 
 Text, chunks and vectors stay in the claim store; history holds references and counts (docs/ingestion.md), so a
 50 MB document costs a few dozen events. An ObjectRemoved event runs the same workflow with `action=remove`.
+Progress events cost no command of their own: each step's activity publishes its step events, and JobCloser's
+closing local activity the one terminal event, so recorded histories replay unchanged.
 """
 
 from __future__ import annotations
@@ -165,12 +167,13 @@ class IngestDocument:
 
         async def one(group: int) -> EmbedChunksResult:
             async with gate:
+                # Events per group (`embed#<group>`), never per request batch: see activities/ingest_embed.py.
                 call = EmbedChunksRequest(
                     step="embed",
                     chunks=chunked.groups[group],
                     group=group,
                     claim_prefix=self.claim_prefix,
-                    emit_events=False,
+                    total=chunked.chunks,
                 )
                 result: EmbedChunksResult = await workflow.execute_activity(
                     "embed_chunks",

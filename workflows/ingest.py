@@ -41,6 +41,8 @@ M = TypeVar("M", bound=BaseModel)
 EMBED_PARALLELISM = 4  # embed_chunks activities in flight per document: bounded fan-out
 GROUP_SIZE = 2048  # chunks per embed_chunks activity (16 requests of 128): few activities even for 50 MB
 SUPERSEDED = "Superseded"
+# What `job.completed` says besides cost and tokens: the outcome, why, and the document's counts.
+CLOSING_COUNTS = {"outcome", "reason", "content_type", "pages", "chars", "chunks", "removed_chunks"}
 IO_OPTIONS: dict[str, Any] = {
     "start_to_close_timeout": timedelta(minutes=15),
     "heartbeat_timeout": timedelta(seconds=30),
@@ -94,7 +96,7 @@ class IngestDocument:
             await closer.fail(req, err)
             raise
         await self.drop_claims(req)
-        finished = await closer.finish("job.completed", {"outcome": self.result.outcome.value})
+        finished = await closer.finish("job.completed", self.result.model_dump(mode="json", include=CLOSING_COUNTS))
         return self.result.model_copy(
             update={
                 "steps": finished.steps,

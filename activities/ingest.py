@@ -2,6 +2,7 @@
 
 Each reads its input from the claim store and writes its output there, returning references and counts
 (`schemas/ingest_steps.py`). CPU-heavy parsing and chunking run in a thread while a background task heartbeats.
+Each step publishes `step.started` / `step.completed` (with its counts) to the job's stream (activities/step_events.py).
 The index and remove steps change a document only under its lock (`runtime/documents.py`) and only when no later
 event has been applied: an older run that finishes last never overwrites a newer version.
 """
@@ -20,6 +21,7 @@ from temporalio.exceptions import ApplicationError
 from activities.chunking import chunk_spans
 from activities.extraction import UnreadableDocument, extract
 from activities.ingest_support import chunk_id, heartbeating, permanent, superseded, transient
+from activities.step_events import StepEvents
 from runtime.claims import ClaimStore
 from runtime.documents import DocumentLock, DocumentRegistry
 from runtime.logging import get_logger
@@ -47,15 +49,19 @@ log = get_logger(__name__)
 class IngestActivities:
     """The document steps of ingestion; built once per worker from the object store, claims, index and registry."""
 
-    def __init__(self, store: ObjectStore, claims: ClaimStore, index: VectorIndex, registry: DocumentRegistry) -> None:
+    def __init__(
+        self, store: ObjectStore, claims: ClaimStore, index: VectorIndex, registry: DocumentRegistry, events: StepEvents
+    ) -> None:
         self.store = store
         self.claims = claims
         self.index = index
         self.registry = registry
+        self.events = events
 
     @activity.defn(name="extract_text")
     async def extract_text(self, req: ExtractRequest) -> ExtractResult:
         """Read exactly the announced version and turn it into text (txt, md, html, pdf); the text becomes a claim."""
+        await self.events.started("extract_text")
         try:
             data = await self.store.get(
                 req.uri,
@@ -79,7 +85,9 @@ class IngestActivities:
         except Exception as err:
             raise transient("extract_text", err) from err
         pages = len(extracted.page_starts)
-        return ExtractResult(text=ref, content_type=extracted.content_type, pages=pages, chars=len(extracted.text))
+        result = ExtractResult(text=ref, content_type=extracted.content_type, pages=pages, chars=len(extracted.text))
+        await self.events.completed("extract_text", result.model_dump(include={"content_type", "pages", "chars"}))
+        return result
 
     async def _put_text(self, prefix: str, extracted: ExtractedText) -> ClaimRef:
         payload = await asyncio.to_thread(lambda: extracted.model_dump_json().encode())
@@ -88,6 +96,7 @@ class IngestActivities:
     @activity.defn(name="chunk")
     async def chunk(self, req: ChunkRequest) -> ChunkResult:
         """Overlapping chunks with stable ids, source offsets and page numbers, written as groups (claims)."""
+        await self.events.started("chunk")
         try:
             async with heartbeating():
                 extracted = await self.claims.get_model(req.text, ExtractedText)
@@ -99,11 +108,18 @@ class IngestActivities:
                     groups.append(await self.claims.put_model(f"{req.claim_prefix}/chunks/{number:05d}.json", group))
         except Exception as err:
             raise transient("chunk", err) from err
+        await self.events.completed("chunk", {"chunks": len(chunks), "groups": len(groups)})
         return ChunkResult(groups=groups, chunks=len(chunks))
 
     @activity.defn(name="index_chunks")
     async def index_chunks(self, req: IndexRequest) -> IndexResult:
         """Under the document's lock: unless a later event won, upsert this version's chunks and drop older ones."""
+        await self.events.started("index_chunks")
+        result = await self._index(req)
+        await self.events.completed("index_chunks", result.model_dump(mode="json"))  # outcome, reason and counts
+        return result
+
+    async def _index(self, req: IndexRequest) -> IndexResult:
         try:
             async with self.registry.locked(req.collection, req.uri) as lock:
                 state = await self.registry.get(req.collection, req.uri)
@@ -153,6 +169,12 @@ class IngestActivities:
     @activity.defn(name="remove_document")
     async def remove_document(self, req: RemoveRequest) -> IndexResult:
         """Under the document's lock: delete its chunks, unless a later event re-created it meanwhile."""
+        await self.events.started("remove_document")
+        result = await self._remove(req)
+        await self.events.completed("remove_document", result.model_dump(mode="json"))
+        return result
+
+    async def _remove(self, req: RemoveRequest) -> IndexResult:
         try:
             async with self.registry.locked(req.collection, req.uri):
                 state = await self.registry.get(req.collection, req.uri)

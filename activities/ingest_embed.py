@@ -5,6 +5,11 @@ batch an idempotent inference call (`StepRunner`: Idempotency-Key `<job>/embed/<
 classified failures) whose stored result is a claim reference rather than the vectors, so Redis stays small. A retry
 of the activity finds its finished batches stored and pays only for the rest; the group's vectors are written as
 one claim whose reference is all that goes back to the workflow.
+
+Events are per group, not per request batch: the batches run silently (`emit_events=False`), since hundreds of
+`embed` start/complete pairs under one step name would say nothing a consumer can use and would crowd the job's
+bounded stream. The group publishes `step.started` / `step.completed` as `embed#<group>`, the completion with the
+chunks embedded so far in the whole run (a Redis tally of finished groups) and the document's total.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from temporalio import activity
 from activities.attempt import StepContext
 from activities.embeddings import EMBED_BATCH, embed_texts
 from activities.inference import InferenceActivities
+from activities.step_events import StepEvents
 from runtime.claims import ClaimStore
 from schemas.inference import InferenceCall
 from schemas.ingest_steps import ChunkGroup, EmbedBatchResult, EmbedChunksRequest, EmbedChunksResult
@@ -24,13 +30,17 @@ from schemas.usage import total_usage
 class EmbedChunksActivities:
     """Bulk embedding of chunk groups, built on the inference activities' client and step runner."""
 
-    def __init__(self, inference: InferenceActivities, claims: ClaimStore) -> None:
+    def __init__(self, inference: InferenceActivities, claims: ClaimStore, events: StepEvents) -> None:
         self.inference = inference
         self.claims = claims
+        self.events = events
 
     @activity.defn(name="embed_chunks")
     async def embed_chunks(self, req: EmbedChunksRequest) -> EmbedChunksResult:
         """Embed one group, batch by batch (each batch paid at most once), and store its vectors as one claim."""
+        step = f"{req.step}#{req.group}"
+        if req.emit_events:
+            await self.events.started(step, req.job_id)
         group = await self.claims.get_model(req.chunks, ChunkGroup)
         model = req.model or self.inference.settings.embed_model
         texts = [chunk.text for chunk in group.chunks]
@@ -41,7 +51,12 @@ class EmbedChunksActivities:
         matrices = [await self.claims.get_vectors(r.vectors) for r in results]
         vectors = np.concatenate(matrices) if matrices else np.zeros((0, 0), dtype=np.float32)
         ref = await self.claims.put_vectors(f"{req.claim_prefix}/vectors/group-{req.group:05d}.npy", vectors)
-        return EmbedChunksResult(vectors=ref, count=len(texts), usage=total_usage([r.usage for r in results]))
+        result = EmbedChunksResult(vectors=ref, count=len(texts), usage=total_usage([r.usage for r in results]))
+        if req.emit_events:
+            embedded = await self.events.tally(str(req.group), len(texts), req.job_id)
+            counts = {"group": req.group, "chunks": len(texts), "embedded": embedded, "total": req.total}
+            await self.events.completed(step, {**counts, "usage": result.usage.model_dump(mode="json")}, req.job_id)
+        return result
 
     async def _batch(self, req: EmbedChunksRequest, number: int, texts: list[str], model: str) -> EmbedBatchResult:
         call = InferenceCall(step=req.step, index=number, model=model, emit_events=False, job_id=req.job_id)

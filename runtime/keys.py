@@ -1,6 +1,8 @@
 """Every Redis key genai-flow uses, in one place, all under `settings.key_prefix`.
 
 - `<prefix>:events:<job_id>` (stream): progress events of a job, MAXLEN ~ 1000 (EventPublisher).
+- `<prefix>:progress:<job_id>:<run_id>` (hash): items done per part of a run, e.g. chunks embedded per group
+  (activities/step_events.py), so a step event can say how far the whole run is; expires with the stream.
 - `<prefix>:idem:<workflow_id>/<step>[/<index>]` (string): the never-pay-twice lock `<attempt>:<heartbeat-ms>`,
   or `completed:<result json>` once the call's result is stored (inference activities).
 - `<prefix>:cache:<sha256>` (string): cross-job result of a temperature-0 call (inference activities).
@@ -38,6 +40,10 @@ class RedisKeys:
     def events(self, job_id: str) -> str:
         """The progress-event stream of one job."""
         return f"{self.prefix}:events:{job_id}"
+
+    def progress(self, job_id: str, run_id: str) -> str:
+        """Items done per part of one run (a hash), summed into the `so far` counts of step events."""
+        return f"{self.prefix}:progress:{job_id}:{run_id}"
 
     def idempotency(self, idempotency_key: str) -> str:
         """The never-pay-twice lock / stored result of one model call (`<workflow_id>/<step>[/<index>]`)."""

@@ -87,11 +87,16 @@ class ChunkResult(BaseModel):
 
 
 class EmbedChunksRequest(InferenceCall):
-    """Embed one chunk group through the never-pay-twice path (one idempotent call per request batch)."""
+    """Embed one chunk group through the never-pay-twice path (one idempotent call per request batch).
+
+    `emit_events` governs the group's own `step.started` / `step.completed` (`<step>#<group>`); the request
+    batches inside it never publish events of their own.
+    """
 
     chunks: ClaimRef
     group: int
     claim_prefix: str
+    total: int | None = None  # chunks in the whole document: the `total` of the group's progress events
 
 
 class EmbedBatchResult(BaseModel):

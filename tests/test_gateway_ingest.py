@@ -21,6 +21,7 @@ from gateway.sns import is_sns_url
 from runtime.objectstore import ObjectStore
 from tests.conftest import GatewayUnderTest
 from tests.helpers import running_workers
+from tests.sse import collect
 from tests.test_ingest_events import ZEPHYR, s3_event, sequencer
 
 TOPIC = "arn:aws:sns:us-east-1:123456789012:docs"
@@ -84,6 +85,27 @@ async def test_a_file_under_the_allowed_roots_is_indexed_and_answers_from_it(rig
     )
     answer = await rig.closed(ask.json()["job_id"])
     assert "Amelia Hartwell" in answer["result"]["answer"]
+
+
+async def test_an_ingestions_event_stream_carries_its_steps_and_ends_with_the_outcome(rig: IngestRig) -> None:
+    doc = rig.root / "orchard.md"
+    doc.write_text(ZEPHYR.replace("Zephyr reactor", "Harlow orchard"))
+    job = (await rig.http.post("/v1/ingestions", json={"uri": doc.as_uri(), "collection": rig.gw.collection})).json()
+    # The signed events_url, as a browser's EventSource follows it: no header, the stream closes after the outcome.
+    async with httpx.AsyncClient(timeout=60) as anonymous:
+        events, _ = await asyncio.wait_for(collect(anonymous, job["events_url"]), 120)
+    steps = [(e.event, e.data["step"]) for e in events if e.event.startswith("step.")]
+    assert steps == [
+        (kind, step)
+        for step in ("extract_text", "chunk", "embed#0", "index_chunks")
+        for kind in ("step.started", "step.completed")
+    ]
+    kinds = [e.event for e in events]
+    assert kinds[-1] == "job.completed" and kinds.count("job.completed") == 1 and all(e.id for e in events)
+    final = events[-1].data["data"]
+    assert "synthesized" not in final  # the run's own terminal event, enriched by the gateway
+    assert final["outcome"] == "indexed" and final["chunks"] == 1 and final["status"] == "completed"
+    assert final["result"]["uri"] == job["uri"]
 
 
 @pytest.mark.parametrize(

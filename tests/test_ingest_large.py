@@ -14,10 +14,12 @@ from bench.documents import write_large_text
 from runtime.objectstore import ObjectStore
 from runtime.processes import free_port
 from runtime.settings import Settings
+from schemas.events import EventType
 from schemas.ingest import IngestJob
 from schemas.jobs import JobStatus
 from starter.client import GenAIFlowClient
-from tests.helpers import private_settings
+from tests.helpers import private_settings, progress_events
+from workflows.ingest import GROUP_SIZE
 
 LARGE_MB = int(os.environ.get("GENAI_FLOW_TEST_LARGE_MB", "10"))  # B5 ingests 50 MB; `make test` 10 MB
 HISTORY_LIMIT = 1_000_000
@@ -69,3 +71,9 @@ async def test_large_document_history_stays_small(
           f"history {size / 1000:.0f} kB (JSON), worker peak RSS {rss:.0f} MiB")  # fmt: skip
     assert size < HISTORY_LIMIT
     assert rss < RSS_LIMIT_MB
+    # One step event pair per embed group (never per request batch); the groups' `embedded` counts reach the total.
+    embeds = [e.data for e in await progress_events(settings, job.job_id)
+              if e.type is EventType.STEP_COMPLETED and (e.step or "").startswith("embed#")]  # fmt: skip
+    chunks = info.result["chunks"]
+    assert len(embeds) == -(-chunks // GROUP_SIZE) and sum(d["chunks"] for d in embeds) == chunks
+    assert max(d["embedded"] for d in embeds) == chunks and {d["total"] for d in embeds} == {chunks}

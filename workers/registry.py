@@ -118,27 +118,34 @@ def _claims(deps: WorkerDeps) -> Any:
 
 def ingest_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
     """IngestDocument's document steps: extract, chunk, index, remove, drop claims."""
+    from activities.events import EventPublisher
     from activities.ingest import IngestActivities
+    from activities.step_events import StepEvents
     from runtime.documents import DocumentRegistry
     from runtime.keys import RedisKeys
     from runtime.vectorindex import VectorIndex
 
     claims = _claims(deps)
     registry = DocumentRegistry(deps.redis, RedisKeys.of(deps.settings))
-    ingest = IngestActivities(claims.store, claims, VectorIndex(deps.settings), registry)
+    events = StepEvents(EventPublisher(deps.redis, deps.settings))
+    ingest = IngestActivities(claims.store, claims, VectorIndex(deps.settings), registry, events)
     return [ingest.extract_text, ingest.chunk, ingest.index_chunks, ingest.remove_document, ingest.drop_claims]
 
 
 def ingest_embed_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
     """IngestDocument's bulk embeddings (chunk groups through the never-pay-twice path)."""
+    from activities.events import EventPublisher
     from activities.inference import InferenceActivities
     from activities.ingest_embed import EmbedChunksActivities
     from activities.llm import make_llm
+    from activities.step_events import StepEvents
 
     # Embeddings may live at GENAI_FLOW_EMBED_BASE_URL, apart from chat: this client only embeds.
     llm = make_llm(deps.settings, deps.settings.embed_url)
     deps.resources.push_async_callback(llm.close)
-    return [EmbedChunksActivities(InferenceActivities(llm, deps.redis, deps.settings), _claims(deps)).embed_chunks]
+    inference = InferenceActivities(llm, deps.redis, deps.settings)
+    events = StepEvents(EventPublisher(deps.redis, deps.settings))
+    return [EmbedChunksActivities(inference, _claims(deps), events).embed_chunks]
 
 
 def job_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:

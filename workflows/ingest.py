@@ -2,6 +2,8 @@
 
 Text, chunks and vectors stay in the claim store; history holds references and counts (docs/ingestion.md), so a
 50 MB document costs a few dozen events. An ObjectRemoved event runs the same workflow with `action=remove`.
+Progress events cost no command of their own: each step's activity publishes its step events, and JobCloser's
+closing local activity the one terminal event, so recorded histories replay unchanged.
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ M = TypeVar("M", bound=BaseModel)
 EMBED_PARALLELISM = 4  # embed_chunks activities in flight per document: bounded fan-out
 GROUP_SIZE = 2048  # chunks per embed_chunks activity (16 requests of 128): few activities even for 50 MB
 SUPERSEDED = "Superseded"
+# What `job.completed` says besides cost and tokens: the outcome, why, and the document's counts.
+CLOSING_COUNTS = {"outcome", "reason", "content_type", "pages", "chars", "chunks", "removed_chunks"}
 IO_OPTIONS: dict[str, Any] = {
     "start_to_close_timeout": timedelta(minutes=15),
     "heartbeat_timeout": timedelta(seconds=30),
@@ -92,7 +96,7 @@ class IngestDocument:
             await closer.fail(req, err)
             raise
         await self.drop_claims(req)
-        finished = await closer.finish("job.completed", {"outcome": self.result.outcome.value})
+        finished = await closer.finish("job.completed", self.result.model_dump(mode="json", include=CLOSING_COUNTS))
         return self.result.model_copy(
             update={
                 "steps": finished.steps,
@@ -165,12 +169,13 @@ class IngestDocument:
 
         async def one(group: int) -> EmbedChunksResult:
             async with gate:
+                # Events per group (`embed#<group>`), never per request batch: see activities/ingest_embed.py.
                 call = EmbedChunksRequest(
                     step="embed",
                     chunks=chunked.groups[group],
                     group=group,
                     claim_prefix=self.claim_prefix,
-                    emit_events=False,
+                    total=chunked.chunks,
                 )
                 result: EmbedChunksResult = await workflow.execute_activity(
                     "embed_chunks",

@@ -53,8 +53,8 @@ class Gateway:
         await self.stream_redis.aclose()
 
 
-def gateway_of(request: Request) -> Gateway:
-    """The app's Gateway."""
+async def gateway_of(request: Request) -> Gateway:
+    """The app's Gateway (async: FastAPI runs a plain `def` dependency in its thread pool, a hop per request)."""
     gw: Gateway = request.app.state.gateway
     return gw
 

@@ -144,6 +144,9 @@ def llama_server(
     if not model.exists():
         raise ServiceError(f"model file not found: {model}. Prepare it with: {LOCAL_LLM_HINT}")
     argv = [str(binary), "--model", str(model), "--alias", alias, "--host", host, "--port", str(port)]
+    # No weight repacking: on CPUs with AMX (seen on a Sapphire Rapids VM) the native build's AMX repacked
+    # matmul crashed the server with SIGSEGV at its first batch; the plain CPU kernels are fine for these models.
+    argv += ["--no-repack"]
     if embeddings:
         argv += ["--embeddings", "--pooling", "mean", "--ctx-size", "2048", "--parallel", "4"]
         argv += ["--batch-size", "2048", "--ubatch-size", "512"]

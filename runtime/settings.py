@@ -26,7 +26,7 @@ LOCAL_CHAT_MODEL = "smollm2-135m-instruct"
 LOCAL_EMBED_MODEL = "all-minilm-l6-v2"
 # Output bounds for the local 135M model on a couple of CPU cores, measured in `make test-real` (a summary ~150
 # tokens, entities ~250, an answer ~60): a loop is cut in seconds there, not minutes. GENAI_FLOW_MAX_TOKENS overrides.
-LOCAL_MAX_TOKENS = {"summarize": 384, "extract_entities": 512, "generate_answer": 256}
+LOCAL_MAX_TOKENS = {"summarize": 768, "extract_entities": 1024, "generate_answer": 256}
 
 
 def _env(*names: str) -> AliasChoices:

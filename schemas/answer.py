@@ -10,12 +10,15 @@ from schemas.usage import Usage
 
 # Bounds on structured outputs. A server that enforces json_schema with a grammar (llama.cpp, vLLM, the simulator)
 # must close each string and array within them, so a small model that loops inside a JSON string ends its reply
-# instead of running to max_tokens; replies over them fail validation like any other schema error.
-ENTITY_TEXT_CHARS = 120
-MAX_ENTITIES = 20
-SUMMARY_CHARS = 1500
-KEY_POINT_CHARS = 300
-MAX_KEY_POINTS = 8
+# instead of running to max_tokens; replies over them fail validation like any other schema error. Their worst
+# case (every string and list full) is what the local backend's max_tokens bounds are sized for.
+ENTITY_TEXT_CHARS = 80
+ENTITY_TYPE_CHARS = 30
+CHUNK_ID_CHARS = 120
+MAX_ENTITIES = 10
+SUMMARY_CHARS = 600
+KEY_POINT_CHARS = 160
+MAX_KEY_POINTS = 5
 
 
 class AnswerRequest(BaseModel):
@@ -43,8 +46,8 @@ class Entity(BaseModel):
     """A named thing found in the retrieved chunks."""
 
     text: str = Field(max_length=ENTITY_TEXT_CHARS)
-    type: str = Field(max_length=40)
-    evidence_chunk_id: str = Field(max_length=200)
+    type: str = Field(max_length=ENTITY_TYPE_CHARS)
+    evidence_chunk_id: str = Field(max_length=CHUNK_ID_CHARS)
 
 
 class EntityList(BaseModel):

@@ -88,3 +88,10 @@ def test_a_paraphrased_answer_is_attributed_as_a_whole_with_the_question() -> No
     assert "Amelia Hartwell" in citation.quote and verbatim([citation])
     # An answer that shares nothing of its own with the chunk is not attributed, whatever the question says.
     assert cite("I cannot tell from the context.", CHUNKS, question="Who commissioned the Zephyr reactor?") == []
+
+
+def test_a_sentence_that_runs_two_chunks_together_cites_both() -> None:
+    answer = "Chroma listens on port 8002, and the Zephyr reactor was commissioned in 1987 by Dr. Amelia Hartwell."
+    found = cite(answer, CHUNKS)
+    assert [(c.chunk_id, c.inferred) for c in found] == [("zephyr.md#0", True), ("guide.md#1", True)]
+    assert found[1].quote == "Chroma   listens\non port 8002." and verbatim(found)

@@ -2,7 +2,8 @@
 
 The answer is read sentence by sentence. A sentence followed by `[chunk_id]` of a retrieved chunk cites that chunk;
 a sentence that names no retrieved chunk (small models often write none, or an id that was never retrieved) is
-attributed to the retrieved chunk sentence sharing most of its content words, and that citation is marked
+attributed to the retrieved chunk sentence sharing most of its content words, and to any other chunk sentence it
+restates almost word for word (small models run facts of several chunks together); such citations are marked
 `inferred`. Either way the quote is cut from the chunk's own text, so it is always a verbatim substring of it:
 the model's words are never passed off as the source's. A sentence that shares too little with every chunk ("the
 context does not say") cites nothing.
@@ -33,6 +34,7 @@ with would you your according context answer question chunk"""
 _STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 MAX_QUOTE_CHARS = 300  # a quote longer than this is cut at a word boundary (still a verbatim substring)
 MIN_COVERAGE = 0.5  # an inferred citation needs at least half of the sentence's content words in the chunk sentence
+RESTATED_SHARE = 0.8  # a chunk sentence is restated when this share of its own content words is in the answer's
 
 
 @dataclass
@@ -65,7 +67,8 @@ def cite(answer: str, chunks: list[RetrievedChunk], question: str = "") -> list[
             picks = [(i, _best_span([s for s in spans if s.chunk == i], words), False) for i in named]
         else:
             best = _best_span(spans, words, require=True)
-            picks = [(best.chunk, best, True)] if best is not None else []
+            restated = [s for s in spans if s is not best and _restates(words, s)]
+            picks = [(s.chunk, s, True) for s in sorted([best, *restated] if best else restated, key=spans.index)]
         for i, span, inferred in picks:
             chunk = chunks[i]
             quote = _quote(chunk.text, span)
@@ -79,6 +82,16 @@ def cite(answer: str, chunks: list[RetrievedChunk], question: str = "") -> list[
         chunk = chunks[whole.chunk]
         return [Citation(chunk_id=chunk.chunk_id, source=chunk.source, quote=_quote(chunk.text, whole), inferred=True)]
     return list(found.values())
+
+
+def _restates(words: frozenset[str], span: _Span) -> bool:
+    """Whether the sentence restates the span: most of the span's own content words (at least three) are in it.
+
+    A small model runs facts of several chunks into one sentence; each chunk sentence it restates is cited. Three
+    words at least, so a heading ("The Zephyr reactor") is not restated by every sentence that names its subject.
+    """
+    shared = len(words & span.words)
+    return shared >= 3 and shared / len(span.words) >= RESTATED_SHARE
 
 
 def _whole_answer_span(spans: list[_Span], answer: str, question: str) -> _Span | None:

@@ -26,7 +26,6 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from runtime.keys import RedisKeys
-from runtime.redis import redis_client
 from runtime.settings import Settings, get_settings
 from runtime.temporal import connect
 from schemas import queues
@@ -36,7 +35,6 @@ from schemas.events import ProgressEvent
 from schemas.ingest import IngestAccepted, IngestAction, IngestJob, ObjectVersion
 from schemas.jobs import WORKFLOW_TYPES, JobInfo, JobStarted, JobStatus, Pipeline
 from schemas.s3events import IgnoredEvent, ParsedEvents
-from starter.events import follow
 from starter.status import JobForbiddenError, job_info, listed_job_info
 from starter.webui import job_details
 
@@ -339,6 +337,10 @@ class GenAIFlowClient:
         Ends after the terminal event, or when the run closed without one (terminated, cancelled, timed out).
         HTTP callers get the same events over SSE from the gateway.
         """
+        # Redis (and its client library, ~0.2 s to import) only for callers that follow events: `status` stays fast.
+        from runtime.redis import redis_client
+        from starter.events import follow
+
         redis = redis_client(self.settings)
         try:
             async for _id, event in follow(redis, RedisKeys.of(self.settings), job_id, after):

@@ -124,3 +124,13 @@ def test_completion_script_is_offered() -> None:
     result = probe("--show-completion", "bash")
     assert result["code"] == 0
     assert "_GENAI_FLOW_COMPLETE=complete_bash" in str(result["out"])
+
+
+def test_the_client_imports_no_redis_until_it_follows_events() -> None:
+    # `status`, `result` and `jobs` read Temporal only; the Redis client costs ~0.2 s of every such command.
+    done = subprocess.run(
+        [sys.executable, "-c", "import sys, starter.client; print(sorted(m for m in sys.modules if m == 'redis'))"],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -46,6 +46,13 @@ if [ -x "$BIN" ] && "$BIN" --version >/dev/null 2>&1; then
   exit 0
 fi
 
+missing=()
+for tool in cmake ninja c++ cc; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+if [ ${#missing[@]} -gt 0 ] && [ "$(id -u)" = "0" ] && [ -f /etc/debian_version ] && command -v apt-get >/dev/null 2>&1; then
+  say "installing the build tools with apt-get (missing: ${missing[*]})"
+  apt-get update -qq </dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends cmake ninja-build g++ </dev/null
+fi
 for tool in cmake ninja c++ cc; do
   command -v "$tool" >/dev/null 2>&1 || die "$tool is missing; on Debian/Ubuntu: apt-get install -y cmake ninja-build g++"
 done

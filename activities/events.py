@@ -38,14 +38,36 @@ class EventPublisher:
         event = ProgressEvent(type=EventType(type), job_id=job_id, step=step, data=data or {})
         stream = self.keys.events(job_id)
         try:
-            async with self.redis.pipeline(transaction=False) as pipe:
-                pipe.xadd(stream, event.to_stream_fields(), maxlen=STREAM_MAXLEN, approximate=True)  # type: ignore[arg-type]
-                pipe.expire(stream, STREAM_TTL_S)
-                entry_id, _ = await pipe.execute()
+            if event.type.terminal:
+                # A closing activity retried after it published (its result lost) must not end the stream twice:
+                # the marker and the event are set in one script, so exactly one terminal event is appended.
+                fields = [part for pair in event.to_stream_fields().items() for part in pair]
+                run_id = activity.info().workflow_run_id if activity.in_activity() else None
+                marker = self.keys.terminal_event(job_id, run_id or "")
+                entry_id = await self.redis.eval(
+                    _TERMINAL_ONCE, 2, stream, marker, STREAM_MAXLEN, STREAM_TTL_S, *fields
+                )
+                if entry_id is None:
+                    log.info("terminal event already published", job_id=job_id, type=event.type.value)
+                    return None
+            else:
+                async with self.redis.pipeline(transaction=False) as pipe:
+                    pipe.xadd(stream, event.to_stream_fields(), maxlen=STREAM_MAXLEN, approximate=True)  # type: ignore[arg-type]
+                    pipe.expire(stream, STREAM_TTL_S)
+                    entry_id, _ = await pipe.execute()
         except (RedisError, OSError) as err:
             log.warning("progress event dropped", job_id=job_id, type=event.type.value, step=step, error=str(err))
             return None
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+
+# KEYS: stream, marker; ARGV: maxlen, ttl, field, value, ...: append the event unless the marker is already set.
+_TERMINAL_ONCE = """
+if not redis.call('SET', KEYS[2], '1', 'NX', 'EX', ARGV[2]) then return false end
+local id = redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 3))
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return id
+"""
 
 
 class TokenBatcher:

@@ -41,6 +41,10 @@ class RedisKeys:
         """The progress-event stream of one job."""
         return f"{self.prefix}:events:{job_id}"
 
+    def terminal_event(self, job_id: str, run_id: str) -> str:
+        """Marks that a run's terminal event is on its job's stream (a retried closing step publishes it once)."""
+        return f"{self.prefix}:events:{job_id}:terminal:{run_id}"
+
     def progress(self, job_id: str, run_id: str) -> str:
         """Items done per part of one run (a hash), summed into the `so far` counts of step events."""
         return f"{self.prefix}:progress:{job_id}:{run_id}"

@@ -37,6 +37,19 @@ async def test_publish_round_trips_and_expires(
     assert await isolated_redis.ttl(RedisKeys.of(isolated_settings).events("job-1")) > 0
 
 
+async def test_a_terminal_event_is_published_once(
+    isolated_settings: Settings, isolated_redis: redis.asyncio.Redis
+) -> None:
+    # A closing activity retried after it published (its completion lost) must not end the stream twice.
+    publisher = EventPublisher(isolated_redis, isolated_settings)
+    first = await publisher.publish("job-t", EventType.JOB_COMPLETED, data={"billed_tokens": 3})
+    again = await publisher.publish("job-t", EventType.JOB_COMPLETED, data={"billed_tokens": 3})
+    events = await read(isolated_redis, isolated_settings, "job-t")
+    assert [(i, e.type, e.data) for i, e in events] == [(first, EventType.JOB_COMPLETED, {"billed_tokens": 3})]
+    assert again is None
+    assert await isolated_redis.ttl(RedisKeys.of(isolated_settings).events("job-t")) > 0
+
+
 async def test_stream_is_bounded(isolated_settings: Settings, isolated_redis: redis.asyncio.Redis) -> None:
     publisher = EventPublisher(isolated_redis, isolated_settings)
     for i in range(1500):

@@ -2,23 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 from pydantic import BaseModel, Field
 
 from schemas.usage import Usage
-
-# Bounds on structured outputs. A server that enforces json_schema with a grammar (llama.cpp, vLLM, the simulator)
-# must close each string and array within them, so a small model that loops inside a JSON string ends its reply
-# instead of running to max_tokens; replies over them fail validation like any other schema error. Their worst
-# case (every string and list full) is what the local backend's max_tokens bounds are sized for.
-ENTITY_TEXT_CHARS = 80
-ENTITY_TYPE_CHARS = 30
-CHUNK_ID_CHARS = 120
-MAX_ENTITIES = 10
-SUMMARY_CHARS = 600
-KEY_POINT_CHARS = 160
-MAX_KEY_POINTS = 5
 
 
 class AnswerRequest(BaseModel):
@@ -45,24 +31,22 @@ class RetrievedChunk(BaseModel):
 class Entity(BaseModel):
     """A named thing found in the retrieved chunks."""
 
-    text: str = Field(max_length=ENTITY_TEXT_CHARS)
-    type: str = Field(max_length=ENTITY_TYPE_CHARS)
-    evidence_chunk_id: str = Field(max_length=CHUNK_ID_CHARS)
+    text: str
+    type: str
+    evidence_chunk_id: str
 
 
 class EntityList(BaseModel):
     """Structured output of extract_entities."""
 
-    entities: list[Entity] = Field(default_factory=list, max_length=MAX_ENTITIES)
+    entities: list[Entity] = Field(default_factory=list)
 
 
 class Summary(BaseModel):
     """Structured output of summarize."""
 
-    summary: str = Field(max_length=SUMMARY_CHARS)
-    key_points: list[Annotated[str, Field(max_length=KEY_POINT_CHARS)]] = Field(
-        default_factory=list, max_length=MAX_KEY_POINTS
-    )
+    summary: str
+    key_points: list[str] = Field(default_factory=list)
 
 
 class Citation(BaseModel):
@@ -92,7 +76,7 @@ class AnswerResult(BaseModel):
     answer: str
     citations: list[Citation] = Field(default_factory=list)
     truncated: bool = Field(False, description="The answer was cut at the step's max_tokens bound.")
-    entities: list[Entity] = Field(default_factory=list, max_length=MAX_ENTITIES)
+    entities: list[Entity] = Field(default_factory=list)
     summary: Summary | None = None
     steps: list[StepUsage] = Field(default_factory=list)
     usage: Usage

@@ -92,7 +92,11 @@ def test_structured_schemas_bound_every_string_and_list_for_grammar_servers() ->
         assert not any("maxLength" in n for n in nodes(plain)), name
         assert all("maxItems" in n for n in nodes(plain) if n.get("type") == "array"), name
     with pytest.raises(pydantic.ValidationError, match="at most 80 characters"):
-        EntityList.model_validate({"entities": [{"text": "x" * 81, "type": "T", "evidence_chunk_id": "a#0"}]})
+        STRUCTURED_SCHEMAS["entities"].model_validate(
+            {"entities": [{"text": "x" * 81, "type": "T", "evidence_chunk_id": "a#0"}]}
+        )
+    # The result models the workflows read stay unbounded: a run recorded before a bound changed still replays.
+    EntityList.model_validate({"entities": [{"text": "x" * 81, "type": "T", "evidence_chunk_id": "a#0"}] * 30})
     assert Settings(llm="local").schema_string_bounds and not Settings(llm="openai").schema_string_bounds
 
 

@@ -95,3 +95,38 @@ def test_a_sentence_that_runs_two_chunks_together_cites_both() -> None:
     found = cite(answer, CHUNKS)
     assert [(c.chunk_id, c.inferred) for c in found] == [("zephyr.md#0", True), ("guide.md#1", True)]
     assert found[1].quote == "Chroma   listens\non port 8002." and verbatim(found)
+
+
+def test_a_named_chunk_the_sentence_says_nothing_of_is_a_wrong_id() -> None:
+    # Small models paste an id of the context that has nothing to do with the sentence: attributed as unnamed.
+    found = cite("Chroma listens on port 8002 [zephyr.md#0].", CHUNKS)
+    assert [(c.chunk_id, c.inferred) for c in found] == [("guide.md#1", True)]
+
+
+def test_an_id_without_its_chunk_number_names_its_document() -> None:
+    found = cite("The gateway listens on port 8000 [guide.md].", CHUNKS)
+    assert [(c.chunk_id, c.inferred, c.quote) for c in found] == [
+        ("guide.md#1", False, "The gateway listens on port 8000.")
+    ]
+    # Ids and no sentence with content: they still name the chunks, quoted where the question points.
+    [citation] = cite("The answer is: [zephyr.md#0]", CHUNKS, question="Who commissioned the Zephyr reactor?")
+    assert (citation.chunk_id, citation.inferred) == ("zephyr.md#0", False)
+    assert "Amelia Hartwell" in citation.quote
+
+
+def test_a_sentence_made_of_two_chunks_cites_each_part() -> None:
+    # Neither chunk sentence is restated almost whole, but each covers its own part of the sentence's words.
+    found = cite("The Zephir reactor was commissioned by the gateway on port 8000.", CHUNKS)
+    assert [(c.chunk_id, c.inferred) for c in found] == [("zephyr.md#0", True), ("guide.md#1", True)]
+    assert "commissioned in 1987" in found[0].quote and found[1].quote == "The gateway listens on port 8000."
+
+
+def test_the_chunk_the_question_is_about_is_cited_when_the_answer_touches_it() -> None:
+    question = "Who commissioned the Zephyr reactor?"
+    answer = "The reactor's owner runs it from the gateway, which listens on port 8000."
+    found = cite(answer, CHUNKS, question=question)
+    assert [(c.chunk_id, c.inferred) for c in found] == [("guide.md#1", True), ("zephyr.md#0", True)]
+    assert "Amelia Hartwell" in found[1].quote and verbatim(found)
+    # An answer that shares no word with it does not cite it, whatever the question asks.
+    found = cite("The gateway listens on port 8000.", CHUNKS, question=question)
+    assert [c.chunk_id for c in found] == ["guide.md#1"]

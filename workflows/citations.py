@@ -1,16 +1,21 @@
 """Citations that do not depend on the model obeying the `[chunk_id]` convention (pure code, safe in workflows).
 
-The answer is read sentence by sentence. A sentence followed by `[chunk_id]` of a retrieved chunk cites that chunk;
-a sentence that names no retrieved chunk (small models often write none, or an id that was never retrieved) is
-attributed to the retrieved chunk sentence sharing most of its content words, and to any other chunk sentence it
-restates almost word for word (small models run facts of several chunks together); such citations are marked
-`inferred`. Either way the quote is cut from the chunk's own text, so it is always a verbatim substring of it:
-the model's words are never passed off as the source's. A sentence that shares too little with every chunk ("the
-context does not say") cites nothing.
+The answer is read sentence by sentence. A sentence followed by `[chunk_id]` of a retrieved chunk cites that chunk
+(an id without its `#n`, as small models write it, names its document's retrieved chunks), unless the chunk shares
+not one content word with the sentence: a named chunk the sentence says nothing of is a wrong id, and the sentence
+is attributed as if it named none. A sentence that names no retrieved chunk is attributed to the chunk sentences
+that together cover its content words: first the one sharing most of them, then, for what is left, any other that
+shares at least two of the words not yet covered (small models run facts of several chunks together), and any
+chunk sentence it restates almost word for word. Each must cover half of the words it is asked to cover or half
+of its own; such citations are marked `inferred`. Either way the quote is cut from the chunk's own text, so it is
+always a verbatim substring of it: the model's words are never passed off as the source's. A sentence that
+shares too little with every chunk ("the context does not say") cites nothing.
 
-An answer none of whose sentences found a chunk that way (small models paraphrase, misspell names, run facts
-together) is attributed as a whole: to the chunk sentence sharing most content words with the answer and the
-question it answers, if it shares at least two and one of them is the answer's own. Also marked `inferred`.
+The answer as a whole, with the question it answers, is also attributed: to the chunk sentence sharing most words
+with the question (then with the answer), if the answer shares one of its own words with it and two in all. It is
+cited (`inferred`) when no sentence cited its chunk: a small model that paraphrases, misspells names or runs in
+facts of other chunks still points the reader at the passage the question is about, and an answer that shares
+nothing with it ("I cannot tell") is not attributed at all.
 """
 
 from __future__ import annotations
@@ -58,49 +63,93 @@ class _Span:
 def cite(answer: str, chunks: list[RetrievedChunk], question: str = "") -> list[Citation]:
     """A citation per answer sentence and chunk it rests on (repeats merged), in order; quotes verbatim."""
     spans = [span for i, chunk in enumerate(chunks) for span in _spans(i, chunk.text)]
-    index = {chunk.chunk_id: i for i, chunk in reversed(list(enumerate(chunks)))}
+    asked = _content_words(question)
     found: dict[tuple[str, str], Citation] = {}
+
+    def add(i: int, span: _Span | None, inferred: bool) -> None:
+        chunk = chunks[i]
+        quote = _quote(chunk.text, span)
+        if (seen := found.get((chunk.chunk_id, quote))) is not None:
+            seen.inferred = seen.inferred and inferred  # named explicitly anywhere: not inferred
+            return
+        found[chunk.chunk_id, quote] = Citation(
+            chunk_id=chunk.chunk_id, source=chunk.source, quote=quote, inferred=inferred
+        )
+
     for claim in _claims(answer):
         words = _content_words(claim.text)
-        named = [index[cid] for cid in dict.fromkeys(claim.ids) if cid in index]
+        named = _named(claim.ids, chunks, spans, words)
         if named:
-            picks = [(i, _best_span([s for s in spans if s.chunk == i], words), False) for i in named]
+            for i in named:
+                add(i, _best_span([s for s in spans if s.chunk == i], words or asked), False)
         else:
-            best = _best_span(spans, words, require=True)
-            restated = [s for s in spans if s is not best and _restates(words, s)]
-            picks = [(s.chunk, s, True) for s in sorted([best, *restated] if best else restated, key=spans.index)]
-        for i, span, inferred in picks:
-            chunk = chunks[i]
-            quote = _quote(chunk.text, span)
-            if (seen := found.get((chunk.chunk_id, quote))) is not None:
-                seen.inferred = seen.inferred and inferred  # named explicitly anywhere: not inferred
-                continue
-            found[chunk.chunk_id, quote] = Citation(
-                chunk_id=chunk.chunk_id, source=chunk.source, quote=quote, inferred=inferred
-            )
-    if not found and (whole := _whole_answer_span(spans, answer, question)) is not None:
-        chunk = chunks[whole.chunk]
-        return [Citation(chunk_id=chunk.chunk_id, source=chunk.source, quote=_quote(chunk.text, whole), inferred=True)]
+            for span in _inferred(spans, words):
+                add(span.chunk, span, True)
+    cited = {c.chunk_id for c in found.values()}
+    topic = _topic_span(spans, _content_words(_CITATION.sub(" ", answer)), asked)
+    if topic is not None and (not found or (asked and chunks[topic.chunk].chunk_id not in cited)):
+        add(topic.chunk, topic, True)
     return list(found.values())
+
+
+def _named(ids: list[str], chunks: list[RetrievedChunk], spans: list[_Span], words: frozenset[str]) -> list[int]:
+    """The retrieved chunks the ids name (exactly, or by document) that share a content word with the sentence."""
+    named: list[int] = []
+    for cid in dict.fromkeys(ids):
+        exact = [i for i, chunk in enumerate(chunks) if chunk.chunk_id == cid]
+        same_doc = [i for i, chunk in enumerate(chunks) if chunk.chunk_id.rsplit("#", 1)[0] == cid]
+        candidates = exact[:1] or same_doc
+        if len(candidates) > 1:  # a document id: its chunk that says most of what the sentence says
+            candidates = [
+                max(candidates, key=lambda i: max((len(words & s.words) for s in spans if s.chunk == i), default=0))
+            ]
+        named += [i for i in candidates if i not in named]
+    if not words:
+        return named
+    return [i for i in named if any(words & s.words for s in spans if s.chunk == i)]
+
+
+def _inferred(spans: list[_Span], words: frozenset[str]) -> list[_Span]:
+    """The spans a sentence rests on, in chunk order: a greedy cover of its words, then the spans it restates."""
+    picked: list[_Span] = []
+    left = words
+    while left:
+        rest = [s for s in spans if s not in picked]
+        best = _best_span(rest, left)
+        if best is None or not _covers(best, left, least=min(2, len(left)) if not picked else 2):
+            break
+        picked.append(best)
+        left = left - best.words
+    picked += [s for s in spans if s not in picked and _restates(words, s)]
+    return sorted(picked, key=spans.index)
+
+
+def _covers(span: _Span, words: frozenset[str], least: int) -> bool:
+    """Whether the span backs these words: `least` of them at least, and half of them or half of its own."""
+    shared = len(words & span.words)
+    return shared >= least and (shared / len(words) >= MIN_COVERAGE or shared / (len(span.words) or 1) >= MIN_COVERAGE)
 
 
 def _restates(words: frozenset[str], span: _Span) -> bool:
     """Whether the sentence restates the span: most of the span's own content words (at least three) are in it.
 
-    A small model runs facts of several chunks into one sentence; each chunk sentence it restates is cited. Three
-    words at least, so a heading ("The Zephyr reactor") is not restated by every sentence that names its subject.
+    Three words at least, so a heading ("The Zephyr reactor") is not restated by every sentence naming its subject.
     """
     shared = len(words & span.words)
     return shared >= 3 and shared / len(span.words) >= RESTATED_SHARE
 
 
-def _whole_answer_span(spans: list[_Span], answer: str, question: str) -> _Span | None:
-    """The span sharing most content words with answer and question together, if it backs the answer at all."""
-    said = _content_words(_CITATION.sub(" ", answer))
-    asked = _content_words(question)
-    best = _best_span(spans, said | asked)
-    if best is None or len(best.words & (said | asked)) < 2 or not best.words & said:
-        return None
+def _topic_span(spans: list[_Span], said: frozenset[str], asked: frozenset[str]) -> _Span | None:
+    """The span sharing most words with the question, then the answer, if it backs the answer at all."""
+    best: _Span | None = None
+    best_key: tuple[int, int, float] = (0, 0, 0.0)
+    for span in spans:
+        answered, both = len(said & span.words), len((said | asked) & span.words)
+        if answered < 1 or both < 2:
+            continue
+        key = (len(asked & span.words), answered, both / len(span.words))
+        if best is None or key > best_key:
+            best, best_key = span, key
     return best
 
 
@@ -118,6 +167,8 @@ def _claims(answer: str) -> list[_Claim]:
             if _content_words(text):
                 claims.append(_Claim(text, pending))
                 pending = []
+    if pending:  # ids and no sentence with content ("The answer is: [a.md#0]"): they name the answer's chunks
+        claims.append(_Claim("", pending))
     return claims
 
 
@@ -137,8 +188,8 @@ def _spans(chunk: int, text: str) -> list[_Span]:
     return spans
 
 
-def _best_span(spans: list[_Span], words: frozenset[str], require: bool = False) -> _Span | None:
-    """The span sharing most content words (earliest on ties); with `require`, None unless it covers enough."""
+def _best_span(spans: list[_Span], words: frozenset[str]) -> _Span | None:
+    """The span sharing most content words, then the largest share of its own (earliest on ties)."""
     best: _Span | None = None
     best_key: tuple[int, float] = (0, 0.0)
     for span in spans:
@@ -146,10 +197,6 @@ def _best_span(spans: list[_Span], words: frozenset[str], require: bool = False)
         key = (shared, shared / (len(span.words) or 1))
         if best is None or key > best_key:
             best, best_key = span, key
-    if not require:
-        return best
-    if best is None or not words or best_key[0] < min(2, len(words)) or best_key[0] / len(words) < MIN_COVERAGE:
-        return None
     return best
 
 
@@ -164,9 +211,10 @@ def _quote(text: str, span: _Span | None) -> str:
 
 
 def _content_words(text: str) -> frozenset[str]:
-    """Lowercased words of text that carry meaning (no stopwords, no single letters), plural s dropped."""
+    """Lowercased words of text that carry meaning (no stopwords, no single letters), plural and possessive s off."""
     words = set()
-    for word in _WORD.findall(text.lower()):
+    for found in _WORD.findall(text.lower()):
+        word = found.removesuffix("'s").removesuffix("'")  # the bridge's span, the Harlows' orchard
         if word in _STOPWORDS or len(word) < 2:
             continue
         words.add(word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word)

@@ -1,12 +1,14 @@
 """B3's load driver: one side's open-loop requests, in a process of its own (uvloop), latencies reported as JSON.
 
-Both sides of B3 are driven the same way, so neither shares an event loop, a GIL or a client with the other and the
-measuring client's own cost is the same kind on both: `bare` calls `start_workflow` with the arguments the client
-passes; `gateway` POSTs `/v1/answers` with aiohttp (httpx's pool costs several ms of CPU per request once hundreds
-of connections are open, which B3's first runs charged to the gateway). Commands arrive on stdin, one JSON line each,
-`{"count": N, "rate": R, "offset": K}` (with `"path": "/healthz"`: time a trivial GET instead); each is answered with
-one JSON line `{"latencies": [...], "retries": n, "cpu_s": x}`. The environment carries the stack's settings.
-Run by bench/bench_b3_gateway.py: `python -m bench.b3_driver bare COLLECTION` or `... gateway COLLECTION URL KEY`.
+Both sides of B3 are driven the same way, so neither shares an event loop, a GIL or a client with the other:
+`bare` calls `start_workflow` with the arguments the client passes; `gateway` POSTs `/v1/answers` over plain
+keep-alive connections (bench/raw_http.py). On two shared cores the load generator's CPU is taken from the gateway
+and Temporal, so the gateway side uses the cheapest client: httpx's pool cost several ms of CPU per request once
+hundreds of connections were open, aiohttp about 1 ms, bench/raw_http.py a fraction of that. Commands arrive on
+stdin, one JSON line each, `{"count": N, "rate": R, "offset": K}` (with `"path": "/healthz"`: time a trivial GET
+instead); each is answered with one JSON line `{"latencies": [...], "retries": n, "cpu_s": x}`. The environment
+carries the stack's settings. Run by bench/bench_b3_gateway.py: `python -m bench.b3_driver bare COLLECTION` or
+`... gateway COLLECTION URL KEY`.
 """
 
 from __future__ import annotations
@@ -19,11 +21,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 from functools import partial
 
-import aiohttp
 import uvloop
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes, WorkflowIDReusePolicy
 
+from bench.raw_http import ConnectionClosedError, RawHTTP
 from bench.stack import QUESTIONS
 from runtime.settings import get_settings
 from runtime.temporal import connect
@@ -97,34 +99,31 @@ class BareSide:
 
 
 class GatewaySide:
-    """POST /v1/answers (or GET a trivial path) over one aiohttp session; counts retried requests."""
+    """POST /v1/answers (or GET a trivial path) over keep-alive connections (bench/raw_http.py); counts retries."""
 
-    def __init__(self, session: aiohttp.ClientSession, collection: str, run: str) -> None:
-        self.session = session
+    def __init__(self, http: RawHTTP, collection: str, run: str) -> None:
+        self.http = http
         self.collection = collection
         self.run = run
         self.retries = 0
 
     async def send(self, i: int) -> None:
         """One job; a connection the server closed while idle (keep-alive race) is retried once, same key, same job."""
-        body = {"question": question(i), "collection": self.collection}
-        headers = {"Idempotency-Key": f"{self.run}-{i}"}
+        body = json.dumps({"question": question(i), "collection": self.collection}).encode()
+        headers = {"Content-Type": "application/json", "Idempotency-Key": f"{self.run}-{i}"}
         try:
-            await self._post(body, headers)
-        except aiohttp.ServerDisconnectedError:
+            status, answer = await self.http.request("POST", "/v1/answers", body, headers)
+        except ConnectionClosedError:
             self.retries += 1
-            await self._post(body, headers)
-
-    async def _post(self, body: dict[str, str], headers: dict[str, str]) -> None:
-        async with self.session.post("/v1/answers", json=body, headers=headers) as response:
-            if response.status != 202:
-                raise RuntimeError(f"gateway answered {response.status}: {(await response.text())[:200]}")
-            await response.read()
+            status, answer = await self.http.request("POST", "/v1/answers", body, headers)
+        if status != 202:
+            raise RuntimeError(f"gateway answered {status}: {answer[:200]!r}")
 
     async def probe(self, _i: int, path: str) -> None:
         """A GET whose answer costs the server next to nothing: the driver's own latency floor."""
-        async with self.session.get(path) as response:
-            await response.read()
+        status, _ = await self.http.request("GET", path)
+        if status != 200:
+            raise RuntimeError(f"GET {path} answered {status}")
 
 
 async def serve(side: BareSide | GatewaySide) -> None:
@@ -151,12 +150,13 @@ async def main(argv: list[str]) -> None:
         await serve(BareSide(client, collection, queues.queue(queues.WORKFLOWS, settings.task_queue_prefix)))
         return
     url, key = argv[2], argv[3]
-    # No connection cap: an open-loop client opens what the backlog needs, as B3's httpx pool (1,000) did.
-    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0)
-    timeout = aiohttp.ClientTimeout(total=60)
-    headers = {"Authorization": f"Bearer {key}"}
-    async with aiohttp.ClientSession(url, headers=headers, connector=connector, timeout=timeout) as session:
-        await serve(GatewaySide(session, collection, uuid.uuid4().hex[:8]))
+    # No connection cap: an open-loop client opens what the backlog needs, as B3's first drivers did.
+    host, _, port = url.removeprefix("http://").rstrip("/").rpartition(":")
+    http = RawHTTP(host, int(port), {"Authorization": f"Bearer {key}"})
+    try:
+        await serve(GatewaySide(http, collection, uuid.uuid4().hex[:8]))
+    finally:
+        http.close()
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ attributes, summary, details, id reuse policy), so both sides ask the same of Te
 `/v1/answers` with aiohttp (auth, validation, Idempotency-Key, signed events URL) to a real `genai-flow gateway`.
 A request whose idle connection the server closed (keep-alive race) is retried once with its Idempotency-Key.
 Latency runs from each request's scheduled send time (no coordinated omission). Sides alternate per round; p99 over
-all rounds. The gateway driver's floor (the same open loop against `/healthz`) is recorded beside the result.
+all rounds. The gateway driver's floor (the same open loop against `/healthz`), each driver's CPU per request and
+the gateway process's own CPU per request are recorded beside the result.
 Loopback only; bounded: 2 x ROUNDS x SECONDS x 200 requests.
 
 Completed share (details): the same burst (COMPLETION_JOBS at 200 req/s) against (a) the gateway with one worker
@@ -30,6 +31,7 @@ from functools import partial
 from typing import Any
 
 import aiohttp
+import psutil
 
 from bench.b3_driver import BareSide, open_loop, question
 from bench.bench_b2_throughput import temporal_worker
@@ -73,6 +75,13 @@ def gateway_process(stack: BenchStack, prefix: str) -> ManagedProcess:
         "GENAI_FLOW_RATE_LIMIT": "off",
     }
     return proc
+
+
+def process_cpu_s(proc: ManagedProcess) -> float:
+    """CPU seconds (user + system) the process has used so far."""
+    assert proc.pid is not None, "the process was never started"
+    times = psutil.Process(proc.pid).cpu_times()
+    return float(times.user + times.system)
 
 
 def _url(proc: ManagedProcess) -> str:
@@ -160,10 +169,14 @@ async def ack_latency(stack: BenchStack) -> tuple[float, float, dict[str, object
         cpu_s = {"bare": 0.0, "gateway": 0.0}
         answered_rate: dict[str, list[float]] = {"bare": [], "gateway": []}
         retries = 0
+        gateway_cpu_s = 0.0
         for round_ in range(ROUNDS):
             order = ["bare", "gateway"] if round_ % 2 == 0 else ["gateway", "bare"]
             for name in order:
+                cpu_before = process_cpu_s(gateway)
                 report = await drivers[name].run(rate=RATE, count=count, offset=round_ * count)
+                if name == "gateway":
+                    gateway_cpu_s += process_cpu_s(gateway) - cpu_before
                 samples[name] += report["latencies"]
                 answered_rate[name].append(served_rate(report["latencies"]))
                 cpu_s[name] += report["cpu_s"]
@@ -188,6 +201,7 @@ async def ack_latency(stack: BenchStack) -> tuple[float, float, dict[str, object
         bare_answers_per_s_by_round=answered_rate["bare"],
         gateway_answers_per_s_by_round=answered_rate["gateway"],
     )
+    details["gateway_cpu_ms_per_request"] = round(gateway_cpu_s / len(samples["gateway"]) * 1000, 3)
     details.update(
         {f"driver_{side}_cpu_ms_per_request": round(cpu / len(samples[side]) * 1000, 3) for side, cpu in cpu_s.items()}
     )

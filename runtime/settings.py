@@ -27,6 +27,8 @@ LOCAL_EMBED_MODEL = "all-minilm-l6-v2"
 # Output bounds for the local 135M model on a couple of CPU cores, measured in `make test-real` (a summary ~150
 # tokens, entities ~250, an answer ~60): a loop is cut in seconds there, not minutes. GENAI_FLOW_MAX_TOKENS overrides.
 LOCAL_MAX_TOKENS = {"summarize": 768, "extract_entities": 1024, "generate_answer": 256}
+# A 135M model answers from whichever chunk comes first or says most: the local backend drops distractors.
+LOCAL_SCORE_GAP = 0.25
 
 
 def _env(*names: str) -> AliasChoices:
@@ -101,6 +103,7 @@ class Settings(BaseSettings):
         100, ge=1, validation_alias=_env("GENAI_FLOW_MAX_CONCURRENT_WORKFLOW_TASKS")
     )
     step_deadline_s: float = Field(600.0, gt=0, validation_alias=_env("GENAI_FLOW_STEP_DEADLINE_S"))
+    score_gap: float | None = Field(None, ge=0, le=2, validation_alias=_env("GENAI_FLOW_SCORE_GAP"))
     max_tokens: Annotated[dict[str, int], NoDecode] = Field(
         default_factory=lambda: dict(DEFAULT_MAX_TOKENS), validation_alias=_env("GENAI_FLOW_MAX_TOKENS")
     )
@@ -178,6 +181,8 @@ class Settings(BaseSettings):
                 self.embed_model = LOCAL_EMBED_MODEL
             if "max_tokens" not in self.model_fields_set:
                 self.max_tokens = {**self.max_tokens, **LOCAL_MAX_TOKENS}
+            if "score_gap" not in self.model_fields_set:
+                self.score_gap = LOCAL_SCORE_GAP
         return self
 
     @property

@@ -17,6 +17,13 @@ class AnswerRequest(BaseModel):
     step_deadline_s: float | None = Field(
         None, gt=0, le=86_400, description="How long a step keeps retrying throttled calls (default 600 s)."
     )
+    score_gap: float | None = Field(
+        None,
+        ge=0,
+        le=2,
+        description="Drop retrieved chunks scoring more than this below the best one (cosine similarity); "
+        "default GENAI_FLOW_SCORE_GAP (unset: keep all top_k; 0.25 on the local backend).",
+    )
 
 
 class RetrievedChunk(BaseModel):

@@ -15,6 +15,7 @@ class RetrieveRequest(InferenceCall):
     question: str
     collection: str
     top_k: int = Field(4, ge=1, le=50)
+    score_gap: float | None = Field(None, ge=0, le=2)
 
 
 class RetrieveResult(BaseModel):

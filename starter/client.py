@@ -159,9 +159,13 @@ class GenAIFlowClient:
         owner = owner or local_owner()
         job_id = job_id or job_id_for(pipeline, idempotency_key, owner)
         digest = request_digest(request)
-        if getattr(request, "step_deadline_s", 0) is None:
-            # Workflows cannot read settings: the deployment's step deadline travels with the request.
-            request = request.model_copy(update={"step_deadline_s": self.settings.step_deadline_s})
+        # Workflows cannot read settings: the deployment's defaults travel with the request.
+        defaults = {"step_deadline_s": self.settings.step_deadline_s, "score_gap": self.settings.score_gap}
+        unset = {
+            name: value for name, value in defaults.items() if getattr(request, name, 0) is None and value is not None
+        }
+        if unset:
+            request = request.model_copy(update=unset)
         policy = WorkflowIDReusePolicy.ALLOW_DUPLICATE
         if derived:
             # A derived id names one request: never run it twice (unless a failed run may be retried).

@@ -27,6 +27,12 @@ def ask(
     token_limit: Annotated[
         int | None, typer.Option("--token-limit", help="Fail the job past this many tokens.")
     ] = None,
+    score_gap: Annotated[
+        float | None,
+        typer.Option(
+            "--score-gap", help="Drop chunks scoring more than this below the best (default GENAI_FLOW_SCORE_GAP)."
+        ),
+    ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Follow progress live and print the answer.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the HTTP API's JSON model.")] = False,
 ) -> None:
@@ -37,7 +43,9 @@ def ask(
     from schemas.jobs import Pipeline
 
     try:
-        request = AnswerRequest(question=question, collection=collection, top_k=top_k, token_limit=token_limit)
+        request = AnswerRequest(
+            question=question, collection=collection, top_k=top_k, token_limit=token_limit, score_gap=score_gap
+        )
     except ValidationError as err:
         raise fail(_brief(err), ExitCode.USAGE) from None
 

@@ -30,7 +30,6 @@ SAMPLE_DOCS: dict[str, str] = {
 }
 
 
-
 class IngestFailedError(RuntimeError):
     """Some documents of a corpus were not indexed."""
 

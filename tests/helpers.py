@@ -8,12 +8,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import httpx
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from runtime.keys import RedisKeys
 from runtime.redis import redis_client
 from runtime.settings import Settings, get_settings
+from schemas.answer import RetrievedChunk
 from schemas.events import ProgressEvent
+from schemas.retrieval import RetrieveResult
 from schemas.sim import SimLedger
 
 if TYPE_CHECKING:
@@ -70,3 +73,18 @@ async def progress_events(settings: Settings, job_id: str) -> list[ProgressEvent
     finally:
         await redis.aclose()
     return [ProgressEvent.from_stream_fields(fields) for _id, fields in entries]
+
+
+async def retrieved_chunks(flow: GenAIFlowClient, job_id: str) -> list[RetrievedChunk]:
+    """The chunks the job's retrieve step returned, read from its history."""
+    scheduled: set[int] = set()
+    async for event in flow.handle(job_id).fetch_history_events():
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            if event.activity_task_scheduled_event_attributes.activity_type.name == "retrieve":
+                scheduled.add(event.event_id)
+        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            attrs = event.activity_task_completed_event_attributes
+            if attrs.scheduled_event_id in scheduled:
+                [result] = await flow.temporal.data_converter.decode(attrs.result.payloads, [RetrieveResult])
+                return list(result.chunks)
+    raise AssertionError(f"{job_id}: no completed retrieve step")

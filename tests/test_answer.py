@@ -24,7 +24,7 @@ from schemas.events import EventType, ProgressEvent
 from schemas.jobs import ErrorKind, JobStatus, Pipeline
 from starter.client import GenAIFlowClient
 from starter.dlq import list_dead_letters, replay
-from tests.helpers import index_facts, is_chunk_of, private_settings, running_workers, sim_ledger
+from tests.helpers import index_facts, is_chunk_of, private_settings, retrieved_chunks, running_workers, sim_ledger
 
 
 @pytest_asyncio.fixture
@@ -65,6 +65,27 @@ async def test_answer_cites_the_chunk_that_holds_the_fact(answer_env: tuple[GenA
     assert sum(e.billed_tokens for e in ledger.entries.values()) == result.usage.billed_tokens
     assert info.usage.billed_tokens == result.usage.billed_tokens
     assert info.steps[0].name.startswith("retrieve")
+
+
+async def test_a_score_gap_keeps_only_the_chunks_near_the_best(answer_env: tuple[GenAIFlowClient, str]) -> None:
+    flow, collection = answer_env
+    question = "Who commissioned the Zephyr reactor?"
+    everything, near = await asyncio.gather(
+        ask(flow, question, collection, top_k=3), ask(flow, question, collection, top_k=3, score_gap=0.0)
+    )
+    infos = await asyncio.wait_for(asyncio.gather(flow.wait(everything), flow.wait(near)), 60)
+    assert all(info.status is JobStatus.COMPLETED for info in infos), [info.error for info in infos]
+    all_chunks, kept = await retrieved_chunks(flow, everything), await retrieved_chunks(flow, near)
+    assert len(all_chunks) == 3 and all_chunks[0].score > all_chunks[-1].score
+    assert kept == all_chunks[:1]  # a gap of 0: only the best chunk reaches the model
+    # A deployment's gap travels with requests that set none (workflows cannot read settings).
+    gapped = GenAIFlowClient(flow.temporal, flow.settings.model_copy(update={"score_gap": 0.3}))
+    job = await gapped.start(Pipeline.ANSWER, AnswerRequest(question=question, collection=collection))
+    first = await anext(aiter(flow.handle(job.job_id).fetch_history_events()))
+    attrs = first.workflow_execution_started_event_attributes
+    [started] = await flow.temporal.data_converter.decode(attrs.input.payloads, [AnswerRequest])
+    assert started.score_gap == 0.3
+    await asyncio.wait_for(flow.wait(job.job_id), 60)
 
 
 async def test_summarize_and_extract_entities_overlap_in_time(answer_env: tuple[GenAIFlowClient, str]) -> None:

@@ -15,7 +15,7 @@ from activities.llm import make_embed_llm, make_llm
 from launcher.local_models import load_manifest, manifest_path
 from launcher.plan import EXTERNAL, STARTED, plan
 from runtime.processes import ServiceError
-from runtime.settings import LOCAL_MAX_TOKENS, LLMBackend, load_settings
+from runtime.settings import LOCAL_MAX_TOKENS, LOCAL_SCORE_GAP, LLMBackend, load_settings
 from runtime.vectorindex import DimensionMismatchError, EmptyCollectionError, IndexedChunk, VectorIndex, physical_name
 from schemas.inference import EmbedRequest
 from schemas.local_models import LocalModels, ServedModel
@@ -63,6 +63,7 @@ def test_local_backend_settings_follow_the_contract(local_env: Path) -> None:
     assert s.embed_url == "http://127.0.0.1:8004/v1"  # GENAI_FLOW_LOCAL_EMBED_PORT
     assert (s.chat_model, s.embed_model) == ("smollm2-135m-instruct", "all-minilm-l6-v2")
     assert s.max_tokens_for("summarize") == LOCAL_MAX_TOKENS["summarize"]  # bounds for a small model
+    assert s.score_gap == LOCAL_SCORE_GAP  # and no distractor chunks in its context
     assert s.llm_api_key  # llama-server needs none, the OpenAI client wants one
 
 
@@ -201,3 +202,13 @@ async def test_embeddings_go_to_the_embed_base_url(servers: dict[str, str], sim_
     assert len(result.vectors) == 1
     assert (await sim_ledger(embed_url, prefix=f"emb-{unique}/")).entries
     assert not (await sim_ledger(servers["sim_url"], prefix=f"emb-{unique}/")).entries
+
+
+def test_the_score_gap_is_a_setting_with_a_local_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("GENAI_FLOW_SCORE_GAP", raising=False)
+    monkeypatch.setenv("GENAI_FLOW_LLM", "sim")
+    assert load_settings().score_gap is None  # remote and simulated models see every top_k chunk
+    monkeypatch.setenv("GENAI_FLOW_LLM", "local")
+    assert load_settings().score_gap == LOCAL_SCORE_GAP
+    monkeypatch.setenv("GENAI_FLOW_SCORE_GAP", "0.4")
+    assert load_settings().score_gap == 0.4

@@ -13,16 +13,14 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 
 from runtime.settings import LOCAL_MAX_TOKENS
-from schemas.answer import AnswerRequest, AnswerResult, RetrievedChunk
+from schemas.answer import AnswerRequest, AnswerResult
 from schemas.jobs import JobInfo, JobStatus, Pipeline
-from schemas.retrieval import RetrieveResult
 from starter.client import GenAIFlowClient
 from starter.corpus import chunk_count, ingest_folder
-from tests.helpers import private_settings, running_workers
+from tests.helpers import private_settings, retrieved_chunks, running_workers
 from tests_real.corpus import FACTS, write_corpus
 
 JOB_TIMEOUT_S = 1200.0  # ten jobs on a 135M model, two shared cores, four server slots
@@ -41,24 +39,9 @@ async def real_answers(
         yield flow, collection
 
 
-async def retrieved_chunks(flow: GenAIFlowClient, client: Client, job_id: str) -> list[RetrievedChunk]:
-    """The chunks the job's retrieve step returned, read from its history."""
-    scheduled: set[int] = set()
-    async for event in flow.handle(job_id).fetch_history_events():
-        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
-            if event.activity_task_scheduled_event_attributes.activity_type.name == "retrieve":
-                scheduled.add(event.event_id)
-        elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-            attrs = event.activity_task_completed_event_attributes
-            if attrs.scheduled_event_id in scheduled:
-                [result] = await client.data_converter.decode(attrs.result.payloads, [RetrieveResult])
-                return list(result.chunks)
-    raise AssertionError(f"{job_id}: no completed retrieve step")
-
-
 @pytest.mark.timeout(JOB_TIMEOUT_S + 300)
 async def test_ten_questions_complete_with_verbatim_citations(
-    real_answers: tuple[GenAIFlowClient, str], client: Client, capsys: pytest.CaptureFixture[str]
+    real_answers: tuple[GenAIFlowClient, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
     flow, collection = real_answers
     jobs = {
@@ -73,7 +56,7 @@ async def test_ten_questions_complete_with_verbatim_citations(
             failed.append(f"{question}: {info.status.value}: {info.error.message if info.error else ''}")
             continue
         result = AnswerResult.model_validate(info.result)
-        retrieved = await retrieved_chunks(flow, client, info.job_id)
+        retrieved = await retrieved_chunks(flow, info.job_id)
         chunks = {c.chunk_id: c.text for c in retrieved}
         for citation in result.citations:
             if citation.chunk_id not in chunks or citation.quote not in chunks[citation.chunk_id]:

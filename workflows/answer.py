@@ -75,10 +75,16 @@ class AnswerQuestion:
         )
 
     async def retrieve(self, req: AnswerRequest) -> list[RetrievedChunk]:
-        """Embed the question and take the top-k chunks of the collection."""
+        """Embed the question and take the top-k chunks of the collection (those near the best, with a score gap)."""
         result = await self._call(
             "retrieve",
-            RetrieveRequest(step="retrieve", question=req.question, collection=req.collection, top_k=req.top_k),
+            RetrieveRequest(
+                step="retrieve",
+                question=req.question,
+                collection=req.collection,
+                top_k=req.top_k,
+                score_gap=req.score_gap,
+            ),
             RetrieveResult,
             f"retrieve: top-{req.top_k} of {req.collection}",
         )

@@ -5,7 +5,8 @@ per round, each side takes an open-loop 200 req/s for SECONDS, sent by a driver 
 (bench/b3_driver.py, uvloop; both drivers are started and warmed before the first round and idle while the other
 side runs): the bare driver calls `client.start_workflow` with the arguments the client passes (memo, search
 attributes, summary, details, id reuse policy), so both sides ask the same of Temporal; the gateway driver POSTs
-`/v1/answers` with aiohttp (auth, validation, Idempotency-Key, signed events URL) to a real `genai-flow gateway`.
+`/v1/answers` over keep-alive connections (bench/raw_http.py; auth, validation, Idempotency-Key, signed events URL)
+to a real `genai-flow gateway`.
 A request whose idle connection the server closed (keep-alive race) is retried once with its Idempotency-Key.
 Latency runs from each request's scheduled send time (no coordinated omission). Sides alternate per round; p99 over
 all rounds. The gateway driver's floor (the same open loop against `/healthz`), each driver's CPU per request and

@@ -58,8 +58,8 @@ async def bench_stack(name: str, sim_flags: Sequence[str] = ()) -> AsyncIterator
     """Servers, settings, an indexed collection and a Temporal client for one benchmark run."""
     from runtime.logging import configure_logging
     from runtime.temporal import connect
+    from starter.cli.corpus import chunk_count, index_samples
     from starter.client import GenAIFlowClient
-    from starter.corpus import chunk_count, index_samples
 
     state_dir = Path(tempfile.mkdtemp(prefix=f"bench-{name}-"))
     unique = uuid.uuid4().hex[:8]

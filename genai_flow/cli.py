@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from starter.cli import main
+from starter.cli.app import main
 
 __all__ = ["main"]

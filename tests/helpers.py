@@ -43,7 +43,7 @@ async def running_workers(client: Client, settings: Settings) -> AsyncIterator[G
 async def index_facts(tmp: Path, collection: str, settings: Settings) -> IngestReport:
     """Ingest the sample documents (zephyr.md, orchard.md, comet.md) into collection through IngestDocument."""
     from runtime.temporal import connect
-    from starter.corpus import index_samples
+    from starter.cli.corpus import index_samples
 
     client = await connect(settings)
     async with running_workers(client, settings) as flow:

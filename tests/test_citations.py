@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from schemas.answer import RetrievedChunk
-from starter.corpus import SAMPLE_DOCS
+from starter.cli.corpus import SAMPLE_DOCS
 from workflows.citations import MAX_QUOTE_CHARS, cite
 
 ZEPHYR = SAMPLE_DOCS["zephyr.md"]

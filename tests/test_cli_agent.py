@@ -9,8 +9,8 @@ from temporalio.client import Client
 
 from schemas.agent import AgentRequest, AgentState, PendingApproval
 from schemas.jobs import JobInfo, JobStatus
+from starter.cli.durations import parse_duration
 from starter.client import GenAIFlowClient
-from starter.durations import parse_duration
 from tests.helpers import running_workers
 from tests.test_agent import agent_settings, until_status
 from tests.test_cli_answer import cli

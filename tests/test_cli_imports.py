@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import typer.main
 
-from starter.cli import app
+from starter.cli.app import app
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -38,7 +38,7 @@ HEAVY = (
 # Runs `genai-flow ARGS` in-process (no os._exit), then reports the exit code, stdout and heavy modules loaded.
 PROBE = """
 import contextlib, io, json, sys
-from starter.cli import app
+from starter.cli.app import app
 out = io.StringIO()
 code = 0
 with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 
 from schemas.events import EventType, ProgressEvent
-from starter.progress import ProgressView
+from starter.cli.progress import ProgressView
 
 
 def rendered(view: ProgressView) -> str:

@@ -42,7 +42,7 @@ def factories() -> dict[str, list[registry.ActivityFactory]]:
 if __name__ == "__main__":
     # Registering through the registry's own functions exercises build_workers exactly as production does.
     # Import under the real module name: the workflow sandbox re-imports a workflow's module by that name.
-    from starter.cli import main
+    from starter.cli.app import main
     from tests import worker_app
 
     registry.workflows = lambda: [worker_app.DrainProbe]

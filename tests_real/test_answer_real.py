@@ -18,8 +18,8 @@ from temporalio.client import Client
 from runtime.settings import LOCAL_MAX_TOKENS
 from schemas.answer import AnswerRequest, AnswerResult
 from schemas.jobs import JobInfo, JobStatus, Pipeline
+from starter.cli.corpus import chunk_count, ingest_folder
 from starter.client import GenAIFlowClient
-from starter.corpus import chunk_count, ingest_folder
 from tests.helpers import private_settings, retrieved_chunks, running_workers
 from tests_real.corpus import FACTS, write_corpus
 

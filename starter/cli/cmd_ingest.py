@@ -31,8 +31,8 @@ def ingest(
 
     from runtime.objectstore import ObjectNotFoundError, ObjectStoreError
     from schemas.ingest import IngestRequest
-    from starter.cli_support import fail, print_model, run, settings_or_exit
-    from starter.exit_codes import ExitCode
+    from starter.cli.exit_codes import ExitCode
+    from starter.cli.support import fail, print_model, run, settings_or_exit
 
     collection = collection or settings_or_exit().ingest_collection
     try:
@@ -74,7 +74,7 @@ def ingest(
 async def _wait_with_progress(client: object, started: IngestStarted) -> IngestReport:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from starter.cli_support import rich_console
+    from starter.cli.support import rich_console
     from starter.client import GenAIFlowClient
     from starter.ingest_paths import wait_all
 
@@ -88,7 +88,7 @@ async def _wait_with_progress(client: object, started: IngestStarted) -> IngestR
 def _print_started(started: IngestStarted) -> None:
     from rich.markup import escape
 
-    from starter.cli_support import console
+    from starter.cli.support import console
 
     for job in started.jobs:
         note = " (unchanged)" if job.unchanged else " (duplicate)" if job.duplicate else ""
@@ -102,7 +102,7 @@ def _print_report(started: IngestStarted, report: IngestReport) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from starter.cli_support import console
+    from starter.cli.support import console
     from starter.ingest_paths import outcome_of
 
     table = Table("document", "outcome", "chunks", "job", "reason")
@@ -127,7 +127,7 @@ def _print_report(started: IngestStarted, report: IngestReport) -> None:
 
 def _exit_code(report: IngestReport) -> int:
     from schemas.jobs import JobStatus
-    from starter.exit_codes import ExitCode
+    from starter.cli.exit_codes import ExitCode
 
     statuses = {info.status for info in report.jobs}
     if JobStatus.DEAD_LETTERED in statuses:

@@ -14,7 +14,7 @@ import sys
 
 import typer
 
-from starter import (
+from starter.cli import (
     cmd_agent,
     cmd_answer,
     cmd_dlq,

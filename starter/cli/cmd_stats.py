@@ -27,7 +27,7 @@ def stats(
     interval: Annotated[float, typer.Option("--interval", min=0.5, help="Seconds between refreshes.")] = 2.0,
 ) -> None:
     """Queue backlog, in-flight jobs, p50/p95 latency, tokens and cost per model, worker utilisation, DLQ."""
-    from starter.cli_support import run
+    from starter.cli.support import run
 
     async def body() -> None:
         import asyncio
@@ -59,8 +59,8 @@ def stats(
 
 
 def _show(snapshot: StatsSnapshot, as_json: bool) -> None:
-    from starter.cli_support import console, print_model
-    from starter.stats_view import render
+    from starter.cli.stats_view import render
+    from starter.cli.support import console, print_model
 
     if as_json:
         print_model(snapshot, True)
@@ -73,8 +73,8 @@ async def _live(reader: StatsReader, window: int, interval: float) -> None:
 
     from rich.live import Live
 
-    from starter.cli_support import console
-    from starter.stats_view import render
+    from starter.cli.stats_view import render
+    from starter.cli.support import console
 
     with Live(render(await reader.snapshot(window)), console=console, screen=False, auto_refresh=False) as live:
         while True:

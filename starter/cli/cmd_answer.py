@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from starter.cli_support import console, fail, start_and_report
-from starter.exit_codes import ExitCode
+from starter.cli.exit_codes import ExitCode
+from starter.cli.support import console, fail, start_and_report
 
 if TYPE_CHECKING:
     from pydantic import ValidationError

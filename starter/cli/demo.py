@@ -9,10 +9,10 @@ from rich.console import Console
 from runtime.settings import Settings
 from schemas.answer import AnswerRequest
 from schemas.jobs import JobStatus, Pipeline
+from starter.cli.cmd_answer import print_answer
+from starter.cli.corpus import chunk_count, ingest_folder
+from starter.cli.demo_agent import run_agent_demo
 from starter.client import GenAIFlowClient
-from starter.cmd_answer import print_answer
-from starter.corpus import chunk_count, ingest_folder
-from starter.demo_agent import run_agent_demo
 
 REPO = Path(__file__).resolve().parent.parent
 DEMO_COLLECTION = "genai-flow-docs"

@@ -8,7 +8,7 @@ import typer
 
 # Typer reads option types when it builds the app, so these load with --help: the pydantic-free enum module.
 from schemas.job_enums import JobStatus, Pipeline
-from starter.cli_support import console, exit_code_for, print_model, run
+from starter.cli.support import console, exit_code_for, print_model, run
 
 if TYPE_CHECKING:
     from schemas.jobs import JobInfo

@@ -52,9 +52,9 @@ def agent(
     from pydantic import ValidationError
 
     from schemas.agent import AgentRequest
-    from starter.cli_support import fail, start_and_report
-    from starter.durations import parse_duration
-    from starter.exit_codes import ExitCode
+    from starter.cli.durations import parse_duration
+    from starter.cli.exit_codes import ExitCode
+    from starter.cli.support import fail, start_and_report
 
     fields: dict[str, object] = {"task": task, "collection": collection, "token_budget": token_budget}
     if max_depth is not None:
@@ -75,7 +75,7 @@ def print_outcome(info: JobInfo) -> None:
     from rich.markup import escape
 
     from schemas.jobs import JobStatus
-    from starter.cli_support import console
+    from starter.cli.support import console
 
     if info.status is JobStatus.AWAITING_APPROVAL:
         print_pause(info.job_id)
@@ -108,7 +108,7 @@ def print_pause(job_id: str) -> None:
 
     from rich.markup import escape
 
-    from starter.cli_support import console
+    from starter.cli.support import console
     from starter.client import GenAIFlowClient
 
     async def row() -> PendingApproval | None:
@@ -148,8 +148,8 @@ def approve(
     from pydantic import ValidationError
 
     from schemas.agent import ApproveRequest
-    from starter.cli_support import fail
-    from starter.exit_codes import ExitCode
+    from starter.cli.exit_codes import ExitCode
+    from starter.cli.support import fail
 
     try:
         request = ApproveRequest(extend_depth=extend_depth, extend_tokens=extend_tokens, note=note)
@@ -169,7 +169,7 @@ def reject(
 
 def _decide(job: str, decision: str, as_json: bool, **kwargs: object) -> None:
     from schemas.agent import ApproveRequest
-    from starter.cli_support import console, print_model, run
+    from starter.cli.support import console, print_model, run
 
     async def body() -> AgentState:
         from starter.client import GenAIFlowClient
@@ -197,7 +197,7 @@ def pending(as_json: JsonOpt = False) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from starter.cli_support import console, print_model, run
+    from starter.cli.support import console, print_model, run
     from starter.client import GenAIFlowClient
 
     async def body() -> list[PendingApproval]:

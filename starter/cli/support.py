@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import typer
 
-from starter.exit_codes import ExitCode
+from starter.cli.exit_codes import ExitCode
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -143,8 +143,8 @@ def start_and_report(
     """Start a job and print its ids; with --wait follow it live (quietly with --json), `show` it, exit by status."""
 
     async def body() -> tuple[JobStarted, JobInfo | None]:
+        from starter.cli.progress import watch
         from starter.client import GenAIFlowClient
-        from starter.progress import watch
 
         client = await GenAIFlowClient.connect()
         started = await start(client)

@@ -29,7 +29,7 @@ def sqs(
 
     from rich.markup import escape
 
-    from starter.cli_support import console, run
+    from starter.cli.support import console, run
     from starter.client import GenAIFlowClient
     from starter.sqs import SqsMessageResult, poll_sqs
 

@@ -22,8 +22,8 @@ def gateway(
     from gateway.app import create_app
     from runtime.hosts import is_loopback
     from runtime.logging import get_logger
-    from starter.cli_support import fail, settings_or_exit
-    from starter.exit_codes import ExitCode
+    from starter.cli.exit_codes import ExitCode
+    from starter.cli.support import fail, settings_or_exit
 
     settings = settings_or_exit()
     settings = settings.model_copy(

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from starter.cli_support import fail, rich_console, settings_or_exit, unreachable_temporal
-from starter.exit_codes import ExitCode
+from starter.cli.exit_codes import ExitCode
+from starter.cli.support import fail, rich_console, settings_or_exit, unreachable_temporal
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -75,7 +75,7 @@ async def _until(interrupted: Any, work: Coroutine[Any, Any, int]) -> int:
 
 async def _pipelines(settings: Settings, console: Console) -> int:
     # A crashing pipeline is a failed demo (exit 1) with a one-line reason; the stack still stops cleanly.
-    from starter.demo import run_pipelines
+    from starter.cli.demo import run_pipelines
 
     try:
         return await run_pipelines(settings, console)

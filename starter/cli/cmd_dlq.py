@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from starter.cli_support import console, fail, print_model, run
-from starter.exit_codes import ExitCode
+from starter.cli.exit_codes import ExitCode
+from starter.cli.support import console, fail, print_model, run
 
 if TYPE_CHECKING:
     from schemas.jobs import JobStarted

@@ -14,7 +14,7 @@ from starter.cli.corpus import chunk_count, ingest_folder
 from starter.cli.demo_agent import run_agent_demo
 from starter.client import GenAIFlowClient
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]  # starter/cli/demo.py -> the repository
 DEMO_COLLECTION = "genai-flow-docs"
 QUESTIONS = (
     "How many attempts does a transient failure get before the job is dead-lettered?",

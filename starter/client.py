@@ -12,7 +12,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 from temporalio.client import (
@@ -37,6 +37,11 @@ from schemas.jobs import WORKFLOW_TYPES, JobInfo, JobStarted, JobStatus, Pipelin
 from schemas.s3events import IgnoredEvent, ParsedEvents
 from starter.status import JobForbiddenError, job_info, listed_job_info
 from starter.webui import job_details
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+    from starter.ingestion import Ingestion
 
 __all__ = [
     "BadPageTokenError",
@@ -114,6 +119,8 @@ class GenAIFlowClient:
     def __init__(self, temporal: Client, settings: Settings | None = None) -> None:
         self.temporal = temporal
         self.settings = settings or get_settings()
+        self._redis: Redis | None = None
+        self._ingestion: Ingestion | None = None
 
     @classmethod
     async def connect(cls, settings: Settings | None = None) -> GenAIFlowClient:
@@ -127,6 +134,9 @@ class GenAIFlowClient:
         A Temporal client still alive when the interpreter exits can abort it ("PyGILState_Release ... finalizing",
         temporalio/sdk-python#300): releasing and collecting it first avoids that. The client is unusable afterwards.
         """
+        if self._redis is not None:
+            await self._redis.aclose()
+        self._redis = self._ingestion = None
         self.__dict__.pop("temporal", None)
         gc.collect()
         await asyncio.sleep(0)
@@ -136,6 +146,26 @@ class GenAIFlowClient:
 
     async def __aexit__(self, *_exc: object) -> None:
         await self.aclose()
+
+    @property
+    def redis(self) -> Redis:
+        """The client's one Redis client (progress events, the index's records), created at first use."""
+        if self._redis is None:
+            # Redis (and its client library, ~0.2 s to import) only for callers that need it: `status` stays fast.
+            from runtime.redis import redis_client
+
+            self._redis = redis_client(self.settings)
+        return self._redis
+
+    @property
+    def ingestion(self) -> Ingestion:
+        """Starts IngestDocument runs: version checks against the index's records, derived ids, duplicates."""
+        if self._ingestion is None:
+            from runtime.documents import DocumentRegistry
+            from starter.ingestion import Ingestion
+
+            self._ingestion = Ingestion(self, DocumentRegistry(self.redis, RedisKeys.of(self.settings)))
+        return self._ingestion
 
     def urls(self, job_id: str) -> tuple[str, str]:
         """The status and events URLs of a job on the gateway."""
@@ -201,26 +231,20 @@ class GenAIFlowClient:
         self, obj: ObjectVersion, collection: str | None = None, *, owner: str | None = None
     ) -> IngestJob | IgnoredEvent:
         """Start ingesting one object version: `unchanged` when the index holds it, `duplicate` when already started."""
-        from starter.ingestion import start_ingest
-
-        return await start_ingest(self, obj, collection or self.settings.ingest_collection, owner=owner)
+        return await self.ingestion.start(obj, collection or self.settings.ingest_collection, owner=owner)
 
     async def ingest_uri(
         self, uri: str, collection: str | None = None, *, owner: str | None = None
     ) -> IngestJob | IgnoredEvent:
         """Start ingesting an object's current version by URI (`s3://…`, `file://…` or a path)."""
-        from starter.ingestion import start_uri
-
-        return await start_uri(self, uri, collection or self.settings.ingest_collection, owner)
+        return await self.ingestion.start_uri(uri, collection or self.settings.ingest_collection, owner)
 
     async def remove(
         self, obj: ObjectVersion, collection: str | None = None, *, owner: str | None = None
     ) -> IngestJob | IgnoredEvent:
         """Start removing one object's chunks (ignored when a later event already superseded the removal)."""
-        from starter.ingestion import start_ingest
-
         collection = collection or self.settings.ingest_collection
-        return await start_ingest(self, obj, collection, IngestAction.REMOVE, owner=owner)
+        return await self.ingestion.start(obj, collection, IngestAction.REMOVE, owner=owner)
 
     async def ingest_events(
         self,
@@ -231,10 +255,8 @@ class GenAIFlowClient:
         owner: str | None = None,
     ) -> IngestAccepted:
         """Start one run per object event of a parsed S3 notification (`runtime.s3events.parse_event_body`)."""
-        from starter.ingestion import start_from_events
-
         collection = collection or self.settings.ingest_collection
-        return await start_from_events(self, parsed, collection, allowed_buckets, owner)
+        return await self.ingestion.start_from_events(parsed, collection, allowed_buckets, owner)
 
     async def start_agent(
         self, request: AgentRequest, *, idempotency_key: str | None = None, owner: str | None = None
@@ -341,22 +363,16 @@ class GenAIFlowClient:
         Ends after the terminal event, or when the run closed without one (terminated, cancelled, timed out).
         HTTP callers get the same events over SSE from the gateway.
         """
-        # Redis (and its client library, ~0.2 s to import) only for callers that follow events: `status` stays fast.
-        from runtime.redis import redis_client
         from starter.events import follow
 
-        redis = redis_client(self.settings)
-        try:
-            async for _id, event in follow(redis, RedisKeys.of(self.settings), job_id, after):
-                if event is None:  # an idle second: did the run end without a terminal event?
-                    if (await self.status(job_id, with_steps=False)).status.closed:
-                        return
-                    continue
-                yield event
-                if event.type.terminal:
+        async for _id, event in follow(self.redis, RedisKeys.of(self.settings), job_id, after):
+            if event is None:  # an idle second: did the run end without a terminal event?
+                if (await self.status(job_id, with_steps=False)).status.closed:
                     return
-        finally:
-            await redis.aclose()
+                continue
+            yield event
+            if event.type.terminal:
+                return
 
     async def cancel(self, job_id: str, owner: str | None = None) -> None:
         """Request cancellation of a running job (JobClosedError once it has closed)."""

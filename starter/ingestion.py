@@ -4,17 +4,20 @@ A start is "unchanged" only when the index's current version of (collection, uri
 (by S3 sequencer) than what the index holds is ignored; otherwise the job id is a hash of (collection, uri,
 version, generation), started with REJECT_DUPLICATE, so redeliveries answer with the same job marked `duplicate`,
 A → B → A re-indexes A (the generation moved on), and one object can go into two collections.
+
+`Ingestion` is a collaborator of `GenAIFlowClient` (`client.ingestion`): the client owns it and the one Redis client
+it reads records with, so a folder, a webhook's batch or a gateway's lifetime of requests share one connection pool.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import TYPE_CHECKING
+from typing import Protocol
+
+from pydantic import BaseModel
 
 from runtime.documents import DocumentRegistry
-from runtime.keys import RedisKeys
-from runtime.redis import redis_client
 from runtime.s3events import sequencer_older
 from schemas.ingest import (
     DocumentState,
@@ -25,11 +28,8 @@ from schemas.ingest import (
     ObjectVersion,
     supported,
 )
-from schemas.jobs import Pipeline
+from schemas.jobs import JobStarted, Pipeline
 from schemas.s3events import EventAction, IgnoredEvent, ObjectEvent, ParsedEvents
-
-if TYPE_CHECKING:
-    from starter.client import GenAIFlowClient
 
 REMOVED_VERSION = "removed"
 
@@ -74,74 +74,88 @@ def unchanged(state: DocumentState | None, obj: ObjectVersion, action: IngestAct
     return not state.removed and state.version == obj.version
 
 
-async def start_ingest(
-    client: GenAIFlowClient,
-    obj: ObjectVersion,
-    collection: str,
-    action: IngestAction = IngestAction.INDEX,
-    owner: str | None = None,
-    registry: DocumentRegistry | None = None,
-) -> IngestJob | IgnoredEvent:
-    """Start (or find) the run for one object version; an IgnoredEvent says why nothing was started."""
-    if not obj.version and action is IngestAction.INDEX:
-        return IgnoredEvent(key=obj.uri, reason="the event names no version, ETag or sequencer")
-    own = registry is None
-    registry = registry or DocumentRegistry(redis_client(client.settings), RedisKeys.of(client.settings))
-    try:
-        state = await registry.get(collection, obj.uri)
-    finally:
-        if own:
-            await registry.redis.aclose()
-    if unchanged(state, obj, action):
-        assert state is not None
-        status_url, events_url = client.urls(state.job_id)
-        return IngestJob(
-            job_id=state.job_id,
-            status_url=status_url,
-            events_url=events_url,
-            duplicate=True,
-            unchanged=True,
-            uri=obj.uri,
-        )
-    if (reason := decide(state, obj, action)) is not None:
-        return IgnoredEvent(key=obj.uri, reason=reason)
-    generation = state.generation if state else 0
-    request = IngestRequest(**obj.model_dump(), collection=collection, action=action, generation=generation)
-    job_id = ingest_job_id(collection, obj.uri, obj.version, generation, action)
-    # Redeliveries may differ in fields that do not make the version (size, event time): never a conflict.
-    started = await client.start(Pipeline.INGEST, request, job_id=job_id, owner=owner, check_request=False)
-    return IngestJob(**started.model_dump(), uri=obj.uri)
+class JobStarter(Protocol):
+    """What ingestion needs of the client that owns it: start a run under a derived id, and a job's URLs."""
+
+    def urls(self, job_id: str) -> tuple[str, str]:
+        """The status and events URLs of a job."""
+        ...
+
+    async def start(
+        self,
+        pipeline: Pipeline,
+        request: BaseModel,
+        *,
+        job_id: str | None = ...,
+        owner: str | None = ...,
+        check_request: bool = ...,
+    ) -> JobStarted:
+        """Start a job (a repeated id returns the existing one marked `duplicate`)."""
+        ...
 
 
-async def start_uri(
-    client: GenAIFlowClient, uri: str, collection: str, owner: str | None = None
-) -> IngestJob | IgnoredEvent:
-    """Start ingesting the object's current version (`POST /v1/ingestions`): HEAD it, then start as usual.
+class Ingestion:
+    """Starts IngestDocument runs for one client, reading the index's records through that client's Redis client."""
 
-    Raises runtime.objectstore.ObjectNotFoundError for a missing object; callers check allow-lists first.
-    """
-    from runtime.objectstore import ObjectStore, file_uri, is_s3, local_path
+    def __init__(self, jobs: JobStarter, registry: DocumentRegistry) -> None:
+        self.jobs = jobs
+        self.registry = registry
 
-    if not supported(uri):
-        return IgnoredEvent(key=uri, reason="unsupported file type (txt, md, rst, html, pdf are ingested)")
-    if not is_s3(uri):
-        uri = file_uri(local_path(uri))
-    async with ObjectStore() as store:
-        info = await store.head(uri)
-    return await start_ingest(client, info.as_version(), collection, owner=owner)
+    async def start(
+        self,
+        obj: ObjectVersion,
+        collection: str,
+        action: IngestAction = IngestAction.INDEX,
+        owner: str | None = None,
+    ) -> IngestJob | IgnoredEvent:
+        """Start (or find) the run for one object version; an IgnoredEvent says why nothing was started."""
+        if not obj.version and action is IngestAction.INDEX:
+            return IgnoredEvent(key=obj.uri, reason="the event names no version, ETag or sequencer")
+        state = await self.registry.get(collection, obj.uri)
+        if unchanged(state, obj, action):
+            assert state is not None
+            status_url, events_url = self.jobs.urls(state.job_id)
+            return IngestJob(
+                job_id=state.job_id,
+                status_url=status_url,
+                events_url=events_url,
+                duplicate=True,
+                unchanged=True,
+                uri=obj.uri,
+            )
+        if (reason := decide(state, obj, action)) is not None:
+            return IgnoredEvent(key=obj.uri, reason=reason)
+        generation = state.generation if state else 0
+        request = IngestRequest(**obj.model_dump(), collection=collection, action=action, generation=generation)
+        job_id = ingest_job_id(collection, obj.uri, obj.version, generation, action)
+        # Redeliveries may differ in fields that do not make the version (size, event time): never a conflict.
+        started = await self.jobs.start(Pipeline.INGEST, request, job_id=job_id, owner=owner, check_request=False)
+        return IngestJob(**started.model_dump(), uri=obj.uri)
 
+    async def start_uri(self, uri: str, collection: str, owner: str | None = None) -> IngestJob | IgnoredEvent:
+        """Start ingesting the object's current version (`POST /v1/ingestions`): HEAD it, then start as usual.
 
-async def start_from_events(
-    client: GenAIFlowClient,
-    parsed: ParsedEvents,
-    collection: str,
-    allowed_buckets: list[str] | None = None,
-    owner: str | None = None,
-) -> IngestAccepted:
-    """One start per object event (ingest or remove); unsupported, disallowed and stale ones are listed as ignored."""
-    accepted = IngestAccepted(ignored=list(parsed.ignored))
-    registry = DocumentRegistry(redis_client(client.settings), RedisKeys.of(client.settings))
-    try:
+        Raises runtime.objectstore.ObjectNotFoundError for a missing object; callers check allow-lists first.
+        """
+        from runtime.objectstore import ObjectStore, file_uri, is_s3, local_path
+
+        if not supported(uri):
+            return IgnoredEvent(key=uri, reason="unsupported file type (txt, md, rst, html, pdf are ingested)")
+        if not is_s3(uri):
+            uri = file_uri(local_path(uri))
+        async with ObjectStore() as store:
+            info = await store.head(uri)
+        return await self.start(info.as_version(), collection, owner=owner)
+
+    async def start_from_events(
+        self,
+        parsed: ParsedEvents,
+        collection: str,
+        allowed_buckets: list[str] | None = None,
+        owner: str | None = None,
+    ) -> IngestAccepted:
+        """One start per object event (ingest or remove); unsupported, disallowed and stale ones listed as ignored."""
+        accepted = IngestAccepted(ignored=list(parsed.ignored))
         for event in parsed.objects:
             if allowed_buckets is not None and "*" not in allowed_buckets and event.bucket not in allowed_buckets:
                 reason = f"bucket {event.bucket!r} is not in GENAI_FLOW_ALLOWED_BUCKETS"
@@ -152,11 +166,9 @@ async def start_from_events(
                 accepted.ignored.append(IgnoredEvent(key=event.key, reason=reason))
                 continue
             action = IngestAction.REMOVE if event.action is EventAction.REMOVE else IngestAction.INDEX
-            outcome = await start_ingest(client, object_version(event), collection, action, owner, registry)
+            outcome = await self.start(object_version(event), collection, action, owner)
             if isinstance(outcome, IgnoredEvent):
                 accepted.ignored.append(outcome.model_copy(update={"key": event.key}))
             else:
                 accepted.jobs.append(outcome)
-    finally:
-        await registry.redis.aclose()
-    return accepted
+        return accepted

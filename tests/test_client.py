@@ -7,8 +7,11 @@ import asyncio
 import pytest
 from temporalio.client import Client
 
+from runtime.redis import redis_client
 from schemas.answer import AnswerRequest
+from schemas.ingest import IngestJob, ObjectVersion
 from schemas.jobs import ErrorKind, JobStatus, Pipeline
+from schemas.s3events import IgnoredEvent
 from starter.client import GenAIFlowClient, IdempotencyConflictError, JobClosedError, JobNotFoundError
 from tests.helpers import private_settings
 
@@ -87,3 +90,23 @@ async def test_jobs_lists_by_status_and_pipeline(flow: GenAIFlowClient) -> None:
     assert any(j.job_id == started.job_id for j in everything)
     created = [j.created_at for j in everything if j.created_at]
     assert created == sorted(created, reverse=True)
+
+
+async def test_ingestion_starts_share_the_clients_one_redis_connection(flow: GenAIFlowClient, unique: str) -> None:
+    # A folder of 20 files, or a webhook's batch, used to open (and close) a Redis connection per object.
+
+    def obj(n: int) -> ObjectVersion:
+        return ObjectVersion(uri=f"file:///nowhere/{unique}/{n}.md", version=f"v{n}", sequencer=f"{n:04x}")
+
+    observer = redis_client(flow.settings)
+    try:
+        before = int((await observer.info("stats"))["total_connections_received"])
+        removed = [await flow.remove(obj(n), f"c-{unique}") for n in range(20)]  # never indexed: nothing to start
+        started = [await flow.ingest(obj(n), f"c-{unique}") for n in range(2)]
+        after = int((await observer.info("stats"))["total_connections_received"])
+    finally:
+        await observer.aclose()
+        await flow.aclose()
+    assert {r.reason for r in removed if isinstance(r, IgnoredEvent)} == {"not indexed, nothing to remove"}
+    assert all(isinstance(s, IngestJob) and not s.duplicate for s in started)
+    assert after - before <= 3, f"{after - before} Redis connections for 22 ingestion starts"

@@ -11,6 +11,8 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from runtime.maxtokens import DEFAULT_MAX_TOKENS, DEFAULT_STEP, parse_max_tokens
+from schemas.defaults import DEFAULT_COLLECTION
+from schemas.fields import CollectionName, ScoreGap
 
 
 class LLMBackend(StrEnum):
@@ -103,7 +105,7 @@ class Settings(BaseSettings):
         100, ge=1, validation_alias=_env("GENAI_FLOW_MAX_CONCURRENT_WORKFLOW_TASKS")
     )
     step_deadline_s: float = Field(600.0, gt=0, validation_alias=_env("GENAI_FLOW_STEP_DEADLINE_S"))
-    score_gap: float | None = Field(None, ge=0, le=2, validation_alias=_env("GENAI_FLOW_SCORE_GAP"))
+    score_gap: ScoreGap | None = Field(None, validation_alias=_env("GENAI_FLOW_SCORE_GAP"))
     max_tokens: Annotated[dict[str, int], NoDecode] = Field(
         default_factory=lambda: dict(DEFAULT_MAX_TOKENS), validation_alias=_env("GENAI_FLOW_MAX_TOKENS")
     )
@@ -117,11 +119,7 @@ class Settings(BaseSettings):
     )
 
     # Ingestion
-    ingest_collection: str = Field(
-        "docs",
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]$",
-        validation_alias=_env("GENAI_FLOW_INGEST_COLLECTION"),
-    )
+    ingest_collection: CollectionName = Field(DEFAULT_COLLECTION, validation_alias=_env("GENAI_FLOW_INGEST_COLLECTION"))
     claims_url: str | None = Field(None, validation_alias=_env("GENAI_FLOW_CLAIMS_URL"))
 
     # Observability and test hooks

@@ -8,11 +8,11 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from schemas.defaults import DEFAULT_APPROVAL_TIMEOUT_S, DEFAULT_COLLECTION, DEFAULT_MAX_DEPTH
+from schemas.fields import ApprovalTimeoutS, CollectionName, MaxDepth
 from schemas.inference import ChatMessage, ToolCall, ToolSpec
 from schemas.usage import Usage
 
-DEFAULT_MAX_DEPTH = 10
-DEFAULT_APPROVAL_TIMEOUT_S = 24 * 3600.0
 DEFAULT_CONTINUE_EVERY = 50  # agent steps per run before continue-as-new (bounded history)
 DEFAULT_CHILD_BUDGET_SHARE = 0.5  # a spawned sub-agent reserves this share of the remaining token budget
 # Ignored signals the audit list keeps (the latest): a noisy sender must not grow the carried state without bound.
@@ -44,10 +44,10 @@ class AgentRequest(BaseModel):
     """Start an agent: `POST /v1/agents`, `genai-flow agent TASK`."""
 
     task: str = Field(min_length=1, max_length=20_000)
-    max_depth: int = Field(DEFAULT_MAX_DEPTH, ge=1, le=10_000)
+    max_depth: MaxDepth = DEFAULT_MAX_DEPTH
     token_budget: int | None = Field(None, ge=1)
-    approval_timeout_s: float = Field(DEFAULT_APPROVAL_TIMEOUT_S, gt=0, le=365 * 24 * 3600)
-    collection: str = Field("docs", min_length=3, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]$")
+    approval_timeout_s: ApprovalTimeoutS = DEFAULT_APPROVAL_TIMEOUT_S
+    collection: CollectionName = DEFAULT_COLLECTION
     tools: list[str] | None = Field(None, description="User tools to offer (default: every registered one).")
     continue_every: int = Field(DEFAULT_CONTINUE_EVERY, ge=1, le=1000)
     step_deadline_s: float | None = None  # filled from settings by the client (workflows cannot read settings)

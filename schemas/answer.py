@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from schemas.defaults import DEFAULT_COLLECTION, DEFAULT_TOP_K
+from schemas.fields import CollectionName, ScoreGap, TopK
 from schemas.usage import Usage
 
 
@@ -11,16 +13,14 @@ class AnswerRequest(BaseModel):
     """`POST /v1/answers` body and the workflow's input."""
 
     question: str = Field(min_length=1, max_length=8000)
-    collection: str = Field("docs", min_length=3, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]$")
-    top_k: int = Field(4, ge=1, le=50)
+    collection: CollectionName = DEFAULT_COLLECTION
+    top_k: TopK = DEFAULT_TOP_K
     token_limit: int | None = Field(None, ge=1)
     step_deadline_s: float | None = Field(
         None, gt=0, le=86_400, description="How long a step keeps retrying throttled calls (default 600 s)."
     )
-    score_gap: float | None = Field(
+    score_gap: ScoreGap | None = Field(
         None,
-        ge=0,
-        le=2,
         description="Drop retrieved chunks scoring more than this below the best one (cosine similarity); "
         "default GENAI_FLOW_SCORE_GAP (unset: keep all top_k; 0.25 on the local backend).",
     )

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.fields import CollectionName
+
 PROBLEM_JSON = "application/problem+json"
 
 
@@ -36,6 +38,4 @@ class IngestionBody(BaseModel):
     """`POST /v1/ingestions`: one object to index (`s3://bucket/key` or `file:///absolute/path`)."""
 
     uri: str = Field(min_length=6, max_length=4096)
-    collection: str | None = Field(
-        None, min_length=3, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]$"
-    )
+    collection: CollectionName | None = None

@@ -9,11 +9,12 @@ from pathlib import PurePosixPath
 from pydantic import BaseModel, Field
 
 from schemas.answer import StepUsage
+from schemas.defaults import DEFAULT_COLLECTION
+from schemas.fields import CollectionName
 from schemas.jobs import JobStarted
 from schemas.s3events import IgnoredEvent
 from schemas.usage import Usage
 
-DEFAULT_COLLECTION = "docs"
 SUPPORTED_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".rst", ".html", ".htm", ".pdf"})
 
 
@@ -44,9 +45,7 @@ class ObjectVersion(BaseModel):
 class IngestRequest(ObjectVersion):
     """IngestDocument's input: index (or remove) one object version in a collection."""
 
-    collection: str = Field(
-        DEFAULT_COLLECTION, min_length=3, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]$"
-    )
+    collection: CollectionName = DEFAULT_COLLECTION
     action: IngestAction = IngestAction.INDEX
     generation: int = 0  # the document's generation when the start was decided (part of the job id)
     step_deadline_s: float | None = None

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 
 from schemas.answer import RetrievedChunk
+from schemas.defaults import DEFAULT_TOP_K
+from schemas.fields import ScoreGap, TopK
 from schemas.inference import InferenceCall
 from schemas.usage import Usage
 
@@ -14,8 +16,8 @@ class RetrieveRequest(InferenceCall):
 
     question: str
     collection: str
-    top_k: int = Field(4, ge=1, le=50)
-    score_gap: float | None = Field(None, ge=0, le=2)
+    top_k: TopK = DEFAULT_TOP_K
+    score_gap: ScoreGap | None = None
 
 
 class RetrieveResult(BaseModel):

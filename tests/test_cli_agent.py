@@ -9,7 +9,7 @@ from temporalio.client import Client
 
 from schemas.agent import AgentRequest, AgentState, PendingApproval
 from schemas.jobs import JobInfo, JobStatus
-from starter.cli.durations import parse_duration
+from starter.cli.durations import format_duration, parse_duration
 from starter.client import GenAIFlowClient
 from tests.helpers import running_workers
 from tests.test_agent import agent_settings, until_status
@@ -105,3 +105,8 @@ async def test_approve_while_the_agent_runs_is_refused_with_exit_4(
         code, _, err = await cli(settings, "reject", job, "--reason", "too slow")
         assert code == 4 and "not awaiting approval" in err
         await flow.handle(job).terminate("test over")
+
+
+@pytest.mark.parametrize(("seconds", "text"), [(86400, "1d"), (7200, "2h"), (300, "5m"), (90, "90s"), (5400, "90m")])
+def test_durations_format_as_they_parse(seconds: float, text: str) -> None:
+    assert format_duration(seconds) == text and parse_duration(text) == seconds

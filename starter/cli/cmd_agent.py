@@ -1,6 +1,7 @@
 """`genai-flow agent`, `approve`, `reject`, `pending`: run an agent and decide on its pauses.
 
-Only typer and the standard library at module level: every heavy import happens inside the command (fast --help).
+Only typer, the standard library and pydantic-free defaults at module level: every heavy import happens inside the
+command (fast --help).
 """
 
 from __future__ import annotations
@@ -10,6 +11,9 @@ import shlex
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from schemas.defaults import DEFAULT_APPROVAL_TIMEOUT_S, DEFAULT_COLLECTION, DEFAULT_MAX_DEPTH
+from starter.cli.durations import format_duration
 
 if TYPE_CHECKING:
     from schemas.agent import AgentState, PendingApproval
@@ -37,35 +41,35 @@ def approver() -> str:
 
 def agent(
     task: Annotated[str, typer.Argument(help="What the agent should do.")],
-    max_depth: Annotated[int | None, typer.Option("--max-depth", help="Model calls before a pause (10).")] = None,
+    max_depth: Annotated[int, typer.Option("--max-depth", help="Model calls before a pause.")] = DEFAULT_MAX_DEPTH,
     token_budget: Annotated[
         int | None, typer.Option("--token-budget", help="Billed tokens before a pause (default: none).")
     ] = None,
     approval_timeout: Annotated[
-        str | None, typer.Option("--approval-timeout", help="How long a pause waits: 90, 90s, 5m, 2h, 1d (24h).")
-    ] = None,
-    collection: Annotated[str, typer.Option(help="Collection search_documents and answer_question read.")] = "docs",
+        str, typer.Option("--approval-timeout", help="How long a pause waits: 90, 90s, 5m, 2h, 1d.")
+    ] = format_duration(DEFAULT_APPROVAL_TIMEOUT_S),
+    collection: Annotated[
+        str, typer.Option(help="Collection search_documents and answer_question read.")
+    ] = DEFAULT_COLLECTION,
     wait: Annotated[bool, typer.Option("--wait", help="Follow steps and tool calls live; return at a pause.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Start an agent; with --wait, follow it until it answers, is rejected, or pauses for approval."""
-    from pydantic import ValidationError
-
     from schemas.agent import AgentRequest
     from starter.cli.durations import parse_duration
     from starter.cli.exit_codes import ExitCode
-    from starter.cli.support import fail, start_and_report
+    from starter.cli.support import brief, fail, start_and_report
 
-    fields: dict[str, object] = {"task": task, "collection": collection, "token_budget": token_budget}
-    if max_depth is not None:
-        fields["max_depth"] = max_depth
     try:
-        if approval_timeout is not None:
-            fields["approval_timeout_s"] = parse_duration(approval_timeout)
-        request = AgentRequest.model_validate(fields)
-    except ValueError as err:
-        message = _brief(err) if isinstance(err, ValidationError) else str(err)
-        raise fail(message, ExitCode.USAGE) from None
+        request = AgentRequest(
+            task=task,
+            max_depth=max_depth,
+            token_budget=token_budget,
+            approval_timeout_s=parse_duration(approval_timeout),
+            collection=collection,
+        )
+    except ValueError as err:  # a bad duration, or a ValidationError
+        raise fail(brief(err), ExitCode.USAGE) from None
 
     start_and_report(lambda client: client.start_agent(request, owner=approver()), wait, as_json, print_outcome)
 
@@ -149,12 +153,12 @@ def approve(
 
     from schemas.agent import ApproveRequest
     from starter.cli.exit_codes import ExitCode
-    from starter.cli.support import fail
+    from starter.cli.support import brief, fail
 
     try:
         request = ApproveRequest(extend_depth=extend_depth, extend_tokens=extend_tokens, note=note)
     except ValidationError as err:
-        raise fail(_brief(err), ExitCode.USAGE) from None
+        raise fail(brief(err), ExitCode.USAGE) from None
     _decide(job, "approve", as_json, request=request)
 
 
@@ -218,10 +222,3 @@ def pending(as_json: JsonOpt = False) -> None:
         reason = row.reason.value if row.reason else ""
         table.add_row(row.job_id, reason, f"{row.depth}/{row.max_depth}", tokens, deadline, question)
     console.print(table)
-
-
-def _brief(err: Exception) -> str:
-    errors = getattr(err, "errors", None)
-    if not callable(errors):
-        return str(err)
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in errors())

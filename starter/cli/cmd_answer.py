@@ -6,12 +6,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from schemas.defaults import DEFAULT_COLLECTION, DEFAULT_TOP_K
 from starter.cli.exit_codes import ExitCode
-from starter.cli.support import console, fail, start_and_report
+from starter.cli.support import brief, console, fail, start_and_report
 
 if TYPE_CHECKING:
-    from pydantic import ValidationError
-
     from schemas.jobs import JobInfo
 
 
@@ -22,8 +21,8 @@ def register(app: typer.Typer) -> None:
 
 def ask(
     question: Annotated[str, typer.Argument(help="The question to answer from the indexed corpus.")],
-    collection: Annotated[str, typer.Option(help="Vector collection to retrieve from.")] = "docs",
-    top_k: Annotated[int, typer.Option("--top-k", help="How many chunks to retrieve.")] = 4,
+    collection: Annotated[str, typer.Option(help="Vector collection to retrieve from.")] = DEFAULT_COLLECTION,
+    top_k: Annotated[int, typer.Option("--top-k", help="How many chunks to retrieve.")] = DEFAULT_TOP_K,
     token_limit: Annotated[
         int | None, typer.Option("--token-limit", help="Fail the job past this many tokens.")
     ] = None,
@@ -47,7 +46,7 @@ def ask(
             question=question, collection=collection, top_k=top_k, token_limit=token_limit, score_gap=score_gap
         )
     except ValidationError as err:
-        raise fail(_brief(err), ExitCode.USAGE) from None
+        raise fail(brief(err), ExitCode.USAGE) from None
 
     start_and_report(lambda client: client.start(Pipeline.ANSWER, request), wait, as_json, print_answer)
 
@@ -76,7 +75,3 @@ def print_answer(info: JobInfo) -> None:
         f"[dim]{usage.get('billed_tokens', 0)} tokens billed · ${result.get('cost_usd', 0):.6f} · "
         f"{result.get('duration_ms', 0):.0f} ms · job {info.job_id}[/dim]"
     )
-
-
-def _brief(err: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in err.errors())

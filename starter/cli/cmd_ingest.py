@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-if TYPE_CHECKING:
-    from pydantic import ValidationError
+from schemas.defaults import DEFAULT_COLLECTION
 
+if TYPE_CHECKING:
     from starter.ingest_paths import IngestReport, IngestStarted
 
 
@@ -20,7 +20,8 @@ def register(app: typer.Typer) -> None:
 def ingest(
     target: Annotated[str, typer.Argument(help="A file, a folder (recursively) or s3://bucket/prefix.")],
     collection: Annotated[
-        str | None, typer.Option(help="Vector collection (default: GENAI_FLOW_INGEST_COLLECTION, `docs`).")
+        str | None,
+        typer.Option(help=f"Vector collection (default: GENAI_FLOW_INGEST_COLLECTION, else `{DEFAULT_COLLECTION}`)."),
     ] = None,
     wait: Annotated[bool, typer.Option("--wait", help="Wait for every job; show progress and a summary.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the HTTP API's JSON shapes.")] = False,
@@ -32,13 +33,13 @@ def ingest(
     from runtime.objectstore import ObjectNotFoundError, ObjectStoreError
     from schemas.ingest import IngestRequest
     from starter.cli.exit_codes import ExitCode
-    from starter.cli.support import fail, print_model, run, settings_or_exit
+    from starter.cli.support import brief, fail, print_model, run, settings_or_exit
 
     collection = collection or settings_or_exit().ingest_collection
     try:
         IngestRequest(uri=target, version="-", collection=collection)
     except ValidationError as err:
-        raise fail(_brief(err), ExitCode.USAGE) from None
+        raise fail(brief(err), ExitCode.USAGE) from None
 
     async def body() -> tuple[IngestStarted, IngestReport | None]:
         from starter.client import GenAIFlowClient
@@ -135,7 +136,3 @@ def _exit_code(report: IngestReport) -> int:
     if JobStatus.FAILED in statuses:
         return int(ExitCode.FAILED)
     return int(ExitCode.OK)
-
-
-def _brief(err: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in err.errors())

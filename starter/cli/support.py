@@ -57,6 +57,14 @@ def fail(message: str, code: ExitCode) -> typer.Exit:
     return typer.Exit(int(code))
 
 
+def brief(err: Exception) -> str:
+    """One line naming each invalid field and why (a pydantic ValidationError), or the error's own message."""
+    errors = getattr(err, "errors", None)
+    if not callable(errors):
+        return str(err)
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'input'}: {e['msg']}" for e in errors())
+
+
 def settings_or_exit() -> Settings:
     """The settings, or exit 2 with the message naming the bad variable."""
     from runtime.settings import SettingsError, get_settings

@@ -6,7 +6,6 @@ command (fast --help).
 
 from __future__ import annotations
 
-import getpass
 import shlex
 from typing import TYPE_CHECKING, Annotated
 
@@ -32,11 +31,10 @@ def register(app: typer.Typer) -> None:
 
 
 def approver() -> str:
-    """The CLI's identity in the audit list: `cli:<user>` (the CLI acts as a trusted local user)."""
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli:unknown"
+    """The CLI's identity in the audit list: `cli:<user>`, the owner of the jobs it starts (a trusted local user)."""
+    from starter.client import local_owner
+
+    return local_owner()
 
 
 def agent(

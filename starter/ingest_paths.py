@@ -1,4 +1,6 @@
-"""`genai-flow ingest PATH|s3://bucket/prefix`: which objects to ingest, one job each, and the report after --wait.
+"""Ingesting a file, a folder or an s3:// prefix: which objects, one job each, and the report once all closed.
+
+`genai-flow ingest PATH|s3://bucket/prefix` prints these models (`--json`); the demo and scripts call it the same way.
 
 Hidden files (any path part starting with `.`) and unsupported extensions are skipped and listed under `ignored`;
 a supported file that fails to parse is started anyway and dead-lettered by the pipeline with its reason.

@@ -1,4 +1,4 @@
-"""`python -m starter.cli ARGS`: the `genai-flow` command (the launcher starts workers, gateway and simulator so)."""
+"""`python -m starter.cli ARGS` runs `genai-flow`: how the launcher starts workers, the gateway and the simulator."""
 
 from __future__ import annotations
 

@@ -135,7 +135,10 @@ PROBE = "import json, sys\n{statement}\nprint(json.dumps(sorted(sys.modules)))"
 
 @pytest.mark.parametrize(
     "statement",
-    ["import gateway.app", "import starter.client, starter.dlq, starter.sqs", "from genai_flow import GenAIFlowClient"],
+    [
+        "import gateway.app",
+        "from genai_flow import GenAIFlowClient\nimport starter.dlq, starter.ingest_paths, starter.sqs",
+    ],
 )
 def test_the_gateway_and_the_library_load_no_cli(statement: str) -> None:
     done = subprocess.run(

@@ -25,6 +25,8 @@ CHECKED_COMPONENTS = {
     "redis": REDIS,
     "chroma": CHROMA,
     "model (simulator)": MODEL,
+    "model (llama.cpp chat)": MODEL,
+    "model (llama.cpp embeddings)": MODEL,
     "worker": WORKERS,
 }
 
@@ -37,6 +39,19 @@ IDENTITY_PATHS = {
 }
 
 
+async def _serves_model(host: str, port: int, model: str) -> bool:
+    """Whether an OpenAI-compatible server on host:port lists `model` (llama-server lists its --alias there)."""
+    import httpx
+
+    try:
+        async with httpx.AsyncClient(timeout=checks.TIMEOUT_S) as http:
+            response = await http.get(f"http://{host}:{port}/v1/models")
+            ids = [entry.get("id") for entry in response.json().get("data", [])] if response.status_code == 200 else []
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return False
+    return model in ids
+
+
 async def _held_by_our_stack(claim: PortClaim, settings: Settings) -> bool:
     if claim.setting == "TEMPORAL_ADDRESS":
         return not isinstance(await checks.temporal_client(settings), Finding)
@@ -47,6 +62,10 @@ async def _held_by_our_stack(claim: PortClaim, settings: Settings) -> bool:
     path = IDENTITY_PATHS.get(claim.setting)
     host = "127.0.0.1" if claim.host in ("", "0.0.0.0", "::") else claim.host
     host = f"[{host}]" if ":" in host else host
+    # The local backend's llama-servers: ours when they serve the very model `up` would start there.
+    served = {"GENAI_FLOW_LOCAL_LLM_PORT": settings.chat_model, "GENAI_FLOW_LOCAL_EMBED_PORT": settings.embed_model}
+    if claim.setting in served:
+        return await _serves_model(host, claim.port, served[claim.setting])
     return path is not None and await checks.http_status(f"http://{host}:{claim.port}{path}") == 200
 
 

@@ -101,13 +101,19 @@ async def model_checks(settings: Settings) -> list[Finding]:
 AWS_HINTS = ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 
 
+def s3_configured(settings: Settings) -> bool:
+    """Whether S3 is in use: allowed buckets, or any of the AWS variables set."""
+    return bool(settings.allowed_buckets) or any(os.environ.get(name) for name in AWS_HINTS)
+
+
 async def s3_checks(settings: Settings) -> list[Finding]:
     """When S3 is configured: credentials work and each allowed bucket exists and is readable."""
+    if not s3_configured(settings):
+        return [Finding(check="s3", status=SKIP, detail="not configured (no GENAI_FLOW_ALLOWED_BUCKETS, no AWS_*)")]
+    # Imported only when configured (seconds of import; launcher/doctor.py imports it before the probes start).
     import aioboto3
     from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
-    if not settings.allowed_buckets and not any(os.environ.get(name) for name in AWS_HINTS):
-        return [Finding(check="s3", status=SKIP, detail="not configured (no GENAI_FLOW_ALLOWED_BUCKETS, no AWS_*)")]
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or "AWS S3"
     buckets = [b for b in settings.allowed_buckets if b != "*"]
     found: list[Finding] = []

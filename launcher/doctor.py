@@ -7,6 +7,7 @@ misconfigured. With several failures the most severe wins in that order (an inva
 from __future__ import annotations
 
 import asyncio
+import importlib
 from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING
 
@@ -101,8 +102,24 @@ def _fix_of(message: str) -> str:
     return message.rsplit(";", 1)[-1].strip() if ";" in message else message
 
 
+# What the probes import, imported before any of them starts: on a loaded machine an import takes seconds (openai
+# took 7 s on two busy cores), and one made inside a probe holds the event loop while the other probes' timeouts run,
+# so a healthy Redis or Temporal was reported unreachable.
+PROBE_MODULES = (
+    "temporalio.client",
+    "runtime.temporal",
+    "redis.asyncio",
+    "httpx",
+    "openai",
+    "activities.llm",
+    "launcher.plan",
+)
+
+
 async def diagnose(settings: Settings, skip: Collection[str] = ()) -> list[Finding]:
     """Run the checks not in skip concurrently; findings in a stable order (Temporal, workers, Redis, ...)."""
+    for name in (*PROBE_MODULES, *(["aioboto3"] if S3 not in skip and checks_external.s3_configured(settings) else [])):
+        importlib.import_module(name)
     queues: list[str] | None = None
     if WORKERS not in skip:
         from workers.registry import declared_queues  # imports the workflows and activities it lists

@@ -66,9 +66,9 @@ class SimState:
             clean, found = parse(text)
             cleaned.append(clean)
             markers = markers.merge(found)
-        for fault in self.faults:
-            if any(fault.match in text for text in texts):
-                markers = markers.merge(armed(fault.match, fault.marker))
+        for rule in self.faults:
+            if any(rule.match in text for text in texts):
+                markers = markers.merge(armed(rule.match, rule.marker))
         key = ledger_key(idempotency_key, model, "\n".join(texts))
         call = self.ledger.begin(key, model, endpoint, stream, body if self.config.record_requests else None)
         nth = self.ledger.calls_for(key)

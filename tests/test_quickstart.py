@@ -38,6 +38,10 @@ def test_the_readme_tries_work_as_written_on_a_fresh_stack(tmp_path: Path) -> No
     try:
         stack.wait_ready()
 
+        # Asking before ingesting (tries out of order) says how to fill the collection, in words one can paste.
+        code, out = run(ask, env)
+        assert code == 1 and "`genai-flow ingest PATH --collection docs`" in " ".join(out.split()), out
+
         started = time.monotonic()
         code, out = run(ingest, env)
         took = time.monotonic() - started

@@ -33,8 +33,10 @@ def test_the_readme_tries_work_as_written_on_a_fresh_stack(tmp_path: Path) -> No
     commands = readme_commands()
     ingest, ask, agent, approve, _reject, doctor = commands
     assert ingest.startswith("genai-flow ingest ") and ask.startswith("genai-flow ask ") and approve.endswith(" JOB")
-    env = _stack_env(tmp_path / "home")  # an empty GENAI_FLOW_HOME, every port random
-    stack = Up(env, tmp_path / "up.log")
+    up_env = _stack_env(tmp_path / "home")  # an empty GENAI_FLOW_HOME, every port random
+    stack = Up(up_env, tmp_path / "up.log")
+    # The second terminal shares the ports but not the state directory: the tries must not depend on it.
+    env = {**up_env, "GENAI_FLOW_HOME": str(tmp_path / "second-terminal")}
     try:
         stack.wait_ready()
 

@@ -10,6 +10,9 @@ Events are per group, not per request batch: the batches run silently (`emit_eve
 `embed` start/complete pairs under one step name would say nothing a consumer can use and would crowd the job's
 bounded stream. The group publishes `step.started` / `step.completed` as `embed#<group>`, the completion with the
 chunks embedded so far in the whole run (a Redis tally of finished groups) and the document's total.
+
+Chunk text is data: a simulator marker a document quotes is escaped before it is sent (`inert_markers`), so a
+document about fault injection is indexed like any other.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from activities.step_events import StepEvents
 from runtime.claims import ClaimStore
 from schemas.inference import InferenceCall
 from schemas.ingest_steps import ChunkGroup, EmbedBatchResult, EmbedChunksRequest, EmbedChunksResult
+from schemas.sim import inert_markers
 from schemas.usage import total_usage
 
 
@@ -43,7 +47,7 @@ class EmbedChunksActivities:
             await self.events.started(step, req.job_id)
         group = await self.claims.get_model(req.chunks, ChunkGroup)
         model = req.model or self.inference.settings.embed_model
-        texts = [chunk.text for chunk in group.chunks]
+        texts = [inert_markers(chunk.text) for chunk in group.chunks]
         results: list[EmbedBatchResult] = []
         for start in range(0, len(texts), EMBED_BATCH):
             number = (group.first + start) // EMBED_BATCH  # the batch's ordinal in the document: its key

@@ -15,39 +15,66 @@ from schemas.doctor import Finding
 # -- the model endpoint ----------------------------------------------------------------------------------------------
 
 
+def _model_endpoints(settings: Settings) -> dict[str, tuple[str, str]]:
+    """Per check, (base URL, the setting that chooses it): embeddings may live on their own server."""
+    chat_setting = {LLMBackend.SIM: "GENAI_FLOW_SIM_PORT", LLMBackend.LOCAL: "GENAI_FLOW_LOCAL_LLM_PORT"}.get(
+        settings.llm, "OPENAI_BASE_URL"
+    )
+    if settings.embed_base_url:
+        embed_setting = "GENAI_FLOW_EMBED_BASE_URL"
+    elif settings.llm is LLMBackend.LOCAL:
+        embed_setting = "GENAI_FLOW_LOCAL_EMBED_PORT"  # llama-server answers embeddings on its own port only
+    else:
+        embed_setting = chat_setting
+    return {
+        "model chat": (settings.llm_base_url, chat_setting),
+        "model embeddings": (settings.embed_url, embed_setting),
+    }
+
+
+def _unreachable_fix(settings: Settings, base_setting: str) -> str:
+    if settings.llm is LLMBackend.SIM:
+        return "start the simulator with `genai-flow up` (or `genai-flow sim`)"
+    if base_setting.startswith("GENAI_FLOW_LOCAL_"):
+        return f"start the local model servers with `genai-flow up` (GENAI_FLOW_LLM=local), or set {base_setting}"
+    return f"set {base_setting} to your OpenAI-compatible endpoint (with its /v1)"
+
+
 async def model_checks(settings: Settings) -> list[Finding]:
-    """A one-token chat completion and one embedding at the configured endpoint."""
+    """A one-token chat completion at the chat endpoint and one embedding at the embeddings endpoint."""
     import openai
 
     from activities.llm import make_llm
 
-    base_setting = "GENAI_FLOW_SIM_PORT" if settings.llm is LLMBackend.SIM else "OPENAI_BASE_URL"
-    llm = make_llm(settings.model_copy(update={"inference_timeout_s": MODEL_TIMEOUT_S, "max_concurrent_activities": 2}))
+    bounded = settings.model_copy(update={"inference_timeout_s": MODEL_TIMEOUT_S, "max_concurrent_activities": 2})
+    endpoints = _model_endpoints(settings)
+    clients = {url: make_llm(bounded, url) for url, _ in endpoints.values()}
 
-    async def chat() -> object:
+    async def chat(llm: openai.AsyncOpenAI) -> object:
         messages = [{"role": "user", "content": "ping"}]
         return await llm.chat.completions.create(model=settings.chat_model, messages=messages, max_tokens=1)  # type: ignore[arg-type]
 
-    async def embed() -> object:
+    async def embed(llm: openai.AsyncOpenAI) -> object:
         return await llm.embeddings.create(model=settings.embed_model, input="ping")
 
-    calls: dict[str, tuple[str, str, Callable[[], Awaitable[object]]]] = {
+    calls: dict[str, tuple[str, str, Callable[[openai.AsyncOpenAI], Awaitable[object]]]] = {
         "model chat": (settings.chat_model, "GENAI_FLOW_CHAT_MODEL", chat),
         "model embeddings": (settings.embed_model, "GENAI_FLOW_EMBED_MODEL", embed),
     }
     found = []
-    where = f"{settings.llm_base_url} (GENAI_FLOW_LLM={settings.llm.value})"
+    unreachable: set[str] = set()
     try:
         for check, (model, model_setting, call) in calls.items():
+            url, base_setting = endpoints[check]
+            if url in unreachable:
+                continue  # the same endpoint again would only say the same
+            where = f"{url} (GENAI_FLOW_LLM={settings.llm.value})"
             try:
-                await call()
+                await call(clients[url])
             except (openai.APIConnectionError, openai.APITimeoutError) as err:
-                sim = settings.llm is LLMBackend.SIM
-                fix = ("start the simulator with `genai-flow up` (or `genai-flow sim`)" if sim
-                       else f"set {base_setting} to your OpenAI-compatible endpoint (with its /v1)")  # fmt: skip
+                unreachable.add(url)
                 found.append(Finding(check=check, status=DOWN, detail=f"cannot reach {where}: {reason(err)}",
-                                     fix=fix))  # fmt: skip
-                break  # the second call would only say the same
+                                     fix=_unreachable_fix(settings, base_setting)))  # fmt: skip
             except (openai.AuthenticationError, openai.PermissionDeniedError) as err:
                 found.append(Finding(check=check, status=BAD, detail=f"{where} refused the key: {reason(err)}",
                                      fix="set OPENAI_API_KEY to a key this endpoint accepts"))  # fmt: skip
@@ -64,7 +91,8 @@ async def model_checks(settings: Settings) -> list[Finding]:
             else:
                 found.append(Finding(check=check, status=OK, detail=f"{model!r} answers at {where}"))
     finally:
-        await llm.close()
+        for llm in clients.values():
+            await llm.close()
     return found
 
 
@@ -73,13 +101,19 @@ async def model_checks(settings: Settings) -> list[Finding]:
 AWS_HINTS = ("AWS_ACCESS_KEY_ID", "AWS_PROFILE", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 
 
+def s3_configured(settings: Settings) -> bool:
+    """Whether S3 is in use: allowed buckets, or any of the AWS variables set."""
+    return bool(settings.allowed_buckets) or any(os.environ.get(name) for name in AWS_HINTS)
+
+
 async def s3_checks(settings: Settings) -> list[Finding]:
     """When S3 is configured: credentials work and each allowed bucket exists and is readable."""
+    if not s3_configured(settings):
+        return [Finding(check="s3", status=SKIP, detail="not configured (no GENAI_FLOW_ALLOWED_BUCKETS, no AWS_*)")]
+    # Imported only when configured (seconds of import; launcher/doctor.py imports it before the probes start).
     import aioboto3
     from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError, NoCredentialsError
 
-    if not settings.allowed_buckets and not any(os.environ.get(name) for name in AWS_HINTS):
-        return [Finding(check="s3", status=SKIP, detail="not configured (no GENAI_FLOW_ALLOWED_BUCKETS, no AWS_*)")]
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL") or "AWS S3"
     buckets = [b for b in settings.allowed_buckets if b != "*"]
     found: list[Finding] = []

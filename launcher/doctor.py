@@ -7,6 +7,7 @@ misconfigured. With several failures the most severe wins in that order (an inva
 from __future__ import annotations
 
 import asyncio
+import importlib
 from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,8 @@ CHECKED_COMPONENTS = {
     "redis": REDIS,
     "chroma": CHROMA,
     "model (simulator)": MODEL,
+    "model (llama.cpp chat)": MODEL,
+    "model (llama.cpp embeddings)": MODEL,
     "worker": WORKERS,
 }
 
@@ -37,6 +40,19 @@ IDENTITY_PATHS = {
 }
 
 
+async def _serves_model(host: str, port: int, model: str) -> bool:
+    """Whether an OpenAI-compatible server on host:port lists `model` (llama-server lists its --alias there)."""
+    import httpx
+
+    try:
+        async with httpx.AsyncClient(timeout=checks.TIMEOUT_S) as http:
+            response = await http.get(f"http://{host}:{port}/v1/models")
+            ids = [entry.get("id") for entry in response.json().get("data", [])] if response.status_code == 200 else []
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return False
+    return model in ids
+
+
 async def _held_by_our_stack(claim: PortClaim, settings: Settings) -> bool:
     if claim.setting == "TEMPORAL_ADDRESS":
         return not isinstance(await checks.temporal_client(settings), Finding)
@@ -47,6 +63,10 @@ async def _held_by_our_stack(claim: PortClaim, settings: Settings) -> bool:
     path = IDENTITY_PATHS.get(claim.setting)
     host = "127.0.0.1" if claim.host in ("", "0.0.0.0", "::") else claim.host
     host = f"[{host}]" if ":" in host else host
+    # The local backend's llama-servers: ours when they serve the very model `up` would start there.
+    served = {"GENAI_FLOW_LOCAL_LLM_PORT": settings.chat_model, "GENAI_FLOW_LOCAL_EMBED_PORT": settings.embed_model}
+    if claim.setting in served:
+        return await _serves_model(host, claim.port, served[claim.setting])
     return path is not None and await checks.http_status(f"http://{host}:{claim.port}{path}") == 200
 
 
@@ -82,8 +102,24 @@ def _fix_of(message: str) -> str:
     return message.rsplit(";", 1)[-1].strip() if ";" in message else message
 
 
+# What the probes import, imported before any of them starts: on a loaded machine an import takes seconds (openai
+# took 7 s on two busy cores), and one made inside a probe holds the event loop while the other probes' timeouts run,
+# so a healthy Redis or Temporal was reported unreachable.
+PROBE_MODULES = (
+    "temporalio.client",
+    "runtime.temporal",
+    "redis.asyncio",
+    "httpx",
+    "openai",
+    "activities.llm",
+    "launcher.plan",
+)
+
+
 async def diagnose(settings: Settings, skip: Collection[str] = ()) -> list[Finding]:
     """Run the checks not in skip concurrently; findings in a stable order (Temporal, workers, Redis, ...)."""
+    for name in (*PROBE_MODULES, *(["aioboto3"] if S3 not in skip and checks_external.s3_configured(settings) else [])):
+        importlib.import_module(name)
     queues: list[str] | None = None
     if WORKERS not in skip:
         from workers.registry import declared_queues  # imports the workflows and activities it lists

@@ -31,7 +31,11 @@ class EmptyCollectionError(LookupError):
 
     def __init__(self, collection: str, model: str | None = None) -> None:
         of_model = f" for embedding model {model!r}" if model else ""
-        super().__init__(f"collection {collection!r} is empty{of_model}: ingest documents into it first")
+        # The exact command that fills it: people meet this error before they have ingested anything.
+        super().__init__(
+            f"collection {collection!r} is empty{of_model}: fill it with `genai-flow ingest PATH --collection "
+            f"{collection}` (PATH: a file, a folder or s3://bucket/prefix; over HTTP, POST /v1/ingestions)"
+        )
         self.collection = collection
 
 

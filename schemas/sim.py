@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -55,3 +56,29 @@ class SimLedger(BaseModel):
 
     entries: dict[str, SimLedgerEntry] = Field(default_factory=dict)
     totals: SimLedgerTotals = Field(default_factory=SimLedgerTotals)
+
+
+class SimFault(BaseModel):
+    """`POST /sim/faults`: every later request whose text contains `match` acts as if it carried `[[sim:<marker>]]`.
+
+    The test-only way to inject faults into text the simulator otherwise treats as data (document chunks).
+    """
+
+    match: str = Field(min_length=1, description="Text to look for in a request (chat messages or embeddings input).")
+    marker: str = Field(min_length=1, description="A marker's body, e.g. `500x5`, `hangx1`, `poison`, `latency=2s`.")
+
+
+# -- documents are data --------------------------------------------------------------------------------------------
+
+MARKER_OPEN = "[[sim:"
+_LIVE_OPEN = re.compile(r"(?<!\\)\[\[sim:")
+
+
+def inert_markers(text: str) -> str:
+    """Text from a document with every simulator marker it quotes escaped (`\\[[sim:…]]`): data, never a fault.
+
+    The simulator obeys `[[sim:…]]` only where a request's author wrote it (a question, an agent's task, a request
+    sent straight to it); text our pipelines take from documents goes through this before it reaches a model.
+    A backslash before `[` is Markdown's own escape, so real models read the same words.
+    """
+    return _LIVE_OPEN.sub(r"\\[[sim:", text) if MARKER_OPEN in text else text

@@ -7,10 +7,10 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 
-from schemas.sim import CallStatus, SimLedger
+from schemas.sim import CallStatus, SimFault, SimLedger
 from sim import wire
 from sim.asgi import DisconnectWatcher, LedgerJSONResponse, StreamResponse
 from sim.config import SimConfig
@@ -18,6 +18,7 @@ from sim.embeddings import encode
 from sim.faults import HTTP_FAULTS, bad_request, error_response
 from sim.generate import Completion, complete, prompt_tokens
 from sim.limits import chat_over_context, embedding_over_limit
+from sim.markers import armed
 from sim.models import ChatCompletionRequest, EmbeddingRequest
 from sim.schemafill import SchemaUnsatisfiable
 from sim.state import MODELS, CallContext, SimState
@@ -47,9 +48,22 @@ def create_app(config: SimConfig | None = None) -> FastAPI:
         """Calls per key (all, one `key`, or keys starting with `prefix`) and totals since the last reset."""
         return state.ledger.snapshot(key, prefix)
 
+    @app.post("/sim/faults")
+    async def arm_fault(fault: SimFault) -> Response:
+        """Arm a fault for requests whose text contains `match` (test-only: how faults reach document text)."""
+        if armed(fault.match, fault.marker).unknown:
+            return bad_request(f"unknown marker {fault.marker!r} (see docs/simulator.md, Markers)", "marker")
+        state.faults.append(fault)
+        return JSONResponse({"armed": [f.model_dump() for f in state.faults]})
+
+    @app.get("/sim/faults")
+    async def armed_faults() -> list[SimFault]:
+        """The faults armed since the last reset."""
+        return list(state.faults)
+
     @app.post("/sim/reset")
     async def reset() -> dict[str, str]:
-        """Clear the ledger and the marker counters."""
+        """Clear the ledger, the marker counters and the armed faults."""
         state.reset()
         return {"status": "reset"}
 

@@ -4,6 +4,10 @@ Counted markers (`[[sim:429x3]]`, `[[sim:500x5#t1]]`, ...; `truncatexN` extends 
 the first N calls that carry that exact marker text, across all requests, then let calls through.
 Counters live until `POST /sim/reset`.
 
+A marker written with a backslash before it (`\\[[sim:poison]]`) is text, not a marker: the pipelines escape every
+marker a document quotes that way (`schemas.sim.inert_markers`), so documents are data on every path. Faults meant
+for such text are armed through `POST /sim/faults` instead (`armed`).
+
 Two behaviour markers (extensions of the contract's list) act like the small real models of issue 12:
 `[[sim:jsonloop]]` / `[[sim:jsonloop=SCHEMA]]` makes a structured reply (every one, or only those whose
 json_schema is named SCHEMA) loop inside a JSON string until `max_tokens` cuts it (finish_reason "length");
@@ -15,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-MARKER = re.compile(r"\[\[sim:([^\[\]]*)\]\]")
+MARKER = re.compile(r"(?<!\\)\[\[sim:([^\[\]]*)\]\]")  # not after a backslash: escaped markers are data
 _COUNTED = re.compile(r"^(429|503|500|hang|badjson|truncate)x(\d+)(?:#[^\]]*)?$")
 _LATENCY = re.compile(r"^latency=(\d+(?:\.\d+)?)(ms|s)?(?:#[^\]]*)?$")
 _TOOLLOOP = re.compile(r"^toolloop(?:=([A-Za-z0-9_.-]+))?(?:#[^\]]*)?$")
@@ -65,8 +69,13 @@ def parse(text: str) -> tuple[str, Markers]:
     for match in MARKER.finditer(text):
         found = found.merge(_one(match.group(0), match.group(1).strip()))
     # Markers are cut out with the spaces on one side, so "a [[sim:x]] b" reads "a b".
-    cleaned = re.sub(r" ?\[\[sim:[^\[\]]*\]\]", "", text)
+    cleaned = re.sub(r" ?(?<!\\)\[\[sim:[^\[\]]*\]\]", "", text)
     return cleaned, found
+
+
+def armed(match: str, body: str) -> Markers:
+    """What a fault armed for requests containing `match` asks for: marker `body`, counted apart from written ones."""
+    return _one(f"[[sim:{body}]]@{match}", body.strip())
 
 
 def _one(raw: str, body: str) -> Markers:

@@ -8,13 +8,13 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from schemas.sim import SimLedgerCall
+from schemas.sim import SimFault, SimLedgerCall
 from sim.config import SimConfig
 from sim.embeddings import Embedder, make_embedder
 from sim.faults import choose
 from sim.latency import LatencyModel
 from sim.ledger import Ledger, ledger_key
-from sim.markers import MarkerCounters, Markers, parse
+from sim.markers import MarkerCounters, Markers, armed, parse
 
 MODELS = ("sim-chat", "sim-embed")
 
@@ -48,6 +48,7 @@ class SimState:
         self.slots = asyncio.Semaphore(config.concurrency)
         self.embedder: Embedder = make_embedder(config.embedder, config.dim)
         self.in_flight = 0
+        self.faults: list[SimFault] = []  # armed through POST /sim/faults (tests): match text -> marker
 
     def begin(
         self,
@@ -65,6 +66,9 @@ class SimState:
             clean, found = parse(text)
             cleaned.append(clean)
             markers = markers.merge(found)
+        for rule in self.faults:
+            if any(rule.match in text for text in texts):
+                markers = markers.merge(armed(rule.match, rule.marker))
         key = ledger_key(idempotency_key, model, "\n".join(texts))
         call = self.ledger.begin(key, model, endpoint, stream, body if self.config.record_requests else None)
         nth = self.ledger.calls_for(key)
@@ -75,6 +79,7 @@ class SimState:
         return cleaned, CallContext(key, model, nth, call, markers, fault, rng, self.config.seed)
 
     def reset(self) -> None:
-        """Clear the ledger and the marker counters."""
+        """Clear the ledger, the marker counters and the armed faults."""
         self.ledger.reset()
         self.counters.reset()
+        self.faults.clear()

@@ -65,6 +65,13 @@ async def sim_ledger(sim_url: str, prefix: str | None = None) -> SimLedger:
         return SimLedger.model_validate(response.json())
 
 
+async def arm_sim_fault(sim_url: str, match: str, marker: str) -> None:
+    """Make the simulator treat every request containing `match` as if it carried `[[sim:<marker>]]` (test-only:
+    document text is data, so this is how a test fails the calls that carry a document's chunks)."""
+    async with httpx.AsyncClient(base_url=sim_url, timeout=10) as http:
+        (await http.post("/sim/faults", json={"match": match, "marker": marker})).raise_for_status()
+
+
 async def progress_events(settings: Settings, job_id: str) -> list[ProgressEvent]:
     """Every progress event of a job, oldest first, read from its Redis stream."""
     redis = redis_client(settings)

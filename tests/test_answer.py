@@ -133,7 +133,8 @@ async def test_empty_collection_fails_clearly(answer_env: tuple[GenAIFlowClient,
     job_id = await ask(flow, "Anything?", f"nothing-{unique}")
     info = await asyncio.wait_for(flow.wait(job_id), 60)
     assert info.status is JobStatus.FAILED
-    assert info.error and info.error.type == "EmptyCollection" and "ingest" in info.error.message
+    assert info.error and info.error.type == "EmptyCollection"
+    assert f"`genai-flow ingest PATH --collection nothing-{unique}`" in info.error.message  # the command that fills it
 
 
 async def test_poison_job_dead_letters_alone_and_replays(

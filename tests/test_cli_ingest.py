@@ -20,7 +20,7 @@ from schemas.s3events import IgnoredEvent
 from starter.client import GenAIFlowClient
 from starter.dlq import list_dead_letters
 from starter.ingest_paths import IngestReport, IngestStarted
-from tests.helpers import private_settings, running_workers, sim_ledger
+from tests.helpers import arm_sim_fault, private_settings, running_workers, sim_ledger
 from tests.ingest_docs import write_folder
 from tests.test_cli_answer import cli
 
@@ -139,10 +139,11 @@ async def test_started_shape_without_wait(flow: tuple[Settings, GenAIFlowClient]
 async def test_dlq_replay_reruns_a_dead_lettered_ingestion(
     flow: tuple[Settings, GenAIFlowClient], tmp_path: Path, unique: str, servers: dict[str, str]
 ) -> None:
-    """Embedding fails five times (a counted simulator marker): dead-lettered at `embed`; the replay completes."""
+    """Embedding fails five times (a fault armed in the simulator): dead-lettered at `embed`; the replay completes."""
     settings, gf = flow
     doc = tmp_path / "flaky.md"
-    doc.write_text(f"The Zephyr reactor was commissioned in 1987. [[sim:500x5#{unique}]]")
+    doc.write_text(f"The Zephyr reactor was commissioned in 1987. flaky-{unique}")
+    await arm_sim_fault(servers["sim_url"], f"flaky-{unique}", "500x5")
     code, out, _ = await cli(settings, "ingest", str(doc), "--collection", f"dlq-{unique}", "--wait", "--json")
     assert code == 3
     (info,) = IngestReport.model_validate_json(out).jobs

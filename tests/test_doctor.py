@@ -6,7 +6,7 @@ import asyncio
 import os
 import socket
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,8 @@ from temporalio.client import Client
 from runtime import services
 from runtime.processes import ManagedProcess, free_port
 from schemas.doctor import CheckStatus, DoctorReport, Finding
-from tests.helpers import private_settings, running_workers
+from tests.helpers import private_settings, running_workers, sim_ledger
+from tests.test_local_backend import write_manifest
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -67,6 +68,44 @@ async def test_all_good_with_a_worker_running(servers: dict[str, str], client: C
     assert f"worker {settings.task_queue_prefix}genai-inference" in checked
     # The session's Temporal, Chroma and simulator hold ports `up` would take: they are ours, so that is fine.
     assert "held by that genai-flow service" in finding(report, "ports").detail
+
+
+async def test_all_good_on_the_openai_backend(servers: dict[str, str], client: Client, unique: str,
+                                              tmp_path: Path) -> None:  # fmt: skip
+    """`GENAI_FLOW_LLM=openai` against any OpenAI-compatible endpoint: here the simulator, at its /v1 root."""
+    settings = private_settings(unique)
+    endpoint = f"{servers['sim_url']}/v1"
+    env = doctor_env(tmp_path, GENAI_FLOW_TASK_QUEUE_PREFIX=settings.task_queue_prefix, GENAI_FLOW_LLM="openai",
+                     OPENAI_BASE_URL=endpoint, OPENAI_API_KEY="sk-test")  # fmt: skip
+    async with running_workers(client, settings):
+        code, report, err = await doctor(env)
+    assert code == 0, report.model_dump_json(indent=1) + err
+    assert endpoint in finding(report, "model chat").detail and endpoint in finding(report, "model embeddings").detail
+
+
+async def test_all_good_on_the_local_backend(servers: dict[str, str], client: Client, unique: str, tmp_path: Path,
+                                             sim_factory: Callable[..., str]) -> None:  # fmt: skip
+    """`GENAI_FLOW_LLM=local` without llama-server: two simulators stand in on the chat and embeddings ports.
+
+    Embeddings are asked of the embeddings server (llama-server's chat port answers them 501), and the two ports
+    are the stack's own model servers (they serve the models `up` would start there), not "already in use".
+    """
+    write_manifest(tmp_path / "llama")
+    chat_url, embed_url = sim_factory(), sim_factory()
+    settings = private_settings(unique)
+    env = doctor_env(tmp_path, GENAI_FLOW_TASK_QUEUE_PREFIX=settings.task_queue_prefix, GENAI_FLOW_LLM="local",
+                     GENAI_FLOW_LOCAL_LLM_DIR=str(tmp_path / "llama"),
+                     GENAI_FLOW_LOCAL_LLM_PORT=chat_url.rsplit(":", 1)[1],
+                     GENAI_FLOW_LOCAL_EMBED_PORT=embed_url.rsplit(":", 1)[1],
+                     GENAI_FLOW_CHAT_MODEL="sim-chat", GENAI_FLOW_EMBED_MODEL="sim-embed")  # fmt: skip
+    async with running_workers(client, settings):
+        code, report, err = await doctor(env)
+    assert code == 0, report.model_dump_json(indent=1) + err
+    assert "GENAI_FLOW_LOCAL_LLM_PORT, held by that genai-flow service" in finding(report, "ports").detail
+    assert "GENAI_FLOW_LOCAL_EMBED_PORT, held by that genai-flow service" in finding(report, "ports").detail
+    endpoints = {url: {e.calls[0].endpoint for e in (await sim_ledger(url)).entries.values()}
+                 for url in (chat_url, embed_url)}  # fmt: skip
+    assert endpoints == {chat_url: {"chat"}, embed_url: {"embeddings"}}
 
 
 async def test_no_worker_polling_is_misconfigured_with_the_command(servers: dict[str, str], unique: str,

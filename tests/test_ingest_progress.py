@@ -18,7 +18,7 @@ from schemas.events import EventType, ProgressEvent
 from schemas.ingest import IngestJob, ObjectVersion
 from schemas.jobs import JobStatus
 from starter.client import GenAIFlowClient
-from tests.helpers import private_settings, progress_events, running_workers
+from tests.helpers import arm_sim_fault, private_settings, progress_events, running_workers
 from tests.ingest_docs import corrupt_pdf_bytes
 
 ZEPHYR = "# The Zephyr reactor\n\nThe Zephyr reactor was commissioned in 1987 by Dr. Amelia Hartwell in Lisbon."
@@ -124,10 +124,11 @@ async def test_a_corrupt_pdf_ends_its_stream_dead_lettered(flow: GenAIFlowClient
 
 
 async def test_a_retried_embed_group_publishes_step_retrying(
-    flow: GenAIFlowClient, tmp_path: Path, unique: str
+    flow: GenAIFlowClient, tmp_path: Path, unique: str, servers: dict[str, str]
 ) -> None:
     doc = tmp_path / "flaky.md"
-    doc.write_text(f"{ZEPHYR} [[sim:500x1#{unique}]]")  # the simulator fails the first embedding call once
+    doc.write_text(f"{ZEPHYR} flaky-{unique}")
+    await arm_sim_fault(servers["sim_url"], f"flaky-{unique}", "500x1")  # fails the first embedding call once
     _job_id, events = await ingested(flow, doc, f"prog-{unique}")
 
     group = [(e.type, e.data.get("attempt")) for e in events if e.step == "embed#0"]

@@ -13,6 +13,8 @@ import pytest
 from openai import AsyncOpenAI
 
 from schemas.answer import Summary
+from schemas.sim import inert_markers
+from tests.helpers import arm_sim_fault
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +61,34 @@ async def test_500_marker_and_poison(llm: AsyncOpenAI, unique: str) -> None:
         with pytest.raises(openai.InternalServerError) as err:
             await llm.chat.completions.create(model="sim-chat", messages=_user(f"x [[sim:poison]] {unique}"))
         assert err.value.status_code == 500
+
+
+async def test_an_escaped_marker_is_text_and_a_document_quoting_markers_is_data(llm: AsyncOpenAI, unique: str) -> None:
+    quoted = inert_markers(f"Poison looks like [[sim:poison]] and a hang like [[sim:hangx1#{unique}]]. {unique}")
+    assert quoted.count("\\[[sim:") == 2 and inert_markers(quoted) == quoted
+    reply = await llm.chat.completions.create(model="sim-chat", messages=_user(quoted), timeout=5)
+    assert "\\[[sim:poison]]" in (reply.choices[0].message.content or "")  # read as text, quoted back
+    vectors = await llm.embeddings.create(model="sim-embed", input=[quoted], timeout=5)
+    assert len(vectors.data) == 1
+    # The author's own markers beside a quoted one still act.
+    with pytest.raises(openai.InternalServerError):
+        await llm.chat.completions.create(model="sim-chat", messages=_user(f"{quoted} [[sim:500x1#{unique}]]"))
+
+
+async def test_a_fault_armed_for_a_text_fails_the_calls_that_carry_it(
+    llm: AsyncOpenAI, sim_url: str, unique: str
+) -> None:
+    await arm_sim_fault(sim_url, f"flaky-{unique}", "503x2")
+    for _ in range(2):
+        with pytest.raises(openai.APIStatusError) as err:
+            await llm.embeddings.create(model="sim-embed", input=[f"a chunk of flaky-{unique}"])
+        assert err.value.status_code == 503
+    await llm.embeddings.create(model="sim-embed", input=[f"a chunk of flaky-{unique}"])  # the third gets through
+    await llm.chat.completions.create(model="sim-chat", messages=_user(f"other text {unique}"))  # never matched
+    async with httpx.AsyncClient(base_url=sim_url) as http:
+        refused = await http.post("/sim/faults", json={"match": unique, "marker": "explode"})
+        assert refused.status_code == 400 and "unknown marker" in refused.json()["error"]["message"]
+        assert {"match": f"flaky-{unique}", "marker": "503x2"} in (await http.get("/sim/faults")).json()
 
 
 async def test_latency_marker(llm: AsyncOpenAI, unique: str) -> None:

@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.answer import AnswerRequest, AnswerResult
     from schemas.inference import ToolCall, ToolSpec
     from schemas.retrieval import RetrieveRequest, RetrieveResult
+    from schemas.sim import inert_markers
     from workflows.agent_bookkeeping import DEPTH_FOLLOWS_SUBAGENTS, raise_depth
 
 CHUNK_TEXT_CHARS = 600  # per retrieved chunk in a tool result: enough to answer from, small enough for prompts
@@ -98,6 +99,8 @@ class ToolRunner:
         except (ActivityError, ChildWorkflowError) as err:
             cause = err.cause or err
             result = _error(f"{call.name} failed: {getattr(cause, 'message', None) or cause}")
+        # A tool's result is data (document chunks, a child's answer quoting them): markers in it stay inert.
+        result.content = inert_markers(result.content)
         self.carry.usage = self.carry.usage + result.usage
         return result
 

@@ -6,6 +6,7 @@ import re
 
 from schemas.answer import Citation, RetrievedChunk, Summary
 from schemas.inference import ChatMessage
+from schemas.sim import inert_markers
 
 SYSTEM = (
     "You answer questions using only the context. Every sentence of your answer ends with the id of the chunk it "
@@ -17,8 +18,8 @@ _SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?])")
 
 
 def context_block(chunks: list[RetrievedChunk]) -> str:
-    """Chunks as `[chunk_id] text` lines: the format models cite from."""
-    return "\n".join(f"[{c.chunk_id}] {' '.join(c.text.split())}" for c in chunks)
+    """Chunks as `[chunk_id] text` lines: the format models cite from (document text is data: markers inert)."""
+    return "\n".join(f"[{c.chunk_id}] {inert_markers(' '.join(c.text.split()))}" for c in chunks)
 
 
 def summarize_messages(question: str, chunks: list[RetrievedChunk]) -> list[ChatMessage]:

@@ -23,23 +23,18 @@ QUESTIONS = (
 )
 
 
-def defang_sim_markers(text: str) -> str:
-    """Our docs quote simulator markers (`[[sim:hangx1]]`, ...); indexed as they are, the demo would trigger them."""
-    return text.replace("[[sim:", "[sim:")
-
-
 def web_ui_link(settings: Settings, job_id: str) -> str:
     """The Temporal Web UI page of a job."""
     return f"http://127.0.0.1:{settings.temporal_ui_port}/namespaces/{settings.temporal_namespace}/workflows/{job_id}"
 
 
-def defanged_copy(target: Path) -> Path:
-    """README.md and docs/ copied into target with the simulator markers they quote defanged; returns target."""
+def docs_copy(target: Path) -> Path:
+    """README.md and docs/ copied into target as they are (the simulator markers they quote are data); returns it."""
     for path in [REPO / "README.md", *sorted((REPO / "docs").rglob("*.md"))]:
         if path.is_file():
             copy = target / path.relative_to(REPO)
             copy.parent.mkdir(parents=True, exist_ok=True)
-            copy.write_text(defang_sim_markers(path.read_text(errors="replace")))
+            copy.write_bytes(path.read_bytes())
     return target
 
 
@@ -48,7 +43,7 @@ async def run_pipelines(settings: Settings, console: Console) -> int:
     client = await GenAIFlowClient.connect(settings)
     # A fixed folder under the state dir: its files keep their URIs from one demo to the next, so a second demo
     # finds them unchanged and embeds nothing again.
-    corpus = defanged_copy(settings.home / "demo-corpus")
+    corpus = docs_copy(settings.home / "demo-corpus")
     report = await ingest_folder(client, corpus, DEMO_COLLECTION)
     counts = f"{len(report.jobs)} documents ({report.summary.unchanged} unchanged), {chunk_count(report)} chunks"
     console.print(f"ingested {counts} into [bold]{DEMO_COLLECTION}[/bold]")

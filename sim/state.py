@@ -15,6 +15,7 @@ from sim.faults import choose
 from sim.latency import LatencyModel
 from sim.ledger import Ledger, ledger_key
 from sim.markers import MarkerCounters, Markers, parse
+from sim.provider import ProviderLimits
 
 MODELS = ("sim-chat", "sim-embed")
 
@@ -48,6 +49,7 @@ class SimState:
         self.slots = asyncio.Semaphore(config.concurrency)
         self.embedder: Embedder = make_embedder(config.embedder, config.dim)
         self.in_flight = 0
+        self.provider = ProviderLimits(config.rpm, config.tpm)
 
     def begin(
         self,
@@ -78,3 +80,4 @@ class SimState:
         """Clear the ledger and the marker counters."""
         self.ledger.reset()
         self.counters.reset()
+        self.provider.reset()

@@ -101,7 +101,7 @@ async def test_processes_racing_never_take_more_than_the_limit(isolated_settings
             "100",
             stdout=asyncio.subprocess.PIPE,
             cwd=ROOT,
-        )  # fmt: skip
+        )
         for _ in range(4)
     ]
     outputs = await asyncio.wait_for(asyncio.gather(*(r.communicate() for r in racers)), 120)

@@ -77,7 +77,7 @@ class Limiter:
         grant_id = uuid.uuid4().hex
         ok, wait_ms, reason = await self._run(
             name, "reserve", grant_id, max(0, tokens), endpoint.rpm or 0, endpoint.tpm or 0,
-            endpoint.max_concurrency or 0, WINDOW_MS, max(1000, int(hold_s * 1000)),
+            endpoint.max_concurrency or 0, int(endpoint.window_s * 1000), max(1000, int(hold_s * 1000)),
         )  # fmt: skip
         return Grant(bool(int(ok)), int(wait_ms) / 1000, str(reason), grant_id)
 
@@ -99,8 +99,8 @@ class Limiter:
         """Add one to a counter of the endpoint (e.g. `failovers`)."""
         await self._run(name, "count", counter)
 
-    async def state(self, name: str) -> EndpointState:
+    async def state(self, name: str, window_s: float = WINDOW_MS / 1000) -> EndpointState:
         """The endpoint's use now (read-only apart from dropping expired entries)."""
-        requests, tokens, in_flight, breaker, paused_ms, flat = await self._run(name, "state", WINDOW_MS)
+        requests, tokens, in_flight, breaker, paused_ms, flat = await self._run(name, "state", int(window_s * 1000))
         counters = {str(flat[i]): int(flat[i + 1]) for i in range(0, len(flat), 2)}
         return EndpointState(int(requests), int(tokens), int(in_flight), str(breaker), int(paused_ms) / 1000, counters)

@@ -30,6 +30,7 @@ class Endpoint(BaseModel):
     rpm: int | None = Field(None, gt=0, description="requests per sliding 60 s window")
     tpm: int | None = Field(None, gt=0, description="tokens per sliding 60 s window, counted as the provider does")
     max_concurrency: int | None = Field(None, gt=0, description="calls in flight at once, across every worker")
+    window_s: float = Field(60.0, gt=0, le=86_400, description="the sliding window rpm and tpm count over")
     # OpenAI counts a chat call's max_tokens against TPM when it arrives, not the tokens it then produced.
     count_output_bound: bool = True
 

@@ -1,9 +1,10 @@
 """The simulator as a limited provider: RPM/TPM limits counted as OpenAI counts them, and an outage switch.
 
-Limits (`--rpm N`, `--tpm N`): sliding 60 s windows. A request counts at arrival: one request, and its prompt tokens
-plus its output bound (`max_completion_tokens` / `max_tokens`, 1,024 when absent) for chat, its input tokens for
-embeddings. A request that would pass a limit is refused with 429, `Retry-After` / `retry-after-ms` (the time until
-it would fit) and `x-ratelimit-limit|remaining|reset-requests|tokens`; it counts toward nothing.
+Limits (`--rpm N`, `--tpm N`): sliding 60 s windows (`--limit-window S` shortens them for tests). A request counts
+at arrival: one request, and its prompt tokens plus its output bound (`max_completion_tokens` / `max_tokens`, 1,024
+when absent) for chat, its input tokens for embeddings. A request that would pass a limit is refused with 429,
+`Retry-After` / `retry-after-ms` (the time until it would fit) and `x-ratelimit-limit|remaining|reset-requests|tokens`;
+it counts toward nothing.
 `GET /sim/limits` shows the windows and how many calls each limit refused.
 
 Outage (`POST /sim/outage {"status": 503, "seconds": 60}`): every call is answered with that status until the time is
@@ -54,8 +55,8 @@ def _reset(seconds: float) -> str:
 class ProviderLimits:
     """One simulator's request and token windows (single event loop: no locking needed)."""
 
-    def __init__(self, rpm: int | None, tpm: int | None) -> None:
-        self.rpm, self.tpm = rpm, tpm
+    def __init__(self, rpm: int | None, tpm: int | None, window_s: float = WINDOW_S) -> None:
+        self.rpm, self.tpm, self.window_s = rpm, tpm, window_s
         self.window: deque[tuple[float, int]] = deque()
         self.tokens = 0
         self.refused = {"rpm": 0, "tpm": 0}
@@ -65,7 +66,7 @@ class ProviderLimits:
         self.outage_status = 503
 
     def _expire(self, now: float) -> None:
-        while self.window and self.window[0][0] <= now - WINDOW_S:
+        while self.window and self.window[0][0] <= now - self.window_s:
             self.tokens -= self.window.popleft()[1]
 
     def admit(self, tokens: int, retry_after_s: float) -> JSONResponse | None:
@@ -78,13 +79,13 @@ class ProviderLimits:
         self._expire(now)
         wait_requests = wait_tokens = 0.0
         if self.rpm is not None and len(self.window) + 1 > self.rpm:
-            wait_requests = self.window[0][0] + WINDOW_S - now
+            wait_requests = self.window[0][0] + self.window_s - now
         if self.tpm is not None and self.tokens + tokens > self.tpm:
-            freed, wait_tokens = 0, WINDOW_S
+            freed, wait_tokens = 0, self.window_s
             for arrived, counted in self.window:
                 freed += counted
                 if self.tokens - freed + tokens <= self.tpm:
-                    wait_tokens = arrived + WINDOW_S - now
+                    wait_tokens = arrived + self.window_s - now
                     break
         if wait_requests or wait_tokens:
             self.refused["rpm" if wait_requests >= wait_tokens else "tpm"] += 1
@@ -130,4 +131,4 @@ class ProviderLimits:
 
     def reset(self) -> None:
         """Empty the windows and counters (and end an outage)."""
-        self.__init__(self.rpm, self.tpm)  # type: ignore[misc]
+        self.__init__(self.rpm, self.tpm, self.window_s)  # type: ignore[misc]

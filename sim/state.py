@@ -49,7 +49,7 @@ class SimState:
         self.slots = asyncio.Semaphore(config.concurrency)
         self.embedder: Embedder = make_embedder(config.embedder, config.dim)
         self.in_flight = 0
-        self.provider = ProviderLimits(config.rpm, config.tpm)
+        self.provider = ProviderLimits(config.rpm, config.tpm, config.limit_window)
 
     def begin(
         self,

@@ -71,6 +71,9 @@ def register(app: typer.Typer) -> None:
             int | None,
             typer.Option(min=1, help="Tokens per sliding minute (prompt + max_tokens at arrival); more get a 429."),
         ] = None,
+        limit_window: Annotated[
+            float, typer.Option(min=0.1, max=3600, help="Seconds the --rpm/--tpm windows span (60; shorter for tests).")
+        ] = 60.0,
         record_requests: Annotated[
             bool, typer.Option("--record-requests", help="Keep each request's body in the ledger (for tests).")
         ] = False,
@@ -103,6 +106,7 @@ def register(app: typer.Typer) -> None:
                 record_requests=record_requests,
                 rpm=rpm,
                 tpm=tpm,
+                limit_window=limit_window,
             )
         except ValidationError as err:
             raise typer.BadParameter(str(err)) from None

@@ -16,7 +16,11 @@ from schemas.doctor import Finding
 
 
 async def model_checks(settings: Settings) -> list[Finding]:
-    """A one-token chat completion and one embedding at the configured endpoint."""
+    """A one-token chat completion and one embedding at the configured endpoint (each endpoint of a models file)."""
+    if settings.models_file is not None:
+        from launcher.checks_router import endpoint_checks
+
+        return await endpoint_checks(settings)
     import openai
 
     from activities.llm import make_llm

@@ -7,21 +7,29 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import openai
 import pytest
 import pytest_asyncio
+import redis.asyncio
+from rich.console import Console
 
 from activities.errors import classify
 from activities.llm import make_llm
 from activities.router import served_by
+from launcher.checks_router import endpoint_checks
 from runtime.limiter import Limiter
 from runtime.models_file import load_models
 from runtime.processes import free_port
 from runtime.redis import redis_client
+from runtime.router_stats import endpoint_stats
 from runtime.settings import Settings
+from schemas.doctor import CheckStatus
+from schemas.stats import StatsSnapshot
+from starter.stats_view import render
 
 CHAT = {"model": "sim-chat", "messages": [{"role": "user", "content": "Say something short."}], "max_tokens": 40}
 
@@ -131,7 +139,11 @@ async def test_an_outage_opens_the_breaker_and_traffic_returns_after_recovery(
 
 
 async def test_a_provider_429_pauses_the_endpoint_for_everyone(
-    sim_factory: Callable[..., str], routed: Callable[[Path], openai.AsyncOpenAI], tmp_path: Path
+    sim_factory: Callable[..., str],
+    routed: Callable[[Path], openai.AsyncOpenAI],
+    tmp_path: Path,
+    isolated_settings: Settings,
+    isolated_redis: redis.asyncio.Redis,
 ) -> None:
     # The file does not know the primary's limit (no tpm): its 429 pauses it for its Retry-After, and calls meanwhile
     # go to the backup without asking the primary again.
@@ -148,3 +160,29 @@ async def test_a_provider_429_pauses_the_endpoint_for_everyone(
         await second.chat.completions.create(**CHAT)
     assert served.endpoint == "backup"
     assert await calls_of(primary) == [200, 429]  # paused: the other worker never asked it
+
+    # `genai-flow stats` (and /metrics) show it: the pause, the 429, the failovers.
+    settings = isolated_settings.model_copy(update={"models_file": path})
+    rows = {row.endpoint: row for row in await endpoint_stats(isolated_redis, settings)}
+    assert rows["primary"].provider_429 == 1 and 50 < rows["primary"].paused_s <= 60
+    assert rows["primary"].served == 1 and rows["backup"].served == rows["backup"].failovers_in == 2
+    assert rows["primary"].requests == 1 and rows["primary"].throttled == 1  # the 429 counts toward nothing
+    snapshot = StatsSnapshot(
+        generated_at=datetime.now(UTC), namespace="n", window_minutes=1, endpoints=list(rows.values())
+    )
+    console = Console(width=200, record=True)
+    console.print(render(snapshot))
+    assert "primary (paused" in console.export_text()
+
+
+async def test_doctor_checks_every_endpoint_of_the_file(
+    sim_factory: Callable[..., str], tmp_path: Path, isolated_settings: Settings
+) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    settings = isolated_settings.model_copy(update={"models_file": models_file(tmp_path, sim_factory(), dead)})
+    findings = {f.check: f for f in await endpoint_checks(settings)}
+    assert set(findings) == {f"endpoint {n} ({k})" for n in ("primary", "backup") for k in ("chat", "embeddings")}
+    assert findings["endpoint primary (chat)"].status is CheckStatus.OK
+    down = findings["endpoint backup (embeddings)"]
+    assert down.status is CheckStatus.UNREACHABLE and dead in down.detail
+    assert "endpoints.backup.base_url" in (down.fix or "")

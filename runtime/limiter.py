@@ -20,6 +20,7 @@ from typing import Any
 import redis.asyncio
 from redis.exceptions import RedisError
 
+from runtime.keys import RedisKeys
 from schemas.models_file import Endpoint, RouterOptions
 
 WINDOW_MS = 60_000
@@ -64,7 +65,8 @@ class Limiter:
 
     def keys(self, endpoint: str) -> list[str]:
         """The nine keys of one endpoint, in the script's order."""
-        return [f"{self.prefix}:router:{endpoint}:{part}" for part in _PARTS]
+        keys = RedisKeys(self.prefix)
+        return [keys.router(endpoint, part) for part in _PARTS]
 
     async def _run(self, endpoint: str, *args: Any) -> list[Any]:
         try:

@@ -31,7 +31,7 @@ import httpx2
 from temporalio import activity
 
 from activities.router_wire import counted_tokens, estimate_tokens, provider_pause
-from runtime.limiter import Grant, Limiter, LimiterUnavailable
+from runtime.limiter import KEEP, Grant, Limiter, LimiterUnavailable
 from runtime.logging import get_logger
 from schemas.models_file import Endpoint, ModelsFile
 
@@ -165,9 +165,9 @@ class RouterTransport(httpx2.AsyncBaseTransport):
             if final:
                 raise
             return httpx2.Response(502), False
-        except BaseException:
+        except BaseException:  # a timeout or a cancelled call: it reached the provider, which may have counted it
             with contextlib.suppress(LimiterUnavailable):
-                await self.limiter.settle(name, grant, None, "fail")
+                await self.limiter.settle(name, grant, KEEP, "fail")
             raise
         status = response.status_code
         if status == 429 or status >= 500:

@@ -70,12 +70,12 @@ if op == 'reserve' then
   return {1, 0, 'ok'}
 
 elseif op == 'settle' then
-  -- ARGV: id, tokens (-1: the provider never saw the call, release it), outcome (ok | fail | none)
-  -- breaker: window ms, failures to open, open ms
+  -- ARGV: id, tokens (-1: the provider never saw the call, release it; -2: keep the estimate), outcome (ok | fail |
+  -- none), then for the breaker: window ms, failures to open, open ms
   local id, tokens, outcome = ARGV[2], tonumber(ARGV[3]), ARGV[4]
   redis.call('ZREM', conc, id)
   local held = redis.call('HGET', tok, id)
-  if held then
+  if held and tokens ~= -2 then
     if tokens < 0 then
       redis.call('DECRBY', total, held); redis.call('HDEL', tok, id); redis.call('ZREM', win, id)
     else

@@ -24,6 +24,7 @@ from runtime.keys import RedisKeys
 from schemas.models_file import Endpoint, RouterOptions
 
 WINDOW_MS = 60_000
+KEEP = -2  # settle's `tokens` for a call the provider may have counted but did not report: the estimate stays
 SCRIPT = (Path(__file__).with_name("limiter.lua")).read_text(encoding="utf-8")
 _PARTS = ("win", "tok", "total", "conc", "pause", "open", "probe", "fails", "stats")
 
@@ -84,7 +85,8 @@ class Limiter:
         return Grant(bool(int(ok)), int(wait_ms) / 1000, str(reason), grant_id)
 
     async def settle(self, name: str, grant: Grant, tokens: int | None, outcome: str) -> bool:
-        """Count `tokens` (None: the provider never saw the call) and feed the breaker; True when it just opened."""
+        """Count `tokens` (None: the provider never saw the call; KEEP: the estimate) and feed the breaker; True when
+        the breaker just opened."""
         o = self.options
         _ok, _ms, what = await self._run(
             name, "settle", grant.id, -1 if tokens is None else tokens, outcome,

@@ -74,8 +74,6 @@ class ProviderLimits:
         now = time.monotonic()
         if now < self.outage_until:
             return error_response(self.outage_status, min(retry_after_s, self.outage_until - now))
-        if self.rpm is None and self.tpm is None:
-            return None
         self._expire(now)
         wait_requests = wait_tokens = 0.0
         if self.rpm is not None and len(self.window) + 1 > self.rpm:
@@ -87,7 +85,7 @@ class ProviderLimits:
                 if self.tokens - freed + tokens <= self.tpm:
                     wait_tokens = arrived + self.window_s - now
                     break
-        if wait_requests or wait_tokens:
+        if wait_requests or wait_tokens:  # (both stay 0 without limits: every call is counted, none refused)
             self.refused["rpm" if wait_requests >= wait_tokens else "tpm"] += 1
             return self._refusal(wait_requests, wait_tokens)
         self.window.append((now, tokens))

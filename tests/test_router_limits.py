@@ -18,7 +18,7 @@ import pytest
 import redis.asyncio
 
 from activities.router_wire import counted_tokens, estimate_tokens, provider_pause
-from runtime.limiter import Limiter, LimiterUnavailable
+from runtime.limiter import KEEP, Limiter, LimiterUnavailable
 from runtime.models_file import ModelsFileError, parse_models
 from runtime.settings import Settings, SettingsError, load_settings
 from schemas.models_file import Endpoint, RouterOptions
@@ -124,8 +124,10 @@ async def test_tokens_settle_and_the_wait_is_the_time_until_capacity(
     third = await limiter.reserve("e", endpoint, 1, 30)
     assert not third.granted and third.reason == "concurrency"  # one in flight already
     await limiter.settle("e", second, None, "none")  # never reached the provider: nothing counted
+    timed_out = await limiter.reserve("e", endpoint, 7, 30)
+    await limiter.settle("e", timed_out, KEEP, "fail")  # reached the provider, which may have counted it: kept
     state = await limiter.state("e")
-    assert (state.requests, state.tokens, state.in_flight) == (1, 50, 0)
+    assert (state.requests, state.tokens, state.in_flight) == (2, 57, 0)
 
 
 async def test_a_pause_only_grows_and_an_open_breaker_probes_once(

@@ -6,6 +6,7 @@ Two simulators on two ports are a primary and a backup; the models file points t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 import pytest_asyncio
 import redis.asyncio
 from rich.console import Console
+from temporalio.testing import ActivityEnvironment
 
 from activities.errors import classify
 from activities.llm import make_llm
@@ -186,3 +188,34 @@ async def test_doctor_checks_every_endpoint_of_the_file(
     down = findings["endpoint backup (embeddings)"]
     assert down.status is CheckStatus.UNREACHABLE and dead in down.detail
     assert "endpoints.backup.base_url" in (down.fix or "")
+
+
+async def test_bulk_work_leaves_interactive_calls_their_share(
+    sim_factory: Callable[..., str], routed: Callable[[Path], openai.AsyncOpenAI], tmp_path: Path
+) -> None:
+    # TPM 1,000; each call counts ~100. Ingestion's embeddings (activity `embed_chunks`) may fill 80% of it, so an
+    # answer's call still goes through while the bulk work waits.
+    path = tmp_path / "one.yaml"
+    path.write_text(
+        f'endpoints: {{p: {{base_url: "{sim_factory()}/v1", tpm: 1000}}}}\nmodels: {{sim-embed: [p], sim-chat: [p]}}'
+    )
+    llm = routed(path)
+    text = " ".join(f"w{i}" for i in range(100))  # 100 tokens
+
+    def running_as(activity_type: str) -> ActivityEnvironment:
+        env = ActivityEnvironment()
+        env.info = dataclasses.replace(env.info, activity_type=activity_type)
+        return env
+
+    async def embed() -> bool:
+        try:
+            await llm.embeddings.create(model="sim-embed", input=text)
+        except openai.RateLimitError:
+            return False
+        return True
+
+    bulk = running_as("embed_chunks")
+    served = [await bulk.run(embed) for _ in range(10)]
+    assert served == [True] * 8 + [False] * 2  # bulk stops at 800 of 1,000
+    assert await running_as("embed").run(embed)  # an answer's retrieval embedding is interactive: served
+    assert await running_as("chat").run(embed) and not await running_as("chat").run(embed)  # then the limit holds

@@ -1,12 +1,13 @@
 """The model router: every model call of a worker goes through it when GENAI_FLOW_MODELS_FILE is set.
 
 It sits under the OpenAI client as its HTTP transport, so the activities, the never-pay-twice lock and the classifier
-see ordinary responses. For each request it walks the logical model's endpoints in order (docs/models.md):
+see ordinary responses. For each request it walks the logical model's endpoints in order (docs/router.md):
 
 1. reserve one request and the request's token estimate (activities/router_wire.py) on the endpoint's shared limiter
    (runtime/limiter.py). No capacity within `failover_after_s`, or the breaker open: the next endpoint. No endpoint
-   has capacity: the provider is not called; the answer is a 429 whose `retry-after-ms` is the time until capacity,
-   which the classifier turns into `Throttled` with that `next_retry_delay` (never counted toward the 5 attempts).
+   has capacity: the provider is not called; a wait up to `wait_in_call_s` is slept here, a longer one is answered
+   with a 429 whose `retry-after-ms` is the time until capacity, which the classifier turns into `Throttled` with
+   that `next_retry_delay` (never counted toward the 5 attempts).
 2. send it there, with the endpoint's own model name and API key and the same Idempotency-Key (so a provider that
    deduplicates never bills twice across endpoints). Refused connections, 5xx and 429 go to the next endpoint at once;
    a 429 also pauses the endpoint for every worker (its Retry-After / x-ratelimit-reset-*, else `cooldown_s`).
@@ -19,10 +20,12 @@ only `bulk_share` of an endpoint's limits, so interactive calls always find the 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import json
 import os
+import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -104,6 +107,23 @@ class RouterTransport(httpx2.AsyncBaseTransport):
             return httpx2.Response(404, json={"error": {"message": message, "type": "invalid_request_error"}})
         path = request.url.path.removeprefix(self.client_path)
         estimate = estimate_tokens(body)
+        # A short wait is slept here (the attempt keeps heartbeating); a longer one frees the slot (Throttled).
+        give_up = time.monotonic() + self.models.router.wait_in_call_s
+        while True:
+            response, wait = await self._route(request, body, targets, path, estimate)
+            if wait is None or time.monotonic() + wait > give_up:
+                return response
+            await asyncio.sleep(wait)
+
+    async def _route(
+        self,
+        request: httpx2.Request,
+        body: dict[str, Any],
+        targets: list[tuple[str, Endpoint, str]],
+        path: str,
+        estimate: int,
+    ) -> tuple[httpx2.Response, float | None]:
+        """One walk over the endpoints: (the response, None), or (a throttled response, the wait for capacity)."""
         waits: list[tuple[float, str]] = []
         failed: httpx2.Response | None = None  # the last endpoint's own error, returned when no other serves
         for i, (name, endpoint, model) in enumerate(targets):
@@ -111,7 +131,7 @@ class RouterTransport(httpx2.AsyncBaseTransport):
                 grant = await self.limiter.reserve(name, self._share(endpoint), estimate, self.hold_s)
             except LimiterUnavailable as err:
                 log.warning("router fails closed", endpoint=name, error=str(err))
-                return _throttled(self.models.router.unavailable_retry_s, f"limiter unavailable ({err})")
+                return _throttled(self.models.router.unavailable_retry_s, f"limiter unavailable ({err})"), None
             if not grant.granted:
                 waits.append((grant.wait_s, f"{name} {grant.reason}"))
                 if grant.reason != "open" and grant.wait_s <= self.models.router.failover_after_s:
@@ -122,12 +142,12 @@ class RouterTransport(httpx2.AsyncBaseTransport):
             final = i == len(targets) - 1
             response, done = await self._send(request, body, (name, endpoint, model), path, grant, final)
             if done:
-                return response
+                return response, None
             failed = response
         if failed is not None and not waits:
-            return failed
+            return failed, None
         wait = min(waits)[0] if waits else self.models.router.unavailable_retry_s
-        return _throttled(wait, f"no capacity ({', '.join(w for _, w in waits)}); capacity in {wait:.1f} s")
+        return _throttled(wait, f"no capacity ({', '.join(w for _, w in waits)}); capacity in {wait:.1f} s"), wait
 
     def _share(self, endpoint: Endpoint) -> Endpoint:
         """The endpoint's limits as this call may use them: bulk work gets `bulk_share` of each."""

@@ -80,6 +80,9 @@ elseif op == 'settle' then
       redis.call('DECRBY', total, held); redis.call('HDEL', tok, id); redis.call('ZREM', win, id)
     else
       redis.call('INCRBY', total, tokens - tonumber(held)); redis.call('HSET', tok, id, tokens)
+      -- The provider counted the call when it arrived, after we reserved it: from now on the entry leaves our
+      -- window no earlier than it leaves the provider's, so a call waking exactly at our expiry is never early.
+      redis.call('ZADD', win, 'XX', now, id)
     end
   end
   if outcome == 'ok' then

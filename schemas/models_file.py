@@ -58,6 +58,9 @@ class RouterOptions(BaseModel):
     failover_after_s: float = Field(
         2.0, ge=0, description="a wait for capacity longer than this sends the call to the next endpoint"
     )
+    wait_in_call_s: float = Field(
+        1.0, ge=0, le=30, description="a wait for capacity up to this long is slept inside the call, not rescheduled"
+    )
     breaker_failures: int = Field(5, ge=1, description="failures within breaker_window_s that open the breaker")
     breaker_window_s: float = Field(30.0, gt=0)
     breaker_open_s: float = Field(30.0, gt=0, description="how long an open breaker refuses before a probe")

@@ -116,7 +116,7 @@ async def test_an_outage_opens_the_breaker_and_traffic_returns_after_recovery(
 ) -> None:
     primary, backup = sim_factory(), sim_factory()
     # A 503 outage: failed calls go to the backup at once, then the breaker opens and the primary is skipped.
-    llm = routed(models_file(tmp_path, primary, backup, breaker_failures=2, breaker_open_s=0.5))
+    llm = routed(models_file(tmp_path, primary, backup, breaker_failures=2, breaker_open_s=3))
     async with httpx.AsyncClient(base_url=primary) as http:
         await http.post("/sim/outage", json={"status": 503, "seconds": 1.0})
     for _ in range(4):
@@ -129,7 +129,7 @@ async def test_an_outage_opens_the_breaker_and_traffic_returns_after_recovery(
     )
     assert (await limiter.state("primary")).breaker == "open"
 
-    await asyncio.sleep(1.1)  # the outage is over and the breaker half-open: one probe, then the primary again
+    await asyncio.sleep(3.1)  # the outage is over and the breaker half-open: one probe, then the primary again
     for _ in range(2):
         with served_by() as served:
             await llm.chat.completions.create(**CHAT)

@@ -15,7 +15,8 @@ see ordinary responses. For each request it walks the logical model's endpoints 
    (`served_by`), so the step's usage records it.
 
 Redis unreachable: fail closed (a 429 after `unavailable_retry_s`). Bulk work (ingestion's `embed_chunks`) may fill
-only `bulk_share` of an endpoint's limits, so interactive calls always find the rest free.
+only `bulk_share` of an endpoint's limits, so interactive calls always find the rest free, and bulk jobs share that
+part fairly (the limiter's `owner`: n jobs in the window hold at most 1/n of it each).
 """
 
 from __future__ import annotations
@@ -82,6 +83,11 @@ def _bulk() -> bool:
     return activity.in_activity() and activity.info().activity_type in BULK_ACTIVITIES
 
 
+def _bulk_owner() -> str:
+    """The job a bulk call belongs to (bulk jobs share an endpoint fairly), '' for interactive calls."""
+    return (activity.info().workflow_id or "") if _bulk() else ""
+
+
 class RouterTransport(httpx2.AsyncBaseTransport):
     """An httpx transport that routes OpenAI API requests across the models file's endpoints (module docstring)."""
 
@@ -128,7 +134,7 @@ class RouterTransport(httpx2.AsyncBaseTransport):
         failed: httpx2.Response | None = None  # the last endpoint's own error, returned when no other serves
         for i, (name, endpoint, model) in enumerate(targets):
             try:
-                grant = await self.limiter.reserve(name, self._share(endpoint), estimate, self.hold_s)
+                grant = await self.limiter.reserve(name, self._share(endpoint), estimate, self.hold_s, _bulk_owner())
             except LimiterUnavailable as err:
                 log.warning("router fails closed", endpoint=name, error=str(err))
                 return _throttled(self.models.router.unavailable_retry_s, f"limiter unavailable ({err})"), None

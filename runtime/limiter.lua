@@ -2,19 +2,29 @@
 -- Clock: the Redis server's TIME, so workers on hosts with skewed clocks share one window.
 -- KEYS: 1 win (zset id -> arrival ms), 2 tok (hash id -> tokens), 3 total (tokens in the window), 4 conc (zset id ->
 --       expiry ms), 5 pause (until ms), 6 open (breaker open until ms), 7 probe (half-open probe taken), 8 fails
---       (zset of failure ms), 9 stats (hash of counters)
+--       (zset of failure ms), 9 stats (hash of counters), 10 own (hash id -> owner of a bulk reservation),
+--       11 owntot (hash owner -> its tokens in the window)
 -- ARGV[1] is the operation; the rest depend on it.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local op = ARGV[1]
-local win, tok, total, conc, pause, open, probe, fails, stats =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]
+local win, tok, total, conc, pause, open, probe, fails, stats, own, owntot =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
+
+local function owner_add(id, delta)
+  local who = redis.call('HGET', own, id)
+  if who and redis.call('HINCRBY', owntot, who, delta) <= 0 then redis.call('HDEL', owntot, who) end
+  return who
+end
 
 local function expire_window(window)
   local old = redis.call('ZRANGEBYSCORE', win, '-inf', now - window)
   for _, id in ipairs(old) do
     local n = redis.call('HGET', tok, id)
-    if n then redis.call('DECRBY', total, n); redis.call('HDEL', tok, id) end
+    if n then
+      redis.call('DECRBY', total, n); redis.call('HDEL', tok, id)
+      if owner_add(id, -tonumber(n)) then redis.call('HDEL', own, id) end
+    end
   end
   if #old > 0 then redis.call('ZREMRANGEBYSCORE', win, '-inf', now - window) end
 end
@@ -27,8 +37,9 @@ local function refuse(wait, reason)
 end
 
 if op == 'reserve' then
-  -- ARGV: id, tokens, rpm, tpm, concurrency, window ms, in-flight ttl ms (0 = no limit)
-  local id, need = ARGV[2], tonumber(ARGV[3])
+  -- ARGV: id, tokens, rpm, tpm, concurrency, window ms, in-flight ttl ms (0 = no limit), owner ('' = none)
+  local id, need, owner = ARGV[2], tonumber(ARGV[3]), ARGV[9] or ''
+
   local rpm, tpm, cmax = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
   local window, ttl = tonumber(ARGV[7]), tonumber(ARGV[8])
   local until_open = tonumber(redis.call('GET', open) or '0')
@@ -55,6 +66,21 @@ if op == 'reserve' then
       end
       return refuse(window, 'tpm')
     end
+    if owner ~= '' then
+      -- Fair shares among the owners of bulk work: with n of them in the window, none may hold more than tpm / n.
+      local mine = tonumber(redis.call('HGET', owntot, owner) or '0')
+      local n = redis.call('HLEN', owntot)
+      if mine == 0 then n = n + 1 end
+      if n > 1 and mine + need > tpm / n then
+        local entries = redis.call('ZRANGE', win, 0, -1, 'WITHSCORES')
+        for i = 1, #entries, 2 do
+          if redis.call('HGET', own, entries[i]) == owner then
+            return refuse(tonumber(entries[i + 1]) + window - now, 'share')
+          end
+        end
+        return refuse(window, 'share')
+      end
+    end
   end
   if cmax > 0 then
     redis.call('ZREMRANGEBYSCORE', conc, '-inf', now)  -- slots of crashed workers expire
@@ -65,7 +91,10 @@ if op == 'reserve' then
   redis.call('ZADD', win, now, id)
   redis.call('HSET', tok, id, need)
   redis.call('INCRBY', total, need)
-  for _, k in ipairs({win, tok, total}) do redis.call('PEXPIRE', k, window * 2) end
+  if owner ~= '' and tpm > 0 then
+    redis.call('HSET', own, id, owner); redis.call('HINCRBY', owntot, owner, need)
+  end
+  for _, k in ipairs({win, tok, total, own, owntot}) do redis.call('PEXPIRE', k, window * 2) end
   redis.call('HINCRBY', stats, 'reserved', 1)
   return {1, 0, 'ok'}
 
@@ -78,8 +107,10 @@ elseif op == 'settle' then
   if held and tokens ~= -2 then
     if tokens < 0 then
       redis.call('DECRBY', total, held); redis.call('HDEL', tok, id); redis.call('ZREM', win, id)
+      if owner_add(id, -tonumber(held)) then redis.call('HDEL', own, id) end
     else
       redis.call('INCRBY', total, tokens - tonumber(held)); redis.call('HSET', tok, id, tokens)
+      owner_add(id, tokens - tonumber(held))
       -- The provider counted the call when it arrived, after we reserved it: from now on the entry leaves our
       -- window no earlier than it leaves the provider's, so a call waking exactly at our expiry is never early.
       redis.call('ZADD', win, 'XX', now, id)

@@ -6,8 +6,9 @@ Per endpoint, under `<GENAI_FLOW_KEY_PREFIX>:router:<endpoint>:`, Redis keeps th
 two hosts can never both take the last slot, and the clock is the Redis server's, not the workers'.
 
 `reserve` takes one request and an estimate of its tokens on the RPM/TPM windows and one concurrency slot, or says
-how long until capacity; `settle` replaces the estimate with what the provider counted and frees the slot, and feeds
-the breaker. Redis unreachable is `LimiterUnavailable`: the router fails closed on it (waits, never pays).
+how long until capacity (bulk jobs, given as `owner`, share the TPM fairly); `settle` replaces the estimate with what
+the provider counted, frees the slot and feeds the breaker. Redis unreachable is `LimiterUnavailable`: the router
+fails closed on it (waits, never pays).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from schemas.models_file import Endpoint, RouterOptions
 WINDOW_MS = 60_000
 KEEP = -2  # settle's `tokens` for a call the provider may have counted but did not report: the estimate stays
 SCRIPT = (Path(__file__).with_name("limiter.lua")).read_text(encoding="utf-8")
-_PARTS = ("win", "tok", "total", "conc", "pause", "open", "probe", "fails", "stats")
+_PARTS = ("win", "tok", "total", "conc", "pause", "open", "probe", "fails", "stats", "own", "owntot")
 
 
 class LimiterUnavailable(RuntimeError):
@@ -75,12 +76,15 @@ class Limiter:
         except (RedisError, OSError) as err:
             raise LimiterUnavailable(f"the router's limiter cannot reach Redis: {err}") from err
 
-    async def reserve(self, name: str, endpoint: Endpoint, tokens: int, hold_s: float) -> Grant:
-        """One request and `tokens` on the endpoint's windows and a slot held at most `hold_s`, or the wait."""
+    async def reserve(self, name: str, endpoint: Endpoint, tokens: int, hold_s: float, owner: str = "") -> Grant:
+        """One request and `tokens` on the endpoint's windows and a slot held at most `hold_s`, or the wait.
+
+        With an `owner` (a bulk job), the TPM is also shared fairly: with n owners holding tokens in the window, none
+        may hold more than tpm / n (refused with reason `share` until its own oldest call leaves the window)."""
         grant_id = uuid.uuid4().hex
         ok, wait_ms, reason = await self._run(
             name, "reserve", grant_id, max(0, tokens), endpoint.rpm or 0, endpoint.tpm or 0,
-            endpoint.max_concurrency or 0, int(endpoint.window_s * 1000), max(1000, int(hold_s * 1000)),
+            endpoint.max_concurrency or 0, int(endpoint.window_s * 1000), max(1000, int(hold_s * 1000)), owner,
         )  # fmt: skip
         return Grant(bool(int(ok)), int(wait_ms) / 1000, str(reason), grant_id)
 

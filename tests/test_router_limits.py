@@ -173,3 +173,26 @@ async def test_the_simulator_counts_requests_and_tokens_as_a_provider(sim_factor
     assert refused.headers["x-ratelimit-remaining-tokens"] == "21"
     assert refused.headers["x-ratelimit-reset-tokens"].endswith("s")
     assert limits["requests"] == 3 and limits["tokens"] == 279 and limits["refused_rpm"] == 1
+
+
+async def test_bulk_jobs_share_an_endpoint_fairly(
+    isolated_settings: Settings, isolated_redis: redis.asyncio.Redis
+) -> None:
+    limiter = _limiter(isolated_settings, isolated_redis)
+    endpoint = Endpoint(base_url="http://127.0.0.1:1/v1", tpm=100)
+    held = {"a": 0, "b": 0}
+
+    async def take(owner: str, times: int) -> None:
+        for _ in range(times):
+            grant = await limiter.reserve("e", endpoint, 10, 30, owner=owner)
+            if grant.granted:
+                held[owner] += 10
+            else:
+                assert grant.reason in ("share", "tpm") and grant.wait_s > 0
+
+    await take("a", 5)  # alone: a may take all of it
+    await take("b", 1)  # b arrives: two owners, 50 each at most
+    await take("a", 5)  # a already holds 50: refused beyond its share, though 40 are free (without shares: 90 / 10)
+    await take("b", 5)
+    assert held == {"a": 50, "b": 50}
+    assert (await limiter.reserve("e", endpoint, 10, 30)).reason == "tpm"  # the window is full for everyone

@@ -22,6 +22,7 @@ from temporalio.testing import ActivityEnvironment
 from activities.errors import classify
 from activities.llm import make_llm
 from activities.router import served_by
+from gateway.observability import families
 from launcher.checks_router import endpoint_checks
 from runtime.limiter import Limiter
 from runtime.models_file import load_models
@@ -175,6 +176,11 @@ async def test_a_provider_429_pauses_the_endpoint_for_everyone(
     console = Console(width=200, record=True)
     console.print(render(snapshot))
     assert "primary (paused" in console.export_text()
+    gauges = {family.name: family for family in families(snapshot)}
+    assert {(s.labels["endpoint"], s.value) for s in gauges["genai_router_provider_429"].samples} == {
+        ("primary", 1),
+        ("backup", 0),
+    }
 
 
 async def test_doctor_checks_every_endpoint_of_the_file(

@@ -33,6 +33,7 @@ from activities.faults import fault_point
 from activities.idempotency import IdempotencyStore, LockBusy, StoreUnavailable, count_unavailable
 from activities.metrics import record_inference, record_inference_failure
 from activities.retry import HEARTBEAT_TIMEOUT, MAX_ATTEMPTS, backoff_delay
+from activities.router import served_by
 from activities.stepcontext import StepContext as StepContext  # re-exported: activities build on it
 from activities.stepcontext import max_tokens_of, state_from
 from runtime.logging import get_logger
@@ -61,6 +62,13 @@ def idempotency_key(call: InferenceCall) -> str:
 def usage_of(result: BaseModel) -> Usage:
     """The `usage` of an inference result (every result model has one)."""
     return cast(Usage, result.usage)  # type: ignore[attr-defined]
+
+
+def with_endpoint(result: R, endpoint: str) -> R:
+    """The result with its usage naming the endpoint that served it (unchanged without a models file)."""
+    if not endpoint:
+        return result
+    return result.model_copy(update={"usage": usage_of(result).model_copy(update={"endpoint": endpoint})})
 
 
 class StepRunner:
@@ -144,7 +152,9 @@ class _Attempt:
                 else None
             )
             async with self._heartbeating():
-                result = await self._compute(compute, call_timeout, tokens)
+                with served_by() as served:  # the models file's endpoint that served the call, for its usage
+                    result = await self._compute(compute, call_timeout, tokens)
+                result = with_endpoint(result, served.endpoint)
                 if tokens is not None:
                     await tokens.flush()
             result = self._with_earlier_billing(result)

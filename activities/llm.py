@@ -22,12 +22,14 @@ def make_llm(settings: Settings, base_url: str | None = None) -> openai.AsyncOpe
     inside the pool, so the limit follows `max_concurrent_activities`. Close it with `await llm.close()`.
     """
     size = settings.max_concurrent_activities
+    base_url = base_url or settings.llm_base_url
     http_client = openai.DefaultAsyncHttpxClient(
         limits=httpx2.Limits(max_connections=size, max_keepalive_connections=size),
         timeout=llm_timeout(settings),
+        transport=router_transport(settings, base_url),  # None without a models file: calls go to base_url as is
     )
     return openai.AsyncOpenAI(
-        base_url=base_url or settings.llm_base_url,
+        base_url=base_url,
         api_key=settings.llm_api_key,
         max_retries=0,
         timeout=llm_timeout(settings),
@@ -35,8 +37,22 @@ def make_llm(settings: Settings, base_url: str | None = None) -> openai.AsyncOpe
     )
 
 
+def router_transport(settings: Settings, base_url: str) -> httpx2.AsyncBaseTransport | None:
+    """The model router under the client when GENAI_FLOW_MODELS_FILE is set (activities/router.py), else None."""
+    if settings.models_file is None:
+        return None
+    from activities.router import RouterTransport
+    from runtime.limiter import Limiter
+    from runtime.models_file import load_models
+    from runtime.redis import redis_client
+
+    models = load_models(settings.models_file)
+    limiter = Limiter(redis_client(settings), settings.key_prefix, models.router)
+    return RouterTransport(models, limiter, base_url, hold_s=settings.inference_timeout_s + 30)
+
+
 def make_embed_llm(settings: Settings) -> openai.AsyncOpenAI | None:
     """A client for GENAI_FLOW_EMBED_BASE_URL when embeddings live elsewhere than chat; None when they share it."""
-    if settings.embed_url == settings.llm_base_url:
+    if settings.embed_url == settings.llm_base_url or settings.models_file is not None:  # the file routes both
         return None
     return make_llm(settings, settings.embed_url)

@@ -37,6 +37,16 @@ GAUGES = {
     "genai_worker_slots_available": "Task slots free, summed over live workers",
     "genai_workers": "Live workers reporting slot use",
     "genai_stats_read_errors": "Sources the last stats read could not reach (0 = complete)",
+    "genai_router_window_requests": "Requests counted in a models-file endpoint's current window",
+    "genai_router_window_tokens": "Tokens counted in a models-file endpoint's current window",
+    "genai_router_limit_rpm": "The endpoint's requests-per-window limit",
+    "genai_router_limit_tpm": "The endpoint's tokens-per-window limit",
+    "genai_router_in_flight": "Calls in flight at the endpoint, over every worker",
+    "genai_router_throttled": "Calls told to wait for the endpoint's capacity (never sent; counter since start)",
+    "genai_router_throttled_wait_seconds": "Sum of the waits throttled calls were given",
+    "genai_router_failovers_in": "Calls the endpoint served for an endpoint listed before it",
+    "genai_router_provider_429": "429s the endpoint itself answered",
+    "genai_router_breaker_open": "The endpoint's circuit breaker: 0 closed, 0.5 half open, 1 open",
 }
 
 
@@ -87,6 +97,32 @@ def _worker_families(snap: StatsSnapshot) -> list[GaugeMetricFamily]:
     return gauges
 
 
+def _endpoint_families(snap: StatsSnapshot) -> list[GaugeMetricFamily]:
+    fields = {
+        "genai_router_window_requests": "requests",
+        "genai_router_window_tokens": "tokens",
+        "genai_router_limit_rpm": "rpm",
+        "genai_router_limit_tpm": "tpm",
+        "genai_router_in_flight": "in_flight",
+        "genai_router_throttled": "throttled",
+        "genai_router_throttled_wait_seconds": "throttled_wait_s",
+        "genai_router_failovers_in": "failovers_in",
+        "genai_router_provider_429": "provider_429",
+        "genai_router_breaker_open": "breaker",
+    }
+    found = []
+    for name, field in fields.items():
+        gauge = _gauge(name, ["endpoint"])
+        for e in snap.endpoints:
+            value = getattr(e, field)
+            if field == "breaker":
+                value = {"closed": 0, "half_open": 0.5, "open": 1}[value]
+            if value is not None:
+                gauge.add_metric([e.endpoint], value)
+        found.append(gauge)
+    return found
+
+
 def families(snap: StatsSnapshot) -> list[GaugeMetricFamily]:
     """The gauges of one snapshot."""
     singles = []
@@ -98,7 +134,8 @@ def families(snap: StatsSnapshot) -> list[GaugeMetricFamily]:
         gauge = _gauge(name)
         gauge.add_metric([], value)
         singles.append(gauge)
-    return [*_queue_families(snap), *_pipeline_families(snap), *_worker_families(snap), *singles]
+    return [*_queue_families(snap), *_pipeline_families(snap), *_worker_families(snap), *_endpoint_families(snap),
+            *singles]  # fmt: skip
 
 
 class StatsCollector(Collector):

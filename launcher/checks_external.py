@@ -41,7 +41,14 @@ def _unreachable_fix(settings: Settings, base_setting: str) -> str:
 
 
 async def model_checks(settings: Settings) -> list[Finding]:
-    """A one-token chat completion at the chat endpoint and one embedding at the embeddings endpoint."""
+    """A one-token chat completion at the chat endpoint and one embedding at the embeddings endpoint.
+
+    With a models file, each endpoint of the file instead.
+    """
+    if settings.models_file is not None:
+        from launcher.checks_router import endpoint_checks
+
+        return await endpoint_checks(settings)
     import openai
 
     from activities.llm import make_llm

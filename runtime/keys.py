@@ -78,6 +78,10 @@ class RedisKeys:
         """The slot-use report of one live worker process."""
         return f"{self.prefix}:workers:{identity}"
 
+    def router(self, endpoint: str, part: str) -> str:
+        """One part of the model router's shared state of an endpoint (runtime/limiter.py)."""
+        return f"{self.prefix}:router:{endpoint}:{part}"
+
     def worker_slots_pattern(self) -> str:
         """SCAN pattern matching every live worker's report."""
         return f"{self.prefix}:workers:*"

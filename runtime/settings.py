@@ -113,6 +113,8 @@ class Settings(BaseSettings):
     idempotency_ttl_s: int = Field(7 * 24 * 3600, gt=0, validation_alias=_env("GENAI_FLOW_IDEMPOTENCY_TTL_S"))
     cross_job_cache: bool = Field(True, validation_alias=_env("GENAI_FLOW_CROSS_JOB_CACHE"))
     prices_file: Path | None = Field(None, validation_alias=_env("GENAI_FLOW_PRICES_FILE"))
+    # Endpoints, their limits and failover order (docs/models.md); validated here, so every start refuses a bad one.
+    models_file: Path | None = Field(None, validation_alias=_env("GENAI_FLOW_MODELS_FILE"))
     # Python modules whose `@agent_tool` functions workers register (comma list; docs/agents.md).
     agent_tool_modules: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias=_env("GENAI_FLOW_AGENT_TOOLS")
@@ -181,6 +183,17 @@ class Settings(BaseSettings):
                 self.max_tokens = {**self.max_tokens, **LOCAL_MAX_TOKENS}
             if "score_gap" not in self.model_fields_set:
                 self.score_gap = LOCAL_SCORE_GAP
+        return self
+
+    @model_validator(mode="after")
+    def _models_file(self) -> Settings:
+        if self.models_file is not None:
+            from runtime.models_file import ModelsFileError, load_models
+
+            try:
+                load_models(self.models_file, (self.chat_model, self.embed_model))
+            except ModelsFileError as err:
+                raise SettingsError(f"GENAI_FLOW_MODELS_FILE {err}") from None
         return self
 
     @property

@@ -5,7 +5,8 @@ It reads only the Temporal server and Redis, never a worker, so every number is 
 - in-flight jobs per pipeline, pending approvals, DLQ size: visibility counts (search attributes),
 - p50/p95 latency per pipeline and tokens/cost per model over a window: the per-minute counters the
   job-closing activity writes (runtime/jobstats.py),
-- worker slot utilisation: what live workers report (workers/utilisation.py).
+- worker slot utilisation: what live workers report (workers/utilisation.py),
+- each models-file endpoint's use of its limits, throttled waits, breaker and failovers (runtime/router_stats.py).
 A source that fails is named in `errors` and the rest of the snapshot is still returned.
 """
 
@@ -25,6 +26,7 @@ from temporalio.client import Client
 
 from runtime.jobstats import JobStatsStore, WindowStats
 from runtime.keys import RedisKeys
+from runtime.router_stats import endpoint_stats
 from runtime.settings import Settings
 from schemas import queues
 from schemas.jobs import Pipeline
@@ -59,13 +61,19 @@ class StatsReader:
     async def snapshot(self, window_minutes: int = DEFAULT_WINDOW_MIN) -> StatsSnapshot:
         """Read every source at once."""
         errors: list[str] = []
-        queue_rows, in_flight, pending, dead, window, workers = await asyncio.gather(
-            self._guard("task queues", self.queue_stats(), [], errors),
-            self._guard("visibility", self.in_flight(), {}, errors),
-            self._guard("visibility", self._count(PENDING_APPROVALS), 0, errors),
-            self._guard("visibility", self._count("DeadLettered = true"), 0, errors),
-            self._guard("redis", JobStatsStore(self.redis, self.keys).window(window_minutes), WindowStats(), errors),
-            self._guard("redis", self.worker_slots(), [], errors),
+        # Two gathers: asyncio.gather keeps its result types for at most six awaitables.
+        (queue_rows, in_flight, pending, dead, window, workers), endpoints = await asyncio.gather(
+            asyncio.gather(
+                self._guard("task queues", self.queue_stats(), [], errors),
+                self._guard("visibility", self.in_flight(), {}, errors),
+                self._guard("visibility", self._count(PENDING_APPROVALS), 0, errors),
+                self._guard("visibility", self._count("DeadLettered = true"), 0, errors),
+                self._guard(
+                    "redis", JobStatsStore(self.redis, self.keys).window(window_minutes), WindowStats(), errors
+                ),
+                self._guard("redis", self.worker_slots(), [], errors),
+            ),
+            self._guard("router", endpoint_stats(self.redis, self.settings), [], errors),
         )
         pipelines = []
         for pipeline in Pipeline:
@@ -81,6 +89,7 @@ class StatsReader:
             pipelines=pipelines,
             models=sorted(window.models.values(), key=lambda m: m.model),
             workers=workers,
+            endpoints=endpoints,
             pending_approvals=pending,
             dead_lettered=dead,
             errors=sorted(set(errors)),

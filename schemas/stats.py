@@ -54,6 +54,27 @@ class WorkerSlots(BaseModel):
     utilisation: float = Field(0.0, ge=0, le=1, description="used / (used + available)")
 
 
+class EndpointStats(BaseModel):
+    """One endpoint of the models file: its use of its limits now, and its router counters since they started."""
+
+    endpoint: str
+    rpm: int | None = None
+    tpm: int | None = None
+    max_concurrency: int | None = None
+    requests: int = Field(0, ge=0, description="requests counted in the current window")
+    tokens: int = Field(0, ge=0, description="tokens counted in the current window")
+    in_flight: int = Field(0, ge=0)
+    breaker: Literal["closed", "open", "half_open"] = "closed"
+    paused_s: float = Field(0.0, ge=0, description="left of a pause a provider 429 ordered")
+    served: int = Field(0, ge=0, description="calls served")
+    throttled: int = Field(0, ge=0, description="calls told to wait for capacity (never sent)")
+    throttled_wait_s: float = Field(0.0, ge=0, description="sum of the waits those calls were given")
+    failovers_in: int = Field(0, ge=0, description="calls it served for an endpoint listed before it")
+    provider_429: int = Field(0, ge=0)
+    failures: int = Field(0, ge=0, description="5xx, refused connections and timeouts")
+    breaker_opened: int = Field(0, ge=0)
+
+
 class StatsSnapshot(BaseModel):
     """What an operator watches: queue depth, in-flight jobs, latency, tokens and cost, utilisation, HITL, DLQ."""
 
@@ -65,6 +86,7 @@ class StatsSnapshot(BaseModel):
     pipelines: list[PipelineStats] = Field(default_factory=list)
     models: list[ModelStats] = Field(default_factory=list)
     workers: list[WorkerSlots] = Field(default_factory=list)
+    endpoints: list[EndpointStats] = Field(default_factory=list, description="the models file's endpoints (if set)")
     pending_approvals: int = Field(0, ge=0, description="running jobs with AwaitingApproval=true")
     dead_lettered: int = Field(0, ge=0, description="jobs with DeadLettered=true (the DLQ)")
     errors: list[str] = Field(default_factory=list, description="sources that could not be read (partial snapshot)")

@@ -9,6 +9,7 @@ class Usage(BaseModel):
     """Tokens and time one model call (or a sum of calls) cost."""
 
     model: str = ""
+    endpoint: str = ""  # the models file's endpoint that served the call ("" without a models file)
     prompt_tokens: int = Field(0, ge=0)
     completion_tokens: int = Field(0, ge=0)
     billed_tokens: int = Field(0, ge=0)
@@ -24,6 +25,7 @@ class Usage(BaseModel):
         """Sum two usages; the model is kept when both agree."""
         return Usage(
             model=self.model if self.model in ("", other.model) or not other.model else "mixed",
+            endpoint=self.endpoint if self.endpoint in ("", other.endpoint) or not other.endpoint else "mixed",
             prompt_tokens=self.prompt_tokens + other.prompt_tokens,
             completion_tokens=self.completion_tokens + other.completion_tokens,
             billed_tokens=self.billed_tokens + other.billed_tokens,

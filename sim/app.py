@@ -20,6 +20,7 @@ from sim.generate import Completion, complete, prompt_tokens
 from sim.limits import chat_over_context, embedding_over_limit
 from sim.markers import armed
 from sim.models import ChatCompletionRequest, EmbeddingRequest
+from sim.provider import CHAT_DEFAULT_BOUND, LimitsView, Outage
 from sim.schemafill import SchemaUnsatisfiable
 from sim.state import MODELS, CallContext, SimState
 from sim.tokens import count_tokens
@@ -67,6 +68,17 @@ def create_app(config: SimConfig | None = None) -> FastAPI:
         state.reset()
         return {"status": "reset"}
 
+    @app.get("/sim/limits", response_model=LimitsView)
+    async def limits() -> LimitsView:
+        """The provider limits' windows now (--rpm / --tpm) and the calls they refused."""
+        return state.provider.view()
+
+    @app.post("/sim/outage")
+    async def outage(body: Outage) -> LimitsView:
+        """Answer every call with `status` for `seconds` (a provider outage); `seconds: 0` ends it."""
+        state.provider.start_outage(body)
+        return state.provider.view()
+
     @app.post("/v1/chat/completions")
     async def chat(request: Request) -> Response:
         """Chat completions, streamed or not, with markers, faults and latency applied."""
@@ -83,7 +95,8 @@ def create_app(config: SimConfig | None = None) -> FastAPI:
             parsed.stream,
             await _recorded(state, request),
         )
-        early = await _early_fault(state, ctx, request)
+        counted = prompt_tokens(parsed, cleaned[: len(texts)]) + (parsed.token_limit or CHAT_DEFAULT_BOUND)
+        early = _refused(state, ctx, counted) or await _early_fault(state, ctx, request)
         if early is not None:
             return early
         too_long = chat_over_context(prompt_tokens(parsed, cleaned[: len(texts)]), state.config.context_window)
@@ -114,7 +127,7 @@ def create_app(config: SimConfig | None = None) -> FastAPI:
             False,
             await _recorded(state, request),
         )
-        early = await _early_fault(state, ctx, request)
+        early = _refused(state, ctx, sum(count_tokens(t) for t in cleaned)) or await _early_fault(state, ctx, request)
         if early is not None:
             return early
         too_long = embedding_over_limit([count_tokens(t) for t in cleaned], state.config.embed_max_tokens)
@@ -160,6 +173,16 @@ async def _recorded(state: SimState, request: Request) -> dict[str, Any] | None:
         return None
     body = json.loads(await request.body())
     return body if isinstance(body, dict) else {"body": body}
+
+
+def _refused(state: SimState, ctx: CallContext, tokens: int) -> Response | None:
+    """A 429 past the provider limits, or the outage's status; None when the call is admitted (and counted)."""
+    refusal = state.provider.admit(tokens, state.config.retry_after)
+    if refusal is not None:
+        state.ledger.finish(
+            ctx.call, refusal.status_code, fault="rate_limit" if refusal.status_code == 429 else "outage"
+        )
+    return refusal
 
 
 async def _early_fault(state: SimState, ctx: CallContext, request: Request) -> Response | None:

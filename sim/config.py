@@ -90,6 +90,9 @@ class SimConfig(BaseModel):
     # Length limits a real server enforces (sim/limits.py); defaults are gpt-4o-mini's and text-embedding-3's.
     context_window: int = Field(128_000, ge=1)
     embed_max_tokens: int = Field(8_192, ge=1)
+    rpm: int | None = Field(None, ge=1)  # provider limits (sim/provider.py): requests / tokens per sliding 60 s
+    tpm: int | None = Field(None, ge=1)
+    limit_window: float = Field(60.0, gt=0, le=3600)  # seconds the rpm/tpm windows span (60: as providers count)
     record_requests: bool = False  # the ledger keeps each request's body (tests assert what a retry sent)
     log_level: str = "warning"
 

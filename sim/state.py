@@ -15,6 +15,7 @@ from sim.faults import choose
 from sim.latency import LatencyModel
 from sim.ledger import Ledger, ledger_key
 from sim.markers import MarkerCounters, Markers, armed, parse
+from sim.provider import ProviderLimits
 
 MODELS = ("sim-chat", "sim-embed")
 
@@ -49,6 +50,7 @@ class SimState:
         self.embedder: Embedder = make_embedder(config.embedder, config.dim)
         self.in_flight = 0
         self.faults: list[SimFault] = []  # armed through POST /sim/faults (tests): match text -> marker
+        self.provider = ProviderLimits(config.rpm, config.tpm, config.limit_window)
 
     def begin(
         self,
@@ -83,3 +85,4 @@ class SimState:
         self.ledger.reset()
         self.counters.reset()
         self.faults.clear()
+        self.provider.reset()

@@ -64,6 +64,16 @@ def register(app: typer.Typer) -> None:
         embed_max_tokens: Annotated[
             int, typer.Option(min=1, help="Tokens one embedding input may have; longer ones get a 400.")
         ] = 8_192,
+        rpm: Annotated[
+            int | None, typer.Option(min=1, help="Requests per sliding minute; more get a 429 (a limited provider).")
+        ] = None,
+        tpm: Annotated[
+            int | None,
+            typer.Option(min=1, help="Tokens per sliding minute (prompt + max_tokens at arrival); more get a 429."),
+        ] = None,
+        limit_window: Annotated[
+            float, typer.Option(min=0.1, max=3600, help="Seconds the --rpm/--tpm windows span (60; shorter for tests).")
+        ] = 60.0,
         record_requests: Annotated[
             bool, typer.Option("--record-requests", help="Keep each request's body in the ledger (for tests).")
         ] = False,
@@ -94,6 +104,9 @@ def register(app: typer.Typer) -> None:
                 context_window=context_window,
                 embed_max_tokens=embed_max_tokens,
                 record_requests=record_requests,
+                rpm=rpm,
+                tpm=tpm,
+                limit_window=limit_window,
             )
         except ValidationError as err:
             raise typer.BadParameter(str(err)) from None

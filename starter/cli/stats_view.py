@@ -80,6 +80,22 @@ def _workers(snap: StatsSnapshot) -> Table:
     return table
 
 
+def _limit(used: int, limit: int | None) -> RenderableType:
+    return str(used) if limit is None else _bar(used / limit).append(f" {used:,}/{limit:,}", style="default")
+
+
+def _endpoints(snap: StatsSnapshot) -> Table:
+    table = Table("endpoint", "requests/window", "tokens/window", "in flight", "breaker", "served", "throttled",
+                  "waited", "failovers in", "429s", title="Model endpoints (models file)")  # fmt: skip
+    for e in snap.endpoints:
+        breaker = Text(e.breaker, style="red" if e.breaker != "closed" else "green")
+        paused = f" (paused {_seconds(e.paused_s)})" if e.paused_s else ""
+        table.add_row(e.endpoint + paused, _limit(e.requests, e.rpm), _limit(e.tokens, e.tpm),
+                      _limit(e.in_flight, e.max_concurrency), breaker, str(e.served), str(e.throttled),
+                      _seconds(e.throttled_wait_s), str(e.failovers_in), str(e.provider_429))  # fmt: skip
+    return table
+
+
 def render(snap: StatsSnapshot) -> RenderableType:
     """The whole dashboard."""
     prefix = f" · queue prefix {snap.task_queue_prefix!r}" if snap.task_queue_prefix else ""
@@ -93,6 +109,8 @@ def render(snap: StatsSnapshot) -> RenderableType:
         ("   dead-lettered (DLQ) ", "bold"),
         (str(snap.dead_lettered), "red" if snap.dead_lettered else ""),
     )
-    parts: list[RenderableType] = [header, _queues(snap), _pipelines(snap), _models(snap), _workers(snap), footer]
+    parts: list[RenderableType] = [header, _queues(snap), _pipelines(snap), _models(snap), _workers(snap)]
+    parts += [_endpoints(snap)] if snap.endpoints else []
+    parts += [footer]
     parts += [Text(f"could not read {error}", style="yellow") for error in snap.errors]
     return Group(*parts)

@@ -1,0 +1,119 @@
+"""The model router on the whole stack: AnswerQuestion jobs through workers whose model calls the models file routes.
+
+- A limited endpoint: jobs wait for capacity (Throttled, never counted) instead of meeting 429s; none dead-letters.
+- The primary killed, then a 503 outage (3 s here, 60 s in production terms): jobs go on on the backup, none is
+  dead-lettered or paid twice (both simulators' ledgers), and traffic returns to the primary once it recovers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+from temporalio.client import Client
+
+from runtime import services
+from runtime.limiter import Limiter
+from runtime.processes import free_port
+from runtime.redis import redis_client
+from runtime.settings import Settings
+from schemas.answer import AnswerRequest, AnswerResult
+from schemas.jobs import JobStatus, Pipeline
+from schemas.models_file import RouterOptions
+from schemas.sim import SimLedger
+from starter.client import GenAIFlowClient
+from tests.helpers import index_facts, private_settings, running_workers, sim_ledger
+
+SMALL_BOUNDS = {"default": 256, "summarize": 512, "extract_entities": 512, "generate_answer": 256}
+QUESTION = "Who commissioned the Zephyr reactor?"
+
+
+def routed_settings(unique: str, models: Path) -> Settings:
+    """This test's queues and keys, with the models file and output bounds that keep each job's tokens small."""
+    return private_settings(unique).model_copy(update={"models_file": models, "max_tokens": SMALL_BOUNDS})
+
+
+async def answer_all(flow: GenAIFlowClient, collection: str, count: int, tag: str) -> list[str]:
+    """Start `count` answer jobs and wait for all; their job ids."""
+    started = [
+        await flow.start(Pipeline.ANSWER, AnswerRequest(question=f"{QUESTION} ({tag} {i})", collection=collection))
+        for i in range(count)
+    ]
+    infos = await asyncio.wait_for(asyncio.gather(*(flow.wait(s.job_id) for s in started)), 180)
+    assert [i.status for i in infos] == [JobStatus.COMPLETED] * count, [i.error for i in infos]
+    return [s.job_id for s in started]
+
+
+def statuses(ledger: SimLedger, job_ids: list[str]) -> Counter[int | str]:
+    """Call statuses of the given jobs' keys in a simulator's ledger."""
+    return Counter(c.status for k, e in ledger.entries.items() if k.split("/")[0] in job_ids for c in e.calls)
+
+
+async def test_jobs_wait_for_capacity_instead_of_meeting_429s(
+    client: Client, sim_factory: Callable[..., str], tmp_path: Path, unique: str
+) -> None:
+    limited = sim_factory("--tpm", "4000", "--limit-window", "2")
+    models = tmp_path / "models.yaml"
+    models.write_text(
+        f'endpoints: {{l: {{base_url: "{limited}/v1", tpm: 4000, window_s: 2}}}}\n'
+        "models: {sim-chat: [l], sim-embed: [l]}\n"
+    )
+    settings = routed_settings(unique, models)
+    collection = f"facts-{unique}"
+    await index_facts(tmp_path, collection, settings)
+    async with running_workers(client, settings) as flow:
+        jobs = await answer_all(flow, collection, 6, "burst")
+        result = AnswerResult.model_validate((await flow.status(jobs[0])).result)
+    assert {s.usage.endpoint for s in result.steps} == {"l"} and result.usage.endpoint == "l"
+    assert statuses(await sim_ledger(limited), jobs) == Counter({200: 6 * 4})  # not one 429
+    limiter = Limiter(redis_client(settings), settings.key_prefix, RouterOptions())
+    state = await limiter.state("l", 2)
+    await limiter.redis.aclose()
+    assert state.counters["throttled_tpm"] > 0  # the jobs did wait for capacity
+
+
+async def test_jobs_go_on_through_a_dead_then_failing_primary_and_come_back(
+    client: Client, sim_factory: Callable[..., str], state_dir: Path, tmp_path: Path, unique: str
+) -> None:
+    port = free_port()
+    primary_url, backup_url = f"http://127.0.0.1:{port}", sim_factory()
+    primary = services.simulator(state_dir, port).start(timeout=60)
+    models = tmp_path / "models.yaml"
+    models.write_text(
+        f'endpoints: {{primary: {{base_url: "{primary_url}/v1"}}, backup: {{base_url: "{backup_url}/v1"}}}}\n'
+        "models: {sim-chat: [primary, backup], sim-embed: [primary, backup]}\n"
+        "router: {breaker_failures: 2, breaker_open_s: 1}\n"
+    )
+    settings = routed_settings(unique, models)
+    collection = f"facts-{unique}"
+    await index_facts(tmp_path, collection, settings)
+    ledgers: list[SimLedger] = []
+    try:
+        async with running_workers(client, settings) as flow:
+            before = await answer_all(flow, collection, 2, "before")
+            ledgers.append(await sim_ledger(primary_url))
+            primary.stop()  # killed: connections refused
+            dead = await answer_all(flow, collection, 3, "dead")
+            primary = services.simulator(state_dir, port).start(timeout=60)
+            async with httpx.AsyncClient(base_url=primary_url) as http:
+                await http.post("/sim/outage", json={"status": 503, "seconds": 3})
+            failing = await answer_all(flow, collection, 3, "outage")
+            await asyncio.sleep(3.5)  # the outage is over, the breaker half-open
+            after = await answer_all(flow, collection, 2, "after")
+            ledgers += [await sim_ledger(primary_url), await sim_ledger(backup_url)]
+    finally:
+        primary.stop()
+    served_before, _, backup = ledgers[0], ledgers[1], ledgers[2]
+    assert statuses(served_before, before) == Counter({200: 2 * 4})
+    assert statuses(backup, dead + failing) == Counter({200: 6 * 4})  # every call of those jobs: on the backup
+    assert statuses(ledgers[1], after) == Counter({200: 2 * 4})  # traffic back on the primary
+    assert not statuses(backup, after)
+    # Never paid twice: no key was billed by both simulators, nor twice by one.
+    billed: Counter[str] = Counter()
+    for ledger in ledgers:
+        for key, entry in ledger.entries.items():
+            billed[key] += sum(1 for c in entry.calls if c.billed_prompt_tokens)
+    assert billed and max(billed.values()) == 1

@@ -32,7 +32,7 @@ from runtime.router_stats import endpoint_stats
 from runtime.settings import Settings
 from schemas.doctor import CheckStatus
 from schemas.stats import StatsSnapshot
-from starter.stats_view import render
+from starter.cli.stats_view import render
 
 CHAT = {"model": "sim-chat", "messages": [{"role": "user", "content": "Say something short."}], "max_tokens": 40}
 

@@ -67,9 +67,14 @@ class Rig:
     async def start(self, workflow: str, arg: Any, result_type: type, **options: Any) -> WorkflowHandle[Any, Any]:
         """Start a workflow by its type name on this test's queue, with a job id as the gateway makes them."""
         job_id = f"{JOB_PREFIX[workflow]}-{self.unique}"
+        # This handle's result() lets the server skip time while it waits (a handle got by id does not).
         return await self.env.client.start_workflow(
             workflow, arg, id=job_id, task_queue=self.queue, result_type=result_type, **options
         )
+
+    def latest(self, handle: WorkflowHandle[Any, Any]) -> WorkflowHandle[Any, Any]:
+        """The job's latest run, as the gateway addresses it: queries and signals that follow continue-as-new."""
+        return self.env.client.get_workflow_handle(handle.id)
 
 
 @pytest_asyncio.fixture

@@ -117,8 +117,11 @@ class Stubs:
         self.calls: list[tuple[str, Any]] = []  # (activity, input) as they arrived, retries included
         self.model_calls: Counter[str] = Counter()  # model calls per step
         self.events: list[PublishEventInput] = []
+        # Local activities run at least once (again when a workflow task is retried), so these keep what the real
+        # stores keep: the first terminal event of a run (the publisher's once-marker), one dead letter per job.
         self.finished: list[FinishJob] = []
-        self.dead_letters: list[DeadLetterEntry] = []
+        self.closed_runs: set[str] = set()
+        self.dead_letters: dict[str, DeadLetterEntry] = {}
         self.running: Counter[str] = Counter()
         self.peak: Counter[str] = Counter()  # most attempts of an activity running at once
         self.met: Counter[str] = Counter()
@@ -138,8 +141,9 @@ class Stubs:
 
     # --- the model, behind the production attempt logic
 
-    async def _model(self, name: str, call: Any, step: str, reply: Callable[[], BaseModel]) -> Any:
-        self.calls.append((name, call))
+    async def _model(self, name: str, call: Any, step: str, reply: Callable[[], BaseModel], record: bool = True) -> Any:
+        if record:
+            self.calls.append((name, call))
         self.running[name] += 1
         self.peak[name] = max(self.peak[name], self.running[name])
 
@@ -194,7 +198,12 @@ class Stubs:
     @activity.defn(name="agent_chat")
     async def agent_chat(self, req: AgentChatRequest) -> AgentChatResult:
         """The agent's scripted reply (`Stubs.agent`)."""
-        result: AgentChatResult = await self._model("agent_chat", req, req.step, lambda: self.agent(req))
+        # As the real activity does: the model call is a chat call on the never-pay-twice path, events to the root.
+        call = ChatRequest(
+            step=req.step, index=req.index, job_id=req.events_job_id, messages=req.append, tools=req.tools
+        )
+        self.calls.append(("agent_chat", req))
+        result: AgentChatResult = await self._model("chat", call, req.step, lambda: self.agent(req), record=False)
         return result
 
     @activity.defn(name="embed_chunks")
@@ -271,15 +280,18 @@ class Stubs:
 
     @activity.defn(name="finish_job")
     async def finish_job(self, job: FinishJob) -> FinishedJob:
-        """Price the ledger with the production price table; keep the terminal event."""
-        self.finished.append(job)
+        """Price the ledger with the production price table; keep the run's first terminal event."""
+        run_id = activity.info().workflow_run_id or job.job_id
+        if run_id not in self.closed_runs:
+            self.closed_runs.add(run_id)
+            self.finished.append(job)
         steps = [s.model_copy(update={"cost_usd": self.prices.cost(s.usage)}) for s in job.steps]
         return FinishedJob(steps=steps, cost_usd=sum(s.cost_usd for s in steps))
 
     @activity.defn(name="record_dead_letter")
     async def record_dead_letter(self, entry: DeadLetterEntry) -> None:
-        """Keep a dead letter."""
-        self.dead_letters.append(entry)
+        """Keep a dead letter (one per job: a second write replaces it, as in Redis)."""
+        self.dead_letters[entry.job_id] = entry
 
     def event_types(self) -> list[EventType]:
         """Types of the job-level events the workflows published, in order."""

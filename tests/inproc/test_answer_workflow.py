@@ -91,7 +91,7 @@ async def test_a_step_failing_five_times_dead_letters_the_job(rig: Rig) -> None:
     error, flagged = await failed(rig)
     assert error.type == "DeadLettered" and "retrieve after 5 attempt(s)" in error.message and flagged is True
     assert rig.stubs.model_calls["retrieve"] == 5 and "chat" not in dict(rig.stubs.calls)
-    [entry] = rig.stubs.dead_letters
+    [entry] = rig.stubs.dead_letters.values()
     assert (entry.step, entry.attempts, entry.error_type) == ("retrieve", 5, "Transient")
     assert entry.input["question"] == "Who commissioned the Zephyr reactor?"  # what `dlq replay` starts again
     [closing] = rig.stubs.finished
@@ -108,7 +108,7 @@ async def test_the_first_failing_parallel_step_names_the_dead_letter(rig: Rig) -
     rig.stubs.poison.add("extract_entities")
     error, flagged = await failed(rig)
     assert error.type == "DeadLettered" and flagged is True
-    [entry] = rig.stubs.dead_letters
+    [entry] = rig.stubs.dead_letters.values()
     assert (entry.step, entry.attempts) == ("extract_entities", 5)
     assert not rig.stubs.inputs("chat")  # the answer is never asked for
 
@@ -116,7 +116,7 @@ async def test_the_first_failing_parallel_step_names_the_dead_letter(rig: Rig) -
 async def test_a_permanent_error_dead_letters_at_once(rig: Rig) -> None:
     rig.stubs.faults["summarize"] = [http_error(400)]
     error, _ = await failed(rig)
-    [entry] = rig.stubs.dead_letters
+    [entry] = rig.stubs.dead_letters.values()
     assert (entry.step, entry.attempts, entry.error_type) == ("summarize", 1, "Permanent")
     assert rig.stubs.model_calls["summarize"] == 1 and error.type == "DeadLettered"
 
@@ -131,7 +131,7 @@ async def test_throttled_retries_do_not_count_toward_the_dead_letter_threshold(r
 async def test_a_step_still_throttled_at_its_deadline_dead_letters_as_deadline_exceeded(rig: Rig) -> None:
     rig.stubs.faults["retrieve"] = [http_error(503, retry_after_ms=20_000) for _ in range(100)]
     error, flagged = await failed(rig, step_deadline_s=60)
-    [entry] = rig.stubs.dead_letters
+    [entry] = rig.stubs.dead_letters.values()
     assert entry.step == "retrieve" and entry.error_type == "DeadlineExceeded" and flagged is True
     assert 2 <= rig.stubs.model_calls["retrieve"] <= 4  # retried as the provider asked, until the deadline
     assert "deadline" in error.message

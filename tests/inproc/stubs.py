@@ -20,7 +20,7 @@ import openai
 from pydantic import BaseModel
 from temporalio import activity
 
-from activities.attempt import StepRunner
+from activities.attempt import StepRunner, idempotency_key
 from activities.events import EventPublisher
 from activities.retrieval import within_gap
 from runtime.pricing import price_table
@@ -116,6 +116,7 @@ class Stubs:
         self.claims_drop_fails = False
         self.calls: list[tuple[str, Any]] = []  # (activity, input) as they arrived, retries included
         self.model_calls: Counter[str] = Counter()  # model calls per step
+        self.billed: dict[str, int] = {}  # idempotency key (`<workflow id>/<step>`) -> tokens billed under it
         self.events: list[PublishEventInput] = []
         # Local activities run at least once (again when a workflow task is retried), so these keep what the real
         # stores keep: the first terminal event of a run (the publisher's once-marker), one dead letter per job.
@@ -164,9 +165,11 @@ class Stubs:
             return reply()
 
         try:
-            return await self.runner.run(call, BaseModel, compute)
+            result = await self.runner.run(call, BaseModel, compute)
         finally:
             self.running[name] -= 1
+        self.billed[idempotency_key(call)] = result.usage.billed_tokens  # type: ignore[attr-defined]
+        return result
 
     @activity.defn(name="retrieve")
     async def retrieve(self, req: RetrieveRequest) -> RetrieveResult:

@@ -162,6 +162,7 @@ async def test_the_approval_timeout_rejects_the_run(rig: Rig) -> None:
     assert (last.decision, last.via, last.approver) == ("reject", "timeout", "system")
     assert EventType.REJECTED in rig.stubs.event_types()
     assert rig.stubs.finished[-1].data["outcome"] == "rejected"
+    assert (await (await agent.latest.describe()).memo())["outcome"] == "rejected"  # what `status` reports
 
 
 async def test_the_budget_pause_overshoots_by_at_most_one_call_and_needs_extend_tokens(rig: Rig) -> None:
@@ -206,7 +207,9 @@ async def test_sub_agents_stop_at_the_global_depth_and_only_the_root_pauses(rig:
     assert (state.depth, state.max_depth) == (5, 5) and rig.stubs.model_calls.total() == 5
     result = await agent.reject()
     assert result.depth == 5 and (await agent.attributes()).get(sa.AGENT_DEPTH) == 5
-    assert result.usage.billed_tokens == 5 * 50  # the sub-agents' tokens are the job's
+    # The sub-agents' tokens are the job's: every call was billed under a key that starts with the job id.
+    assert all(key.startswith(f"{agent.id}") for key in rig.stubs.billed) and len(rig.stubs.billed) == 5
+    assert result.usage.billed_tokens == sum(rig.stubs.billed.values()) == 5 * 50
 
 
 async def test_a_sub_agent_gets_a_slice_of_the_remaining_budget_and_stops_at_it(rig: Rig) -> None:
@@ -218,7 +221,7 @@ async def test_a_sub_agent_gets_a_slice_of_the_remaining_budget_and_stops_at_it(
     assert 0 < child.usage.billed_tokens < 500 and state.reason == "budget"
     first = rig.stubs.inputs("agent_chat")[1]  # the child's first call
     assert first.step == "sub1.chat#1"
-    assert 500 <= state.tokens_used < 500 + 50
+    assert 500 <= state.tokens_used < 500 + 50 and state.tokens_used == sum(rig.stubs.billed.values())
     await agent.reject()
 
 

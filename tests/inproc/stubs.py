@@ -154,7 +154,7 @@ class Stubs:
                 await self.gate.wait()
             if name in self.together:  # wait (a bounded while) until the others have started too
                 self.met[name] += 1
-                for _ in range(500):
+                for _ in range(1000):
                     if self.met[name] >= self.together[name]:
                         break
                     await asyncio.sleep(0.01)

@@ -53,7 +53,7 @@ class Agent:
 
     async def paused(self, pauses: int = 1) -> AgentState:
         """The `state` query once the run published its `pauses`-th `awaiting_approval` (it is waiting then)."""
-        for _ in range(1000):
+        for _ in range(3000):  # 30 s: a loaded machine runs 50 steps in a few
             if len(self.pauses()) >= pauses:
                 state: AgentState = await self.latest.query("state", result_type=AgentState)
                 assert state.awaiting_approval, state

@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import httpx
+import httpx2
 import openai
 from pydantic import BaseModel
 from temporalio import activity
@@ -69,8 +69,8 @@ def usage(prompt: int = 40, completion: int = 10) -> Usage:
 def http_error(status: int, retry_after_ms: int | None = None) -> openai.APIStatusError:
     """An error as the OpenAI SDK raises it for an HTTP status (the production classifier maps it)."""
     headers = {"retry-after-ms": str(retry_after_ms)} if retry_after_ms is not None else {}
-    request = httpx.Request("POST", "http://model.invalid/v1/chat/completions")
-    response = httpx.Response(status, headers=headers, request=request)
+    request = httpx2.Request("POST", "http://model.invalid/v1/chat/completions")
+    response = httpx2.Response(status, headers=headers, request=request)
     return openai.APIStatusError(f"HTTP {status} from the stub model", response=response, body=None)
 
 

@@ -122,7 +122,8 @@ async def test_a_permanent_error_dead_letters_at_once(rig: Rig) -> None:
 
 
 async def test_throttled_retries_do_not_count_toward_the_dead_letter_threshold(rig: Rig) -> None:
-    throttled = [http_error(503) for _ in range(3)] + [http_error(429, retry_after_ms=2000) for _ in range(4)]
+    throttled: list[BaseException] = [http_error(503) for _ in range(3)]
+    throttled += [http_error(429, retry_after_ms=2000) for _ in range(4)]
     rig.stubs.faults["generate_answer"] = throttled
     result = await answer(rig)
     assert rig.stubs.model_calls["generate_answer"] == 8  # seven throttled attempts, more than 5, then the answer

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from temporalio.client import WorkflowFailureError, WorkflowHandle
+from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from schemas import search_attributes as sa
@@ -348,3 +348,20 @@ async def test_a_signal_before_a_continued_runs_first_task_keeps_the_carried_aud
     assert_early_signal_audited(early)
     assert (decision.decision, decision.approver, decision.reason) == ("reject", "temporal-cli", "stop")
     assert result.ignored_signals_dropped == 4
+
+
+async def test_updates_are_validated_and_answer_with_the_new_state(rig: Rig) -> None:
+    # An update needs no timer, so it works here too (a closed run's refusal is the real server's: test_agent.py).
+    agent = await start(rig, max_depth=1000, token_budget=50)
+    await agent.paused()
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await agent.latest.execute_update("approve", ApproveRequest(extend_depth=2), result_type=AgentState)
+    assert isinstance(refused.value.cause, ApplicationError) and "extend_tokens" in refused.value.cause.message
+    after = await agent.latest.execute_update("approve", ApproveRequest(extend_tokens=60), result_type=AgentState)
+    assert after.tokens_left == 60 and not after.awaiting_approval
+    state = await agent.paused(2)
+    assert (state.tokens_used, state.reason) == (150, "budget")  # 110 allowed: 100, then one more call
+    rejected = await agent.latest.execute_update("reject", RejectRequest(reason="done"), result_type=AgentState)
+    assert not rejected.awaiting_approval
+    result = await agent.result()
+    assert [(a.decision, a.via) for a in result.approvals] == [("approve", "update"), ("reject", "update")]

@@ -98,7 +98,7 @@ def print_outcome(info: JobInfo) -> None:
     usage = result.get("usage", {})
     console.print(
         f"[dim]depth {result.get('depth')} · {result.get('steps')} model calls · {result.get('tool_calls')} tool calls"
-        f" · {usage.get('billed_tokens', 0)} tokens billed · job {info.job_id}[/dim]"
+        f" · {usage.get('billed_tokens', 0)} tokens billed · ${result.get('cost_usd', 0):.6f} · job {info.job_id}[/dim]"
     )
 
 

@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from schemas.answer import StepUsage
 from schemas.inference import ChatMessage, ToolCall, ToolSpec
+from schemas.text import Task
 from schemas.usage import Usage
 
 DEFAULT_MAX_DEPTH = 10
@@ -44,7 +45,7 @@ class Outcome(StrEnum):
 class AgentRequest(BaseModel):
     """Start an agent: `POST /v1/agents`, `genai-flow agent TASK`."""
 
-    task: str = Field(min_length=1, max_length=20_000)
+    task: Task
     max_depth: int = Field(DEFAULT_MAX_DEPTH, ge=1, le=10_000)
     token_budget: int | None = Field(None, ge=1)
     approval_timeout_s: float = Field(DEFAULT_APPROVAL_TIMEOUT_S, gt=0, le=365 * 24 * 3600)

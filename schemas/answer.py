@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from schemas.text import Question
 from schemas.usage import Usage
 
 
 class AnswerRequest(BaseModel):
     """`POST /v1/answers` body and the workflow's input."""
 
-    question: str = Field(min_length=1, max_length=8000)
+    question: Question
     collection: str = Field("docs", min_length=3, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]$")
     top_k: int = Field(4, ge=1, le=50)
     token_limit: int | None = Field(None, ge=1)

@@ -199,6 +199,7 @@ def pending(as_json: JsonOpt = False) -> None:
 
     from starter.cli_support import console, print_model, run
     from starter.client import GenAIFlowClient
+    from starter.textfit import shorten
 
     async def body() -> list[PendingApproval]:
         return await (await GenAIFlowClient.connect()).pending()
@@ -214,7 +215,7 @@ def pending(as_json: JsonOpt = False) -> None:
     for row in rows:
         tokens = f"{row.tokens_used}/{row.token_budget}" if row.token_budget else str(row.tokens_used)
         deadline = row.deadline.isoformat(timespec="seconds") if row.deadline else ""
-        question = escape((row.pending_question or "")[:80])
+        question = escape(shorten(row.pending_question or ""))
         reason = row.reason.value if row.reason else ""
         table.add_row(row.job_id, reason, f"{row.depth}/{row.max_depth}", tokens, deadline, question)
     console.print(table)

@@ -27,3 +27,17 @@ def test_short_text_is_kept_and_whitespace_collapsed() -> None:
 
 def test_a_single_long_word_is_cut_rather_than_dropped() -> None:
     assert shorten("https://example.com/a/very/long/path", 12) == "https://exa…"
+
+
+def test_citation_quotes_are_printed_whole(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from schemas.jobs import JobInfo, JobStatus
+    from starter.cmd_answer import print_answer
+
+    monkeypatch.setenv("COLUMNS", "80")
+    quote = (
+        "A transient failure is retried five times with a backoff that starts at one second and doubles up to "
+        "sixty seconds, after which the job is dead-lettered."
+    )
+    result = {"question": "q", "answer": "a", "citations": [{"chunk_id": "resilience.md@1#0", "quote": quote}]}
+    print_answer(JobInfo(job_id="answer-x", status=JobStatus.COMPLETED, result=result))
+    assert " ".join(capsys.readouterr().out.split()).count(quote) == 1

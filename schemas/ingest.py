@@ -62,7 +62,7 @@ class IngestOutcome(StrEnum):
     EMPTY = "empty"  # the version holds no text: it is the current version, with no chunks to find
 
 
-EMPTY_REASON = "the document has no text to index (empty, or only whitespace or images)"
+EMPTY_REASON = "the document has no text to index (it is empty or only whitespace)"
 
 
 class IngestResult(BaseModel):

@@ -86,7 +86,7 @@ async def test_folder_is_indexed_then_unchanged_without_new_embedding_calls(
     code, out, err = await cli(settings, "ingest", str(folder), "--collection", collection, "--wait", "--json")
     assert code == 0, err
     again = IngestReport.model_validate_json(out)
-    assert again.summary.model_dump() == {"indexed": 0, "unchanged": 4, "failed": 0}
+    assert again.summary.model_dump() == {"indexed": 0, "unchanged": 4, "failed": 0, "empty": 0}
     assert [j.job_id for j in again.jobs] == [j.job_id for j in report.jobs]  # the runs that indexed them
     assert await ingest_calls(servers["sim_url"], job_ids) == calls_before  # no new embedding calls
 

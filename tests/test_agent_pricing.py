@@ -14,8 +14,9 @@ from runtime.redis import redis_client
 from runtime.settings import Settings
 from schemas.agent import AgentCarry, AgentRequest, AgentResult, Outcome, PauseReason
 from schemas.answer import AnswerResult
+from schemas.events import EventType
 from schemas.usage import Usage
-from tests.helpers import index_facts, private_settings, running_workers
+from tests.helpers import index_facts, private_settings, progress_events, running_workers
 from workflows.agent_bookkeeping import pending_question
 
 
@@ -52,6 +53,8 @@ async def test_agent_usage_names_its_models_and_costs_in_result_and_stats(
     assert {row.usage.model for row in via_child.ledger} == {"sim-chat"}
     own = sum(row.cost_usd for row in via_child.ledger)
     assert via_child.cost_usd == pytest.approx(own + child_result.cost_usd)
+    (closed,) = [e for e in await progress_events(settings, answered_job) if e.type is EventType.JOB_COMPLETED]
+    assert closed.data["cost_usd"] == pytest.approx(via_child.cost_usd)
 
     window = await stats_window(settings)
     assert "unknown" not in window.models and "mixed" not in window.models

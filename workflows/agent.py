@@ -231,7 +231,7 @@ class AgentRun(ApprovalGate):
             stopped=stopped,
             steps=self.carry.steps,
             tool_calls=self.carry.tool_calls,
-            cost_usd=self.carry.priced_usd + (priced.cost_usd if priced else 0.0),
+            cost_usd=priced.cost_usd if priced else self.carry.priced_usd,
             ledger=ledger,
         )
 

@@ -51,6 +51,7 @@ async def close_job(carry: AgentCarry, outcome: Outcome, answer: str, reason: st
         # One row per model, so each is priced at its rate (children that closed their own job are not repeated).
         steps=[StepUsage(step="agent", usage=usage) for usage in carry.ledger],
         data={"outcome": outcome.value, "answer": answer[:200], "reason": reason},
+        priced_usd=carry.priced_usd,
     )
     finished: FinishedJob = await workflow.execute_local_activity(
         "finish_job", job, result_type=FinishedJob, start_to_close_timeout=BOOKKEEPING, summary=outcome.value

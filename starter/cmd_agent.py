@@ -199,7 +199,7 @@ def pending(as_json: JsonOpt = False) -> None:
 
     from starter.cli_support import console, print_model, run
     from starter.client import GenAIFlowClient
-    from starter.textfit import shorten
+    from starter.textfit import shorten, whole_column
 
     async def body() -> list[PendingApproval]:
         return await (await GenAIFlowClient.connect()).pending()
@@ -211,7 +211,7 @@ def pending(as_json: JsonOpt = False) -> None:
     if not rows:
         console.print("no agent is waiting for approval")
         return
-    table = Table("job", "reason", "depth", "tokens", "deadline", "question")
+    table = Table(whole_column("job"), "reason", "depth", "tokens", "deadline", "question")
     for row in rows:
         tokens = f"{row.tokens_used}/{row.token_budget}" if row.token_budget else str(row.tokens_used)
         deadline = row.deadline.isoformat(timespec="seconds") if row.deadline else ""

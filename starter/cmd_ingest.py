@@ -104,9 +104,9 @@ def _print_report(started: IngestStarted, report: IngestReport) -> None:
 
     from starter.cli_support import console, err_console
     from starter.ingest_paths import outcome_of
-    from starter.textfit import shorten
+    from starter.textfit import shorten, whole_column
 
-    table = Table("document", "outcome", "chunks", "job", "reason")
+    table = Table(whole_column("document"), "outcome", "chunks", whole_column("job"), "reason")
     styles = {"indexed": "green", "removed": "green", "unchanged": "dim", "dead_lettered": "red", "failed": "red"}
     for job, info in zip(started.jobs, report.jobs, strict=True):
         outcome = outcome_of(job, info)

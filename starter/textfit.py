@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.table import Column
+
 CELL_CHARS = 300  # a table cell wraps (rich wraps at spaces); past this it is shortened, so one row stays readable
 ELLIPSIS = "…"
 
@@ -17,3 +22,10 @@ def shorten(text: str, width: int = CELL_CHARS) -> str:
     cut = flat[: width - len(ELLIPSIS) + 1]
     cut = cut[: cut.rindex(" ")] if " " in cut else cut[:-1]  # the last whole word, else a hard cut
     return cut.rstrip(" ,;:-") + ELLIPSIS
+
+
+def whole_column(header: str) -> Column:
+    """A table column whose long words (job ids, paths) fold onto the next line rather than end in `…`."""
+    from rich.table import Column
+
+    return Column(header, overflow="fold")

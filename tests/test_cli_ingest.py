@@ -153,6 +153,7 @@ async def test_a_long_reason_is_wrapped_at_word_boundaries_not_cut(
     # The cell wraps at spaces: every word of the reason is shown whole (`--json` above has the text in one piece).
     shown = out.replace("│", " ").split()
     assert all(word in shown for word in info.error.message.split()), out
+    assert "…" not in out  # the job id folds onto the next line rather than being cut
 
 
 async def test_bad_input_gets_a_clear_error(flow: tuple[Settings, GenAIFlowClient], tmp_path: Path) -> None:

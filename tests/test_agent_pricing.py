@@ -15,7 +15,7 @@ from runtime.settings import Settings
 from schemas.agent import AgentCarry, AgentRequest, AgentResult, Outcome, PauseReason
 from schemas.answer import AnswerResult
 from schemas.events import EventType
-from schemas.usage import Usage
+from schemas.usage import Usage, by_model
 from tests.helpers import index_facts, private_settings, progress_events, running_workers
 from workflows.agent_bookkeeping import pending_question
 
@@ -84,3 +84,17 @@ def test_pause_question_has_one_period_after_the_task() -> None:
         question = pending_question(AgentRequest(task=task), carry, PauseReason.DEPTH)
         assert ".." not in question and "?." not in question and "Find the answer" in question, question
         assert question.endswith("Last step: step 3 answered: yes")
+
+
+def test_a_usage_sum_keeps_its_model_and_by_model_splits_it() -> None:
+    chat = Usage(model="sim-chat", prompt_tokens=10, completion_tokens=5, billed_tokens=15)
+    embed = Usage(model="sim-embed", prompt_tokens=4, billed_tokens=4)
+    assert (Usage() + chat).model == "sim-chat" and (chat + Usage()).model == "sim-chat"  # a start from zero
+    assert (chat + chat).model == "sim-chat" and (chat + embed).model == "mixed"
+    cached = chat.model_copy(update={"billed_tokens": 0, "cache_hit": True})
+    rows = by_model([chat, embed, Usage(), chat, cached])
+    assert [(u.model, u.cache_hit, u.billed_tokens) for u in rows] == [
+        ("sim-chat", False, 30),
+        ("sim-embed", False, 4),
+        ("sim-chat", True, 0),
+    ]

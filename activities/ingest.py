@@ -28,7 +28,7 @@ from runtime.logging import get_logger
 from runtime.objectstore import ObjectNotFoundError, ObjectStore, VersionChangedError, is_s3
 from runtime.s3events import sequencer_older
 from runtime.vectorindex import IndexedChunk, VectorIndex
-from schemas.ingest import DocumentState, IngestOutcome
+from schemas.ingest import EMPTY_REASON, DocumentState, IngestOutcome
 from schemas.ingest_steps import (
     Chunk,
     ChunkGroup,
@@ -148,6 +148,9 @@ class IngestActivities:
         except Exception as err:
             raise transient("index", err) from err
         log.info("document indexed", uri=req.uri, collection=req.collection, chunks=written, removed=removed)
+        if written == 0:
+            # Not a failure, but nothing a question can find: the outcome says so instead of a silent "indexed".
+            return IndexResult(outcome=IngestOutcome.EMPTY, reason=EMPTY_REASON, removed_chunks=removed)
         return IndexResult(outcome=IngestOutcome.INDEXED, chunks=written, removed_chunks=removed)
 
     async def _upsert(self, req: IndexRequest, lock: DocumentLock) -> int:

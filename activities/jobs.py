@@ -45,7 +45,7 @@ class JobActivities:
     async def finish_job(self, job: FinishJob) -> FinishedJob:
         """Price each step of the ledger and publish the job's terminal event."""
         steps = [s.model_copy(update={"cost_usd": self.prices.cost(s.usage)}) for s in job.steps]
-        cost = sum(s.cost_usd for s in steps)
+        cost = sum(s.cost_usd for s in steps) + job.priced_usd
         data = {**job.data, "cost_usd": cost, "billed_tokens": sum(s.usage.billed_tokens for s in steps)}
         # Best effort by design: the publisher logs and drops events when Redis is away.
         await self.events.publish(job.job_id, EventType(job.event), data=data)

@@ -14,6 +14,7 @@ from runtime.logging import get_logger
 from schemas.gateway import PROBLEM_JSON, Problem
 
 log = get_logger(__name__)
+JSON_EXCERPT = 20  # characters either side of where a malformed body stopped parsing
 
 
 class ProblemError(Exception):
@@ -33,9 +34,24 @@ def problem_response(status: int, detail: str, headers: dict[str, str] | None = 
     return JSONResponse(body.model_dump(mode="json"), status_code=status, headers=headers, media_type=PROBLEM_JSON)
 
 
+def _json_error(error: dict[str, Any], body: Any) -> dict[str, Any]:
+    """A body that is not JSON: what the parser expected and where (line, column, the text around it)."""
+    doc = body if isinstance(body, str) else ""
+    loc = error.get("loc", ())
+    pos = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else 0
+    line = doc.count("\n", 0, pos) + 1
+    column = pos - (doc.rfind("\n", 0, pos) + 1) + 1
+    near = doc[max(0, pos - JSON_EXCERPT) : pos + JSON_EXCERPT].replace("\n", " ")
+    reason = str((error.get("ctx") or {}).get("error") or "invalid JSON")
+    msg = f"not valid JSON: {reason} at line {line}, column {column} (near {near!r})"
+    return {"loc": ["body"], "msg": msg, "type": "json_invalid", "line": line, "column": column}
+
+
 def _validation_detail(err: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
     errors = [
-        {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+        _json_error(e, err.body)
+        if e.get("type") == "json_invalid"
+        else {"loc": [str(p) for p in e.get("loc", ())], "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
         for e in err.errors()
     ]
     summary = "; ".join(f"{'.'.join(e['loc'][1:] or e['loc']) or 'body'}: {e['msg']}" for e in errors)

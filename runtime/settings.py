@@ -10,6 +10,7 @@ from typing import Annotated
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from runtime.addresses import HostPort, HttpUrl, Port, RedisUrl
 from runtime.maxtokens import DEFAULT_MAX_TOKENS, DEFAULT_STEP, parse_max_tokens
 from schemas.defaults import DEFAULT_COLLECTION
 from schemas.fields import CollectionName, ScoreGap
@@ -43,31 +44,31 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, case_sensitive=False)
 
     # Temporal
-    temporal_address: str = Field("127.0.0.1:7233", validation_alias=_env("TEMPORAL_ADDRESS"))
+    temporal_address: HostPort = Field("127.0.0.1:7233", validation_alias=_env("TEMPORAL_ADDRESS"))
     temporal_namespace: str = Field("default", validation_alias=_env("TEMPORAL_NAMESPACE"))
     temporal_api_key: SecretStr | None = Field(None, validation_alias=_env("TEMPORAL_API_KEY"))
     temporal_tls: bool = Field(False, validation_alias=_env("TEMPORAL_TLS"))
     temporal_tls_cert: Path | None = Field(None, validation_alias=_env("TEMPORAL_TLS_CLIENT_CERT_PATH"))
     temporal_tls_key: Path | None = Field(None, validation_alias=_env("TEMPORAL_TLS_CLIENT_KEY_PATH"))
-    temporal_ui_port: int = Field(8233, validation_alias=_env("GENAI_FLOW_TEMPORAL_UI_PORT"))
+    temporal_ui_port: Port = Field(8233, validation_alias=_env("GENAI_FLOW_TEMPORAL_UI_PORT"))
 
     # Infrastructure
-    redis_url: str = Field("redis://127.0.0.1:6379/0", validation_alias=_env("REDIS_URL"))
-    chroma_url: str = Field("http://127.0.0.1:8002", validation_alias=_env("GENAI_FLOW_CHROMA_URL"))
+    redis_url: RedisUrl = Field("redis://127.0.0.1:6379/0", validation_alias=_env("REDIS_URL"))
+    chroma_url: HttpUrl = Field("http://127.0.0.1:8002", validation_alias=_env("GENAI_FLOW_CHROMA_URL"))
     home: Path = Field(Path.home() / ".genai-flow", validation_alias=_env("GENAI_FLOW_HOME"))
     task_queue_prefix: str = Field("", validation_alias=_env("GENAI_FLOW_TASK_QUEUE_PREFIX"))
     key_prefix: str = Field("genai-flow", validation_alias=_env("GENAI_FLOW_KEY_PREFIX"))
 
     # Model backend
     llm: LLMBackend = Field(LLMBackend.SIM, validation_alias=_env("GENAI_FLOW_LLM"))
-    openai_base_url: str | None = Field(None, validation_alias=_env("OPENAI_BASE_URL"))
+    openai_base_url: HttpUrl | None = Field(None, validation_alias=_env("OPENAI_BASE_URL"))
     openai_api_key: SecretStr | None = Field(None, validation_alias=_env("OPENAI_API_KEY"))
     chat_model: str = Field("sim-chat", validation_alias=_env("GENAI_FLOW_CHAT_MODEL"))
     embed_model: str = Field("sim-embed", validation_alias=_env("GENAI_FLOW_EMBED_MODEL"))
-    sim_port: int = Field(8001, validation_alias=_env("GENAI_FLOW_SIM_PORT"))
-    embed_base_url: str | None = Field(None, validation_alias=_env("GENAI_FLOW_EMBED_BASE_URL"))
-    local_llm_port: int = Field(8003, validation_alias=_env("GENAI_FLOW_LOCAL_LLM_PORT"))
-    local_embed_port: int = Field(8004, validation_alias=_env("GENAI_FLOW_LOCAL_EMBED_PORT"))
+    sim_port: Port = Field(8001, validation_alias=_env("GENAI_FLOW_SIM_PORT"))
+    embed_base_url: HttpUrl | None = Field(None, validation_alias=_env("GENAI_FLOW_EMBED_BASE_URL"))
+    local_llm_port: Port = Field(8003, validation_alias=_env("GENAI_FLOW_LOCAL_LLM_PORT"))
+    local_embed_port: Port = Field(8004, validation_alias=_env("GENAI_FLOW_LOCAL_EMBED_PORT"))
     # Built llama-server and converted weights (`make local-llm`): outside any checkout, shared by all of them.
     local_llm_dir: Path = Field(
         Path.home() / ".cache" / "genai-flow" / "llama", validation_alias=_env("GENAI_FLOW_LOCAL_LLM_DIR")
@@ -75,8 +76,8 @@ class Settings(BaseSettings):
 
     # Gateway and worker
     gateway_host: str = Field("127.0.0.1", validation_alias=_env("GENAI_FLOW_GATEWAY_HOST"))
-    gateway_port: int = Field(8000, validation_alias=_env("GENAI_FLOW_GATEWAY_PORT"))
-    public_url: str | None = Field(None, validation_alias=_env("GENAI_FLOW_PUBLIC_URL"))
+    gateway_port: Port = Field(8000, validation_alias=_env("GENAI_FLOW_GATEWAY_PORT"))
+    public_url: HttpUrl | None = Field(None, validation_alias=_env("GENAI_FLOW_PUBLIC_URL"))
     api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias=_env("GENAI_FLOW_API_KEYS"))
     allowed_buckets: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias=_env("GENAI_FLOW_ALLOWED_BUCKETS")
@@ -97,7 +98,7 @@ class Settings(BaseSettings):
     encryption_keys: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias=_env("GENAI_FLOW_ENCRYPTION_KEYS"), repr=False
     )
-    metrics_port: int = Field(9464, validation_alias=_env("GENAI_FLOW_METRICS_PORT"))
+    metrics_port: Port = Field(9464, validation_alias=_env("GENAI_FLOW_METRICS_PORT"))
     metrics_host: str = Field("127.0.0.1", validation_alias=_env("GENAI_FLOW_METRICS_HOST"))
     worker_shutdown_grace_s: float = Field(30.0, ge=0, validation_alias=_env("GENAI_FLOW_WORKER_SHUTDOWN_GRACE_S"))
     max_concurrent_activities: int = Field(2000, ge=1, validation_alias=_env("GENAI_FLOW_MAX_CONCURRENT_ACTIVITIES"))

@@ -8,9 +8,11 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from schemas.answer import StepUsage
 from schemas.defaults import DEFAULT_APPROVAL_TIMEOUT_S, DEFAULT_COLLECTION, DEFAULT_MAX_DEPTH
 from schemas.fields import ApprovalTimeoutS, CollectionName, MaxDepth
 from schemas.inference import ChatMessage, ToolCall, ToolSpec
+from schemas.text import Task
 from schemas.usage import Usage
 
 DEFAULT_CONTINUE_EVERY = 50  # agent steps per run before continue-as-new (bounded history)
@@ -43,7 +45,7 @@ class Outcome(StrEnum):
 class AgentRequest(BaseModel):
     """Start an agent: `POST /v1/agents`, `genai-flow agent TASK`."""
 
-    task: str = Field(min_length=1, max_length=20_000)
+    task: Task
     max_depth: MaxDepth = DEFAULT_MAX_DEPTH
     token_budget: int | None = Field(None, ge=1)
     approval_timeout_s: ApprovalTimeoutS = DEFAULT_APPROVAL_TIMEOUT_S
@@ -100,6 +102,10 @@ class AgentCarry(BaseModel):
     ignored_signals_dropped: int = 0  # ignored signals beyond MAX_IGNORED_RECORDS: counted, no longer listed
     tools: list[ToolBinding] = Field(default_factory=list)
     last_summary: str = ""
+    # What the job pays for itself, one usage per model (priced when the root closes), and the cost of children
+    # that priced their own ledger (answer_question jobs), so the spend is complete and never counted twice.
+    ledger: list[Usage] = Field(default_factory=list)
+    priced_usd: float = Field(0.0, ge=0)
 
 
 class AgentRunInput(AgentRequest):
@@ -160,6 +166,10 @@ class AgentResult(BaseModel):
     stopped: PauseReason | None = None  # set on a sub-agent that stopped at the global depth or its slice
     steps: int = 0
     tool_calls: int = 0
+    cost_usd: float = Field(0.0, ge=0, description="USD of the whole run; a sub-agent's counts only priced children.")
+    ledger: list[StepUsage] = Field(
+        default_factory=list, description="Usage per model (priced on a root job; a sub-agent's is priced by its root)."
+    )
 
 
 class PendingApproval(BaseModel):
@@ -194,6 +204,8 @@ class ToolResult(BaseModel):
     content: str
     usage: Usage = Field(default_factory=Usage)
     depth: int | None = None  # a sub-agent's chain depth when it returned
+    ledger: list[Usage] | None = None  # what the agent must price, per model (None: `usage` itself)
+    priced_usd: float = Field(0.0, ge=0)  # the cost of calls a child job already priced in its own ledger
 
 
 class UserToolCall(BaseModel):

@@ -6,13 +6,14 @@ from pydantic import BaseModel, Field
 
 from schemas.defaults import DEFAULT_COLLECTION, DEFAULT_TOP_K
 from schemas.fields import CollectionName, ScoreGap, TopK
+from schemas.text import Question
 from schemas.usage import Usage
 
 
 class AnswerRequest(BaseModel):
     """`POST /v1/answers` body and the workflow's input."""
 
-    question: str = Field(min_length=1, max_length=8000)
+    question: Question
     collection: CollectionName = DEFAULT_COLLECTION
     top_k: TopK = DEFAULT_TOP_K
     token_limit: int | None = Field(None, ge=1)

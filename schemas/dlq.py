@@ -32,6 +32,7 @@ class FinishJob(BaseModel):
     event: str
     steps: list[StepUsage] = Field(default_factory=list)
     data: dict[str, Any] = Field(default_factory=dict)
+    priced_usd: float = Field(0.0, ge=0)  # cost of child jobs that priced their own steps: added, never re-priced
     # When the job was dispatched (the workflow's start): the job latency metric runs from it to the result.
     started_at: datetime | None = None
 

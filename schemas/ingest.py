@@ -58,6 +58,10 @@ class IngestOutcome(StrEnum):
     REMOVED = "removed"  # the document's chunks were deleted
     SUPERSEDED = "superseded"  # a later event won meanwhile (or the object changed/disappeared): nothing kept
     NOT_INDEXED = "not_indexed"  # a removal for a document the index does not hold
+    EMPTY = "empty"  # the version holds no text: it is the current version, with no chunks to find
+
+
+EMPTY_REASON = "the document has no text to index (it is empty or only whitespace)"
 
 
 class IngestResult(BaseModel):

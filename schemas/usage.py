@@ -22,10 +22,10 @@ class Usage(BaseModel):
         return self.prompt_tokens + self.completion_tokens
 
     def __add__(self, other: Usage) -> Usage:
-        """Sum two usages; the model is kept when both agree."""
+        """Sum two usages; the model is kept when both agree (an empty side takes the other's), else `mixed`."""
         return Usage(
-            model=self.model if self.model in ("", other.model) or not other.model else "mixed",
-            endpoint=self.endpoint if self.endpoint in ("", other.endpoint) or not other.endpoint else "mixed",
+            model=_merged(self.model, other.model),
+            endpoint=_merged(self.endpoint, other.endpoint),
             prompt_tokens=self.prompt_tokens + other.prompt_tokens,
             completion_tokens=self.completion_tokens + other.completion_tokens,
             billed_tokens=self.billed_tokens + other.billed_tokens,
@@ -42,3 +42,24 @@ def total_usage(usages: list[Usage]) -> Usage:
     for usage in usages[1:]:
         total = total + usage
     return total
+
+
+def by_model(usages: list[Usage]) -> list[Usage]:
+    """Sum usages per model, cache hits apart (first-seen order), so each sum can be priced at its model's rate.
+
+    Usages without tokens (a tool that called no model) are left out.
+    """
+    sums: dict[tuple[str, bool], Usage] = {}
+    for usage in usages:
+        if usage.total_tokens == 0 and usage.billed_tokens == 0:
+            continue
+        key = (usage.model, usage.cache_hit)
+        sums[key] = sums[key] + usage if key in sums else usage
+    return list(sums.values())
+
+
+def _merged(mine: str, theirs: str) -> str:
+    """One name for a sum of usages: the name both agree on (an empty side takes the other's), else `mixed`."""
+    if theirs in ("", mine):
+        return mine
+    return theirs if not mine else "mixed"

@@ -10,7 +10,7 @@ from sim.schemafill import fill, is_valid
 from sim.state import CallContext
 from sim.textgen import Source, answer, parse_source
 from sim.tokens import count_tokens, pieces, truncate_tokens
-from sim.tools import arguments, call_id, choose_tool
+from sim.tools import NOTHING_FOUND, arguments, call_id, choose_tool, results_source
 
 
 @dataclass
@@ -94,6 +94,9 @@ def complete(request: ChatCompletionRequest, texts: list[str], ctx: CallContext)
             content = _bad_json(content, schema, ctx.rng.random())
     elif fmt is not None and fmt.type == "json_object":
         content = json.dumps({"answer": answer(source)})
+    elif (results := results_source(request, texts, user_text)) is not None:
+        # The final answer after tool calls comes from what the tools returned, never from the task itself.
+        content = answer(results, cite=not ctx.markers.nocite) or NOTHING_FOUND
     else:
         content = answer(source, cite=not ctx.markers.nocite) or "OK."
     finish = "stop"

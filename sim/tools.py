@@ -8,9 +8,9 @@ from typing import Any
 
 from sim.fieldtext import words_of
 from sim.markers import Markers
-from sim.models import Tool
+from sim.models import ChatCompletionRequest, Tool
 from sim.schemafill import fill
-from sim.textgen import Source
+from sim.textgen import Chunk, Source
 
 _TEXT_ARGS = {"query", "task", "question", "q", "prompt", "input", "search", "text", "request", "instruction", "goal"}
 
@@ -64,3 +64,46 @@ def arguments(tool: Tool, user_text: str, markers: Markers) -> str:
 def call_id(seed: int, key: str, index: int) -> str:
     """A deterministic tool-call id."""
     return "call_" + hashlib.sha256(f"{seed}:{key}:{index}".encode()).hexdigest()[:24]
+
+
+NOTHING_FOUND = "The tools returned nothing to answer from."
+
+
+def results_source(request: ChatCompletionRequest, texts: list[str], task: str) -> Source | None:
+    """After tool calls, the tool results since the last user message as the source and the task as the question.
+
+    Chunks (`{"chunks": [{"chunk_id", "text"}]}`) stay labelled so the answer cites them; an `answer` (a tool that
+    answered, a sub-agent) or any other text joins the unlabelled text. None when the last message is no tool result.
+    """
+    if not request.messages or request.messages[-1].role != "tool":
+        return None
+    chunks: list[Chunk] = []
+    notes: list[str] = []
+    for message, text in reversed(list(zip(request.messages, texts, strict=True))):
+        if message.role == "user":
+            break
+        if message.role == "tool":
+            _read_result(text, chunks, notes)
+    chunks.reverse()
+    notes.reverse()
+    body = "\n\n".join([*notes, *(c.text for c in chunks)])
+    return Source(text=body, chunks=chunks, question=" ".join(task.split()) or None)
+
+
+def _read_result(text: str, chunks: list[Chunk], notes: list[str]) -> None:
+    """Sort one tool result into labelled chunks and plain text (read from the end: callers reverse)."""
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = text
+    if isinstance(data, dict):
+        found = data.get("chunks")
+        if isinstance(found, list):
+            for item in reversed(found):
+                if isinstance(item, dict) and item.get("chunk_id") and str(item.get("text", "")).strip():
+                    chunks.append(Chunk(str(item["chunk_id"]), " ".join(str(item["text"]).split())))
+        for key in ("answer", "result", "text", "content"):
+            if isinstance(data.get(key), str) and data[key].strip():
+                notes.append(data[key].strip())
+    elif isinstance(data, str) and data.strip():
+        notes.append(data.strip())

@@ -43,6 +43,7 @@ class IngestSummary(BaseModel):
     indexed: int = 0
     unchanged: int = 0
     failed: int = 0
+    empty: int = 0  # indexed with no text to find (outcome `empty`): not a failure, but worth a look
 
 
 class IngestReport(BaseModel):
@@ -119,13 +120,15 @@ async def wait_all(
                 report.summary.indexed += 1
             case "unchanged" | "superseded" | "not_indexed":
                 report.summary.unchanged += 1
+            case "empty":
+                report.summary.empty += 1
             case _:
                 report.summary.failed += 1
     return report
 
 
 def outcome_of(job: IngestJob, info: JobInfo) -> str:
-    """One word for the table: indexed, unchanged, superseded, dead_lettered, failed (or the job's status)."""
+    """One word for the table: indexed, empty, unchanged, superseded, dead_lettered, failed (or the job's status)."""
     if job.unchanged:
         return "unchanged"
     if info.status is JobStatus.COMPLETED and info.result:

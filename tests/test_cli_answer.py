@@ -98,6 +98,10 @@ async def test_bad_input_gives_usage_errors_not_tracebacks(
     settings, _, _ = env
     code, _, err = await cli(settings, "ask", "")
     assert code == 2 and "question" in err and "Traceback" not in err
+    code, _, err = await cli(settings, "ask", "   ")
+    assert code == 2 and "question: must contain text, not only whitespace" in err and "Traceback" not in err
+    code, _, err = await cli(settings, "agent", " \t ")
+    assert code == 2 and "task: must contain text, not only whitespace" in err and "Traceback" not in err
     code, _, err = await cli(settings, "ask", "q", "--top-k", "0")
     assert code == 2 and "top_k" in err and "Traceback" not in err
     code, _, err = await cli(settings, "status", "answer-nope")

@@ -61,7 +61,7 @@ async def test_folder_is_indexed_then_unchanged_without_new_embedding_calls(
         "photo.jpg": "unsupported file type (txt, md, rst, html, pdf are ingested)",
     }
     assert by_name(report) == {n: "indexed" for n in ("zephyr.md", "orchard.txt", "lighthouse.html", "comet.pdf")}
-    assert report.summary.model_dump() == {"indexed": 4, "unchanged": 0, "failed": 0}
+    assert report.summary.model_dump() == {"indexed": 4, "unchanged": 0, "failed": 0, "empty": 0}
 
     index = await VectorIndex.connect(settings)
     pdf_uri = f"file://{(folder / 'guides' / 'comet.pdf').resolve()}"
@@ -86,7 +86,7 @@ async def test_folder_is_indexed_then_unchanged_without_new_embedding_calls(
     code, out, err = await cli(settings, "ingest", str(folder), "--collection", collection, "--wait", "--json")
     assert code == 0, err
     again = IngestReport.model_validate_json(out)
-    assert again.summary.model_dump() == {"indexed": 0, "unchanged": 4, "failed": 0}
+    assert again.summary.model_dump() == {"indexed": 0, "unchanged": 4, "failed": 0, "empty": 0}
     assert [j.job_id for j in again.jobs] == [j.job_id for j in report.jobs]  # the runs that indexed them
     assert await ingest_calls(servers["sim_url"], job_ids) == calls_before  # no new embedding calls
 
@@ -102,7 +102,7 @@ async def test_corrupt_pdf_is_dead_lettered_while_the_others_complete(
     code, out, err = await cli(settings, "ingest", str(folder), "--collection", f"bad-{unique}", "--wait", "--json")
     assert code == 3, err  # any dead letter: exit 3
     report = IngestReport.model_validate_json(out)
-    assert report.summary.model_dump() == {"indexed": 4, "unchanged": 0, "failed": 1}
+    assert report.summary.model_dump() == {"indexed": 4, "unchanged": 0, "failed": 1, "empty": 0}
     (broken,) = [info for info in report.jobs if info.status is not JobStatus.COMPLETED]
     assert broken.status is JobStatus.DEAD_LETTERED
     assert broken.error is not None and "corrupt PDF" in broken.error.message
@@ -115,6 +115,45 @@ async def test_corrupt_pdf_is_dead_lettered_while_the_others_complete(
     code, out, err = await cli(settings, "ingest", str(folder), "--collection", f"bad-{unique}", "--wait")
     assert code == 3, (out, err)
     assert "dead_lettered" in out and "corrupt PDF" in out and "indexed 0" in out  # human table
+
+
+async def test_an_empty_document_is_reported_not_silently_indexed(
+    flow: tuple[Settings, GenAIFlowClient], tmp_path: Path, unique: str
+) -> None:
+    settings, _ = flow
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "empty.txt").write_text("")
+    (folder / "blank.md").write_text("  \n\n\t\n")
+    (folder / "real.md").write_text("The Harlow orchard was planted by Thomas Greaves in 1911.")
+    code, out, err = await cli(settings, "ingest", str(folder), "--collection", f"empty-{unique}", "--wait")
+    assert code == 0, (out, err)
+    assert "warning: 2 document(s) had no text to index: blank.md, empty.txt" in err
+    assert "indexed 1 · empty 2" in out and "no text to index" in out
+
+    code, out, err = await cli(settings, "ingest", str(folder), "--collection", f"empty2-{unique}", "--wait", "--json")
+    report = IngestReport.model_validate_json(out)
+    assert code == 0 and report.summary.model_dump() == {"indexed": 1, "unchanged": 0, "failed": 0, "empty": 2}
+    assert by_name(report) == {"empty.txt": "empty", "blank.md": "empty", "real.md": "indexed"}
+    empty = next(info for info in report.jobs if (info.result or {}).get("uri", "").endswith("empty.txt"))
+    assert empty.result and empty.result["chunks"] == 0 and "no text to index" in empty.result["reason"]
+
+
+async def test_a_long_reason_is_wrapped_at_word_boundaries_not_cut(
+    flow: tuple[Settings, GenAIFlowClient], tmp_path: Path, unique: str
+) -> None:
+    settings, _ = flow
+    (tmp_path / "scan.pdf").write_bytes(b"hello, not a PDF")
+    target, collection = str(tmp_path / "scan.pdf"), f"cut-{unique}"
+    code, out, err = await cli(settings, "ingest", target, "--collection", collection, "--wait", "--json")
+    (info,) = IngestReport.model_validate_json(out).jobs
+    assert code == 3 and info.error is not None and "does not start with a PDF header" in info.error.message
+    code, out, err = await cli(settings, "ingest", target, "--collection", collection, "--wait", env={"COLUMNS": "80"})
+    assert code == 3, (out, err)
+    # The cell wraps at spaces: every word of the reason is shown whole (`--json` above has the text in one piece).
+    shown = out.replace("│", " ").split()
+    assert all(word in shown for word in info.error.message.split()), out
+    assert "…" not in out  # the job id folds onto the next line rather than being cut
 
 
 async def test_bad_input_gets_a_clear_error(flow: tuple[Settings, GenAIFlowClient], tmp_path: Path) -> None:

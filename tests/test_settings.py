@@ -26,6 +26,9 @@ ENV_NAMES = [
     "GENAI_FLOW_LOG_FORMAT",
     "GENAI_FLOW_MAX_CONCURRENT_ACTIVITIES",
     "GENAI_FLOW_MAX_TOKENS",
+    "OPENAI_BASE_URL",
+    "GENAI_FLOW_EMBED_BASE_URL",
+    "GENAI_FLOW_PUBLIC_URL",
 ]
 
 
@@ -62,6 +65,19 @@ def test_defaults_match_contract_ports(clean_env: pytest.MonkeyPatch) -> None:
         ("GENAI_FLOW_MAX_TOKENS", "summarize=0"),
         ("GENAI_FLOW_MAX_TOKENS", "summarize=lots"),
         ("GENAI_FLOW_MAX_TOKENS", "bad step=5"),
+        ("TEMPORAL_ADDRESS", "nonsense"),
+        ("TEMPORAL_ADDRESS", "http://127.0.0.1:7233"),
+        ("TEMPORAL_ADDRESS", "127.0.0.1:99999"),
+        ("TEMPORAL_ADDRESS", "127.0.0.1:"),
+        ("REDIS_URL", "localhost:6379"),
+        ("REDIS_URL", "redis://127.0.0.1:70000/0"),
+        ("GENAI_FLOW_CHROMA_URL", "127.0.0.1:8002"),
+        ("GENAI_FLOW_CHROMA_URL", "http://"),
+        ("OPENAI_BASE_URL", "api.openai.com/v1"),
+        ("GENAI_FLOW_EMBED_BASE_URL", "ftp://embed.example/v1"),
+        ("GENAI_FLOW_PUBLIC_URL", "gateway.example.com"),
+        ("GENAI_FLOW_GATEWAY_PORT", "0"),
+        ("GENAI_FLOW_SIM_PORT", "65536"),
     ],
 )
 def test_invalid_value_names_the_variable(clean_env: pytest.MonkeyPatch, name: str, value: str) -> None:
@@ -70,6 +86,24 @@ def test_invalid_value_names_the_variable(clean_env: pytest.MonkeyPatch, name: s
         load_settings()
     assert name in str(err.value)
     assert value in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("TEMPORAL_ADDRESS", "localhost:7233"),
+        ("TEMPORAL_ADDRESS", "my-ns.a1b2c.tmprl.cloud:7233"),
+        ("TEMPORAL_ADDRESS", "[::1]:7233"),
+        ("REDIS_URL", "rediss://user:pw@redis.example:6380/2"),
+        ("REDIS_URL", "unix:///run/redis.sock"),
+        ("GENAI_FLOW_CHROMA_URL", "https://chroma.example"),
+        ("OPENAI_BASE_URL", "http://[::1]:8080/v1"),
+    ],
+)
+def test_valid_addresses_are_kept(clean_env: pytest.MonkeyPatch, name: str, value: str) -> None:
+    clean_env.setenv(name, value)
+    s = load_settings()
+    assert value in (s.temporal_address, s.redis_url, s.chroma_url, s.openai_base_url)
 
 
 def test_max_tokens_bound_every_step(clean_env: pytest.MonkeyPatch) -> None:
@@ -124,3 +158,17 @@ def test_cli_reports_bad_setting_without_traceback(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert "GENAI_FLOW_METRICS_PORT" in done.stdout + done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_jobs_with_an_invalid_temporal_address_is_a_usage_error(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "genai-flow"), "jobs"],
+        env={"PATH": "/usr/bin:/bin", "TEMPORAL_ADDRESS": "nonsense", "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "TEMPORAL_ADDRESS: must be host:port" in done.stderr and "'nonsense'" in done.stderr
+    assert "Traceback" not in done.stderr and "tonic" not in done.stderr

@@ -174,6 +174,38 @@ async def test_tool_called_when_prompt_names_it(llm: AsyncOpenAI) -> None:
     assert follow.choices[0].message.content
 
 
+async def test_final_answer_after_tool_calls_comes_from_the_tool_results(llm: AsyncOpenAI) -> None:
+    task = "Use search_documents to find when the Eiffel Tower was completed."
+    tools = [{"type": "function", "function": {"name": "search_documents", "parameters": {"type": "object"}}}]
+    found = {
+        "chunks": [
+            {"chunk_id": "guide#1", "text": "Berlin is the capital of Germany."},
+            {"chunk_id": "guide#0", "text": "The Eiffel Tower stands in Paris. It was completed in 1889."},
+        ]
+    }
+    call = {"id": "call_1", "type": "function", "function": {"name": "search_documents", "arguments": "{}"}}
+    messages = [
+        {"role": "system", "content": "You are a careful agent."},
+        {"role": "user", "content": task},
+        {"role": "assistant", "tool_calls": [call]},
+        {"role": "tool", "tool_call_id": "call_1", "content": json.dumps(found)},
+    ]
+    replies = [
+        (await llm.chat.completions.create(model="sim-chat", tools=tools, messages=messages)).choices[0].message
+        for _ in range(2)
+    ]
+    text = replies[0].content or ""
+    assert "completed in 1889" in text and "[guide#0]" in text and "search_documents" not in text
+    assert replies[1].content == text  # deterministic
+    # A tool that answered (answer_question, a sub-agent) is the source too; nothing found is said plainly.
+    messages[-1]["content"] = json.dumps({"answer": "The tower was completed in 1889.", "citations": []})
+    reply = await llm.chat.completions.create(model="sim-chat", tools=tools, messages=messages)
+    assert reply.choices[0].message.content == "The tower was completed in 1889."
+    messages[-1]["content"] = json.dumps({"chunks": []})
+    reply = await llm.chat.completions.create(model="sim-chat", tools=tools, messages=messages)
+    assert reply.choices[0].message.content == "The tools returned nothing to answer from."
+
+
 async def test_no_tool_call_unless_asked(llm: AsyncOpenAI) -> None:
     tools = [{"type": "function", "function": {"name": "search_docs", "parameters": {"type": "object"}}}]
     resp = await llm.chat.completions.create(

@@ -32,8 +32,11 @@ with workflow.unsafe.imports_passed_through():
         PauseReason,
         ToolBinding,
     )
+    from schemas.answer import StepUsage
+    from schemas.dlq import FinishedJob
     from schemas.events import EventType
     from schemas.inference import ChatMessage
+    from schemas.usage import by_model
     from workflows.agent_approvals import ApprovalGate
     from workflows.agent_bookkeeping import (
         BOOKKEEPING,
@@ -157,6 +160,7 @@ class AgentRun(ApprovalGate):
         self.carry.steps = number
         raise_depth(self.carry, self.carry.depth + 1)
         self.carry.usage = self.carry.usage + reply.usage
+        self.carry.ledger = by_model([*self.carry.ledger, reply.usage])
         self.carry.transcript_len = reply.transcript_len
         self.carry.pending_messages = []
         self.carry.last_summary = step_summary(number, reply)
@@ -207,9 +211,15 @@ class AgentRun(ApprovalGate):
         workflow.continue_as_new(AgentRunInput(**self.req.model_dump(), scope=self.scope, carry=self.carry))
 
     def result(
-        self, outcome: Outcome, answer: str = "", reason: str | None = None, stopped: PauseReason | None = None
+        self,
+        outcome: Outcome,
+        answer: str = "",
+        reason: str | None = None,
+        stopped: PauseReason | None = None,
+        priced: FinishedJob | None = None,
     ) -> AgentResult:
-        """The run's result (the audit list included)."""
+        """The run's result (the audit list included); a root job's ledger comes priced from its closing."""
+        ledger = priced.steps if priced else [StepUsage(step="agent", usage=u) for u in self.carry.ledger]
         return AgentResult(
             outcome=outcome,
             answer=answer,
@@ -221,13 +231,14 @@ class AgentRun(ApprovalGate):
             stopped=stopped,
             steps=self.carry.steps,
             tool_calls=self.carry.tool_calls,
+            cost_usd=priced.cost_usd if priced else self.carry.priced_usd,
+            ledger=ledger,
         )
 
     async def finish(self, outcome: Outcome, answer: str = "", reason: str | None = None) -> AgentResult:
         """Close a root job (priced ledger, `TokensUsed`, `job.completed`); a sub-agent just returns its result."""
-        if self.scope is None:
-            await close_job(self.carry, outcome, answer, reason)
-        return self.result(outcome, answer, reason)
+        priced = await close_job(self.carry, outcome, answer, reason) if self.scope is None else None
+        return self.result(outcome, answer, reason, priced=priced)
 
     async def publish(self, event: EventType, data: dict[str, Any]) -> None:
         """One progress event on the root job's stream (a local activity: workflows cannot touch Redis)."""

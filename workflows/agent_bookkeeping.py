@@ -41,19 +41,22 @@ async def publish(job_id: str, event: EventType, data: dict[str, Any]) -> None:
     )
 
 
-async def close_job(carry: AgentCarry, outcome: Outcome, answer: str, reason: str | None) -> None:
+async def close_job(carry: AgentCarry, outcome: Outcome, answer: str, reason: str | None) -> FinishedJob:
     """A root job's closing: `TokensUsed`, the outcome in the memo, the priced ledger and `job.completed`."""
     workflow.upsert_search_attributes([sa.TOKENS_USED.value_set(carry.usage.billed_tokens)])
     workflow.upsert_memo({"outcome": outcome.value})
     job = FinishJob(
         job_id=workflow.info().workflow_id,
         event=EventType.JOB_COMPLETED.value,
-        steps=[StepUsage(step="agent", usage=carry.usage)],
+        # One row per model, so each is priced at its rate (children that closed their own job are not repeated).
+        steps=[StepUsage(step="agent", usage=usage) for usage in carry.ledger],
         data={"outcome": outcome.value, "answer": answer[:200], "reason": reason},
+        priced_usd=carry.priced_usd,
     )
-    await workflow.execute_local_activity(
+    finished: FinishedJob = await workflow.execute_local_activity(
         "finish_job", job, result_type=FinishedJob, start_to_close_timeout=BOOKKEEPING, summary=outcome.value
     )
+    return finished
 
 
 async def record_failure(req: AgentRequest, carry: AgentCarry, err: BaseException) -> None:
@@ -77,7 +80,9 @@ def pending_question(req: AgentRequest, carry: AgentCarry, reason: PauseReason) 
         ask = f"Depth limit reached ({carry.depth}/{carry.max_depth}): allow more model calls?"
     else:
         ask = f"Token budget spent ({carry.usage.billed_tokens}/{carry.token_budget}): allow more tokens?"
-    return f"{ask} Task: {req.task[:200]}. Last step: {carry.last_summary or 'none'}"
+    task = req.task[:200].rstrip()
+    end = "" if task.endswith((".", "!", "?")) else "."  # a task that ends a sentence gets no second period
+    return f"{ask} Task: {task}{end} Last step: {carry.last_summary or 'none'}"
 
 
 def step_summary(number: int, reply: AgentChatResult) -> str:

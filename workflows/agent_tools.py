@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.inference import ToolCall, ToolSpec
     from schemas.retrieval import RetrieveRequest, RetrieveResult
     from schemas.sim import inert_markers
+    from schemas.usage import by_model
     from workflows.agent_bookkeeping import DEPTH_FOLLOWS_SUBAGENTS, raise_depth
 
 CHUNK_TEXT_CHARS = 600  # per retrieved chunk in a tool result: enough to answer from, small enough for prompts
@@ -102,6 +103,9 @@ class ToolRunner:
         # A tool's result is data (document chunks, a child's answer quoting them): markers in it stay inert.
         result.content = inert_markers(result.content)
         self.carry.usage = self.carry.usage + result.usage
+        billed = [result.usage] if result.ledger is None else result.ledger
+        self.carry.ledger = by_model([*self.carry.ledger, *billed])
+        self.carry.priced_usd += result.priced_usd
         return result
 
     async def _dispatch(self, call: ToolCall, step: str, number: int) -> ToolResult:
@@ -144,7 +148,9 @@ class ToolRunner:
             static_summary=f"answer_question #{number}",
         )
         cited = [c.chunk_id for c in result.citations]
-        return ToolResult(content=json.dumps({"answer": result.answer, "citations": cited}), usage=result.usage)
+        # The child closed its own job (priced ledger, stats): the agent adds its cost, never its tokens again.
+        content = json.dumps({"answer": result.answer, "citations": cited})
+        return ToolResult(content=content, usage=result.usage, ledger=[], priced_usd=result.cost_usd)
 
     async def spawn(self, args: SubagentArgs, number: int) -> ToolResult:
         """`spawn_subagent`: a child AgentRun at the chain's depth with a reserved slice of the remaining budget."""
@@ -177,7 +183,13 @@ class ToolRunner:
             body["stopped"] = result.stopped.value
         if result.answer:
             body["answer"] = result.answer
-        return ToolResult(content=json.dumps(body), usage=result.usage, depth=result.depth)
+        return ToolResult(
+            content=json.dumps(body),
+            usage=result.usage,
+            depth=result.depth,
+            ledger=[row.usage for row in result.ledger],
+            priced_usd=result.cost_usd,
+        )
 
     async def user_tool(self, binding: ToolBinding, call: ToolCall, step: str) -> ToolResult:
         """A user's `@agent_tool`: the activity `tool.<name>` on the queue it named (beside this run's queues)."""

@@ -100,7 +100,7 @@ def print_outcome(info: JobInfo) -> None:
     usage = result.get("usage", {})
     console.print(
         f"[dim]depth {result.get('depth')} · {result.get('steps')} model calls · {result.get('tool_calls')} tool calls"
-        f" · {usage.get('billed_tokens', 0)} tokens billed · job {info.job_id}[/dim]"
+        f" · {usage.get('billed_tokens', 0)} tokens billed · ${result.get('cost_usd', 0):.6f} · job {info.job_id}[/dim]"
     )
 
 
@@ -200,6 +200,7 @@ def pending(as_json: JsonOpt = False) -> None:
     from rich.table import Table
 
     from starter.cli.support import console, print_model, run
+    from starter.cli.textfit import shorten, whole_column
     from starter.client import GenAIFlowClient
 
     async def body() -> list[PendingApproval]:
@@ -212,11 +213,11 @@ def pending(as_json: JsonOpt = False) -> None:
     if not rows:
         console.print("no agent is waiting for approval")
         return
-    table = Table("job", "reason", "depth", "tokens", "deadline", "question")
+    table = Table(whole_column("job"), "reason", "depth", "tokens", "deadline", "question")
     for row in rows:
         tokens = f"{row.tokens_used}/{row.token_budget}" if row.token_budget else str(row.tokens_used)
         deadline = row.deadline.isoformat(timespec="seconds") if row.deadline else ""
-        question = escape((row.pending_question or "")[:80])
+        question = escape(shorten(row.pending_question or ""))
         reason = row.reason.value if row.reason else ""
         table.add_row(row.job_id, reason, f"{row.depth}/{row.max_depth}", tokens, deadline, question)
     console.print(table)

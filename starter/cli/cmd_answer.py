@@ -55,6 +55,8 @@ def print_answer(info: JobInfo) -> None:
     """The answer, its citations and the token ledger, for people."""
     from rich.markup import escape
 
+    from starter.cli.textfit import shorten
+
     if info.result is None:
         message = info.error.message if info.error else ""
         console.print(f"[red]{info.status}[/red] {escape(message)}")
@@ -65,9 +67,8 @@ def print_answer(info: JobInfo) -> None:
     for citation in result.get("citations", []):
         # Inferred: the model named no chunk; the quote was attributed to it by word overlap.
         how = " [dim](inferred)[/dim]" if citation.get("inferred") else ""
-        console.print(
-            f"  [cyan]{escape('[' + citation['chunk_id'] + ']')}[/cyan]{how} {escape(citation.get('quote', '')[:100])}"
-        )
+        quote = escape(shorten(citation.get("quote", "")))
+        console.print(f"  [cyan]{escape('[' + citation['chunk_id'] + ']')}[/cyan]{how} {quote}")
     if result.get("truncated"):
         console.print("[yellow]the answer was cut at its max_tokens bound (GENAI_FLOW_MAX_TOKENS)[/yellow]")
     usage = result.get("usage", {})

@@ -40,9 +40,11 @@ def list_cmd(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")
         return
     from rich.table import Table
 
-    table = Table("job", "pipeline", "step", "attempts", "error", "replayed as")
+    from starter.cli.textfit import shorten, whole_column
+
+    table = Table(whole_column("job"), "pipeline", "step", "attempts", "error", "replayed as")
     for v in views:
-        error = f"{v.error_type}: {(v.last_error or '')[:60]}" if not v.details_missing else "(details expired)"
+        error = f"{v.error_type}: {shorten(v.last_error or '')}" if not v.details_missing else "(details expired)"
         table.add_row(v.job_id, v.pipeline or "", v.step or "", str(v.attempts or ""), error, ", ".join(v.replayed_as))
     console.print(table)
 

@@ -103,10 +103,11 @@ def _print_report(started: IngestStarted, report: IngestReport) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from starter.cli.support import console
+    from starter.cli.support import console, err_console
+    from starter.cli.textfit import shorten, whole_column
     from starter.ingest_paths import outcome_of
 
-    table = Table("document", "outcome", "chunks", "job", "reason")
+    table = Table(whole_column("document"), "outcome", "chunks", whole_column("job"), "reason")
     styles = {"indexed": "green", "removed": "green", "unchanged": "dim", "dead_lettered": "red", "failed": "red"}
     for job, info in zip(started.jobs, report.jobs, strict=True):
         outcome = outcome_of(job, info)
@@ -117,13 +118,20 @@ def _print_report(started: IngestStarted, report: IngestReport) -> None:
             f"[{styles.get(outcome, 'yellow')}]{outcome}[/]",
             str(result.get("chunks", "")),
             job.job_id,
-            escape(reason[:100]),
+            escape(shorten(reason)),
         )
     for skipped in report.ignored:
         table.add_row(escape(skipped.path), "[dim]ignored[/dim]", "", "", escape(skipped.reason))
     console.print(table)
     s = report.summary
-    console.print(f"indexed {s.indexed} · unchanged {s.unchanged} · failed {s.failed} · ignored {len(report.ignored)}")
+    empty = f" · empty {s.empty}" if s.empty else ""
+    console.print(
+        f"indexed {s.indexed}{empty} · unchanged {s.unchanged} · failed {s.failed} · ignored {len(report.ignored)}"
+    )
+    if s.empty:
+        names = [job.uri.rsplit("/", 1)[-1] for job, info in zip(started.jobs, report.jobs, strict=True)
+                 if outcome_of(job, info) == "empty"]  # fmt: skip
+        err_console.print(f"warning: {s.empty} document(s) had no text to index: {escape(', '.join(names))}")
 
 
 def _exit_code(report: IngestReport) -> int:

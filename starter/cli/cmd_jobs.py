@@ -93,7 +93,9 @@ def jobs(
         return
     from rich.table import Table
 
-    table = Table("job", "pipeline", "status", "tokens", "created")
+    from starter.cli.textfit import whole_column
+
+    table = Table(whole_column("job"), "pipeline", "status", "tokens", "created")
     for info in found:
         table.add_row(
             info.job_id, info.pipeline or "", info.status, str(info.usage.billed_tokens), str(info.created_at or "")

@@ -42,5 +42,6 @@ async def run_agent_demo(client: GenAIFlowClient, collection: str, console: Cons
             f"  [dim]{decision['decision']} by {decision['approver']}: {escape(decision.get('note') or '')}[/dim]"
         )
     usage = result.get("usage", {})
-    console.print(f"[dim]depth {result.get('depth')} · {usage.get('billed_tokens', 0)} tokens billed[/dim]")
+    billed, cost = usage.get("billed_tokens", 0), result.get("cost_usd", 0)
+    console.print(f"[dim]depth {result.get('depth')} · {billed} tokens billed · ${cost:.6f}[/dim]")
     return 0 if info.status is JobStatus.COMPLETED and result.get("outcome") == "answered" else 1

@@ -7,8 +7,6 @@ simulator's ledger, which bills every fully delivered response, is the referee.
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -18,31 +16,22 @@ import pytest_asyncio
 
 from activities.idempotency import IdempotencyStore, LockBusy
 from activities.lease import LeaseGuard, LeaseLost
-from runtime import services
 from runtime.keys import RedisKeys
-from runtime.processes import ManagedProcess, free_port
+from runtime.processes import ManagedProcess
 from runtime.redis import redis_client
 from runtime.settings import Settings
 from schemas.sim import SimLedger
 from tests.helpers import sim_ledger
 from tests.inference_probe import InferenceProbe, Probe, probe_worker
+from tests.private_redis import hung, private_redis_server, redis_url
 from tests.test_inference import chat
 
 
 @pytest.fixture
 def private_redis(tmp_path: Path) -> Iterator[ManagedProcess]:
-    """A redis-server of this test's own on a free port (resumed before it is stopped, should a test fail)."""
-    proc = services.redis_server(tmp_path, free_port()).start(timeout=30)
-    yield proc
-    if proc.alive() and proc.pid:
-        os.kill(proc.pid, signal.SIGCONT)
-    proc.stop(grace=2)
-
-
-def redis_url(proc: ManagedProcess) -> str:
-    """The URL of a redis_server ManagedProcess (its port is in its argv)."""
-    argv = list(proc.argv)
-    return f"redis://127.0.0.1:{argv[argv.index('--port') + 1]}/0"
+    """A redis-server of this test's own."""
+    with private_redis_server(tmp_path) as proc:
+        yield proc
 
 
 @pytest_asyncio.fixture
@@ -101,18 +90,14 @@ async def test_a_holder_that_cannot_renew_stops_before_its_lease_can_lapse(
         claim = await store.acquire("wf/hang", attempt=1, lease_s=1.5, wait_s=0)
         token = claim.token or ""
         guard = LeaseGuard(lambda: store.renew("wf/hang", token, 1.5), 1.5, claim.sent, "wf/hang")
-        assert private_redis.pid is not None
-        os.kill(private_redis.pid, signal.SIGSTOP)  # Redis hangs: no renewal can be confirmed
-        stopped = time.monotonic()
-        try:
+        with hung(private_redis):  # no renewal can be confirmed
+            stopped = time.monotonic()
             with pytest.raises(LeaseLost):
                 async with guard.guarding():
                     while True:  # the "model call", with the renewal ticks a running attempt makes
                         guard.kick()
                         await asyncio.sleep(guard.every_s)
             aborted = time.monotonic()
-        finally:
-            os.kill(private_redis.pid, signal.SIGCONT)
         # Cancelled at lease x 2/3 after the SET was sent: before Redis could have expired the lease.
         assert aborted - claim.sent <= 1.5 * 2 / 3 + 0.2
         assert aborted - stopped < 1.5
@@ -131,10 +116,8 @@ async def test_a_hung_redis_mid_call_never_bills_twice(
         async with probe_worker(client, private, queue, store_client):
             handle = await client.start_workflow(InferenceProbe.run, probe, id=wf, task_queue=queue)
             await wait_for_call(servers["sim_url"], key)
-            assert private_redis.pid is not None
-            os.kill(private_redis.pid, signal.SIGSTOP)  # hung past the heartbeat timeout, while the call runs on
-            await asyncio.sleep(4)
-            os.kill(private_redis.pid, signal.SIGCONT)
+            with hung(private_redis):  # past the heartbeat timeout, while the call runs on
+                await asyncio.sleep(4)
             result = await asyncio.wait_for(handle.result(), 60)
     finally:
         await store_client.aclose()

@@ -67,7 +67,7 @@ async def redis_answers(redis: redis.asyncio.Redis, timeout_s: float = 0.5) -> b
     """True when Redis answers PING within timeout_s (checked before a stream starts, so a stall is a clear 503)."""
     try:
         async with asyncio.timeout(timeout_s):
-            return bool(await redis.ping())  # type: ignore[misc]
+            return bool(await redis.ping())
     except (RedisError, OSError, TimeoutError):
         return False
 

@@ -65,11 +65,11 @@ class RateLimiter:
         )
         self._strategy = MovingWindowRateLimiter(storage)
 
-    async def check(self, owner: str) -> None:
-        """Count one request of `owner`; 429 with Retry-After when its window already holds `limit` requests."""
+    async def check(self, owner: str, cost: int = 1) -> None:
+        """Count `cost` requests of `owner`; 429 with Retry-After when its window cannot take them."""
         try:
             async with asyncio.timeout(CHECK_TIMEOUT_S):
-                if await self._strategy.hit(self.item, owner):
+                if await self._strategy.hit(self.item, owner, cost=cost):
                     return
                 stats = await self._strategy.get_window_stats(self.item, owner)
         except (StorageError, RedisError, OSError, TimeoutError) as err:

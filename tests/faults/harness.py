@@ -125,11 +125,12 @@ class FaultStack:
 
     # -- load and the referee ----------------------------------------------------------------------------------------
 
-    def submit(self, http: httpx.Client, count: int, tag: str, latency_s: float = 2.0) -> list[str]:
-        """Start `count` answers whose model calls take latency_s each; their job ids."""
+    def submit(self, http: httpx.Client, count: int, tag: str, latency_s: float = 2.0, poison: int = 0) -> list[str]:
+        """Start `count` answers whose model calls take latency_s each (the first `poison` always fail); job ids."""
         jobs = []
         for n in range(count):
-            body = {"question": f"What survives a crash? {tag}-{n} [[sim:latency={latency_s}s]]"}
+            marker = " [[sim:poison]]" if n < poison else ""
+            body = {"question": f"What survives a crash? {tag}-{n} [[sim:latency={latency_s}s]]{marker}"}
             started = http.post("/v1/answers", json=body)
             assert started.status_code == 202, started.text
             jobs.append(str(started.json()["job_id"]))

@@ -36,7 +36,10 @@ SCENARIOS: dict[str, tuple[Callable[[FaultStack], list[FaultRow]], Callable[[Fau
         ],
         lambda s: [scenarios.f3_redis_hung(s, 10, jobs=6), scenarios.f3_redis_killed(s, jobs=4)],
     ),
+    "F5": (lambda s: [scenarios.f5_poison(s, 100, 5)], lambda s: [scenarios.f5_poison(s, 10, 1)]),
+    "F6": (lambda s: [scenarios.f6_chroma_killed(s, jobs=25)], lambda s: [scenarios.f6_chroma_killed(s, jobs=6)]),
 }
+POISON = {"F5 5 poison of 100": 5, "F5 1 poison of 10": 1}  # F5 rows: exactly these many dead letters
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,7 +67,14 @@ def main(argv: list[str] | None = None) -> int:
     print(text)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(text + "\n")
-    bad = [r for r in rows if r.lost or r.billed_twice or (r.scenario.startswith("F1") and (r.recovery_s or 0) > 10)]
+    bad = [
+        r
+        for r in rows
+        if r.lost
+        or r.billed_twice
+        or r.dead_lettered != POISON.get(r.scenario, 0)
+        or (r.scenario.startswith("F1") and (r.recovery_s or 0) > 10)
+    ]
     return 1 if bad else 0
 
 

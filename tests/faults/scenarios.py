@@ -20,10 +20,16 @@ RUN = ".venv/bin/python -m tests.faults.run"
 
 
 def _run(
-    stack: FaultStack, name: str, jobs: int, fault: Callable[[], float | None], timeout_s: float, latency_s: float = 3.0
+    stack: FaultStack,
+    name: str,
+    jobs: int,
+    fault: Callable[[], float | None],
+    timeout_s: float,
+    latency_s: float = 3.0,
+    poison: int = 0,
 ) -> FaultRow:
     with httpx.Client(base_url=stack.gateway, timeout=30) as http:
-        ids = stack.submit(http, jobs, f"{name}-{random.randrange(1 << 30)}", latency_s)
+        ids = stack.submit(http, jobs, f"{name}-{random.randrange(1 << 30)}", latency_s, poison)
         time.sleep(SETTLE_S)
         killed_at = fault()
         status = stack.wait(http, ids, timeout_s)
@@ -75,3 +81,18 @@ def f3_redis_killed(stack: FaultStack, jobs: int = 20) -> FaultRow:
         stack.process("redis-server").kill()
 
     return _run(stack, "F3 redis kill -9", jobs, kill, timeout_s=240)
+
+
+def f5_poison(stack: FaultStack, jobs: int = 100, poison: int = 5) -> FaultRow:
+    """F5: `poison` prompts that always fail (500) among the jobs: exactly those are dead-lettered."""
+    return _run(stack, f"F5 {poison} poison of {jobs}", jobs, lambda: None, timeout_s=300, latency_s=0.5, poison=poison)
+
+
+def f6_chroma_killed(stack: FaultStack, jobs: int = 20) -> FaultRow:
+    """F6: kill -9 Chroma while answers retrieve; `up` restarts it on the same data, retrievals are retried."""
+
+    def kill() -> float:
+        stack.process("chroma run").kill()
+        return time.time()
+
+    return _run(stack, "F6 chroma kill -9", jobs, kill, timeout_s=240, latency_s=0.5)

@@ -40,6 +40,7 @@ class FaultRow(BaseModel):
     dead_lettered: int
     recovery_s: float | None = None  # p50 from the kill to the interrupted steps' next calls
     command: str
+    stream_faults: int = 0  # F7: jobs whose followed events missed or repeated one of the stream's events
 
 
 class FaultStack:

@@ -38,6 +38,7 @@ SCENARIOS: dict[str, tuple[Callable[[FaultStack], list[FaultRow]], Callable[[Fau
     ),
     "F5": (lambda s: [scenarios.f5_poison(s, 100, 5)], lambda s: [scenarios.f5_poison(s, 10, 1)]),
     "F6": (lambda s: [scenarios.f6_chroma_killed(s, jobs=25)], lambda s: [scenarios.f6_chroma_killed(s, jobs=6)]),
+    "F7": (lambda s: [scenarios.f7_gateway_killed(s, jobs=20)], lambda s: [scenarios.f7_gateway_killed(s, jobs=4)]),
 }
 POISON = {"F5 5 poison of 100": 5, "F5 1 poison of 10": 1}  # F5 rows: exactly these many dead letters
 
@@ -72,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in rows
         if r.lost
         or r.billed_twice
+        or r.stream_faults
         or r.dead_lettered != POISON.get(r.scenario, 0)
         or (r.scenario.startswith("F1") and (r.recovery_s or 0) > 10)
     ]

@@ -13,6 +13,7 @@ from collections.abc import Callable
 import httpx
 import psutil
 
+from runtime.keys import RedisKeys
 from tests.faults.harness import FaultRow, FaultStack
 
 SETTLE_S = 1.5  # after submitting, so the first model calls are in flight when the fault lands
@@ -96,3 +97,66 @@ def f6_chroma_killed(stack: FaultStack, jobs: int = 20) -> FaultRow:
         return time.time()
 
     return _run(stack, "F6 chroma kill -9", jobs, kill, timeout_s=240, latency_s=0.5)
+
+
+def _follow(gateway: str, job: str, ids: list[str], deadline: float) -> None:
+    """Follow a job's events as EventSource does: reconnect with Last-Event-ID until a terminal event."""
+    last: str | None = None
+    while time.monotonic() < deadline:
+        headers = {"Last-Event-ID": last} if last else {}
+        try:
+            with httpx.stream("GET", f"{gateway}/v1/jobs/{job}/events", headers=headers, timeout=30) as response:
+                if response.status_code != 200:
+                    raise httpx.HTTPError(f"status {response.status_code}")
+                event: dict[str, str] = {}
+                for line in response.iter_lines():
+                    if line:
+                        field, _, value = line.partition(":")
+                        event[field] = value.strip()
+                        continue
+                    if "id" in event:
+                        ids.append(last := event["id"])
+                    if event.get("event", "").startswith("job."):
+                        return
+                    event = {}
+        except httpx.HTTPError:
+            pass  # the gateway is down or restarting: reconnect, as a browser would
+        time.sleep(0.5)
+
+
+def f7_gateway_killed(stack: FaultStack, jobs: int = 10) -> FaultRow:
+    """F7: kill -9 the gateway while clients stream; they resume with Last-Event-ID: no event lost or doubled."""
+    import threading
+
+    import redis
+
+    followed: dict[str, list[str]] = {}
+    threads: list[threading.Thread] = []
+
+    def kill() -> float:
+        for job in followed:
+            thread = threading.Thread(target=_follow, args=(stack.gateway, job, followed[job], time.monotonic() + 240))
+            thread.start()
+            threads.append(thread)
+        time.sleep(2)  # streams open and carrying events
+        stack.process("starter.cli gateway").kill()
+        return time.time()
+
+    with httpx.Client(base_url=stack.gateway, timeout=30) as http:
+        ids = stack.submit(http, jobs, f"F7-{random.randrange(1 << 30)}", 1.0)
+        followed.update({job: [] for job in ids})
+        killed_at = kill()
+        status = stack.wait(http, ids, 240)
+    for thread in threads:
+        thread.join(timeout=60)
+    client = redis.Redis.from_url(stack.env["REDIS_URL"], decode_responses=True)
+    keys = RedisKeys(stack.env.get("GENAI_FLOW_KEY_PREFIX", "genai-flow"))
+    try:
+        off = 0
+        for job, got in followed.items():
+            stored = [entry_id for entry_id, _ in client.xrange(keys.events(job))]
+            off += len(got) != len(set(got)) or got != stored  # every stored event once, in order
+    finally:
+        client.close()
+    row = stack.row("F7 gateway kill -9", ids, status, f"{RUN} F7", killed_at)
+    return row.model_copy(update={"stream_faults": off})

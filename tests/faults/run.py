@@ -39,6 +39,7 @@ SCENARIOS: dict[str, tuple[Callable[[FaultStack], list[FaultRow]], Callable[[Fau
     "F5": (lambda s: [scenarios.f5_poison(s, 100, 5)], lambda s: [scenarios.f5_poison(s, 10, 1)]),
     "F6": (lambda s: [scenarios.f6_chroma_killed(s, jobs=25)], lambda s: [scenarios.f6_chroma_killed(s, jobs=6)]),
     "F7": (lambda s: [scenarios.f7_gateway_killed(s, jobs=20)], lambda s: [scenarios.f7_gateway_killed(s, jobs=4)]),
+    "F9": (lambda s: [scenarios.f9_chaos(s, 300)], lambda s: [scenarios.f9_chaos(s, 60)]),
 }
 POISON = {"F5 5 poison of 100": 5, "F5 1 poison of 10": 1}  # F5 rows: exactly these many dead letters
 

@@ -6,6 +6,7 @@ full ones (tests/faults/run.py).
 
 from __future__ import annotations
 
+import contextlib
 import random
 import time
 from collections.abc import Callable
@@ -160,3 +161,41 @@ def f7_gateway_killed(stack: FaultStack, jobs: int = 10) -> FaultRow:
         client.close()
     row = stack.row("F7 gateway kill -9", ids, status, f"{RUN} F7", killed_at)
     return row.model_copy(update={"stream_faults": off})
+
+
+# F9's victims: every process of the stack but the simulator, whose ledger is the referee (a real provider's
+# invoice survives our crashes; the simulator's ledger would not).
+CHAOS_VICTIMS = ("redis-server", "server start-dev", "chroma run", "starter.cli gateway", "starter.cli worker")
+
+
+def f9_chaos(stack: FaultStack, duration_s: float = 300, every_s: tuple[float, float] = (5, 20)) -> FaultRow:
+    """F9: a random part of the stack killed (-9) every 5 to 20 s for duration_s under steady load (2 answers/s)."""
+    import threading
+
+    stop = threading.Event()
+    kills: list[str] = []
+
+    def chaos() -> None:
+        while not stop.wait(random.uniform(*every_s)):
+            victim = random.choice(CHAOS_VICTIMS)
+            try:
+                stack.process(victim).kill()
+                kills.append(victim)
+            except (AssertionError, psutil.NoSuchProcess):
+                continue  # it is being restarted right now
+
+    tag = f"F9-{random.randrange(1 << 30)}"
+    ids: list[str] = []
+    killer = threading.Thread(target=chaos)
+    killer.start()
+    with httpx.Client(base_url=stack.gateway, timeout=10) as http:
+        ends = time.monotonic() + duration_s
+        while time.monotonic() < ends:
+            # The gateway, Temporal or Redis may be down: a client retries later.
+            with contextlib.suppress(httpx.HTTPError, AssertionError):
+                ids += stack.submit(http, 1, f"{tag}-{len(ids)}", 1.0)
+            time.sleep(0.5)
+        stop.set()
+        killer.join()
+        status = stack.wait(http, ids, 300)
+    return stack.row(f"F9 chaos {duration_s:.0f} s ({len(kills)} kills)", ids, status, f"{RUN} F9")

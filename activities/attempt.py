@@ -1,10 +1,12 @@
 """One attempt of one inference step: idempotency key, lock, heartbeats, failure counting and events.
 
 Every inference activity hands its model call to `StepRunner.run`, which (1) returns a stored or cross-job cached
-result without calling the model, (2) takes the never-pay-twice lock, (3) runs the call inside an end-to-end
-timeout that ends before the activity's own timeouts, while a background task heartbeats and refreshes the lock,
-(4) stores the result before returning, and (5) turns failures into classified ApplicationErrors with an explicit
-`next_retry_delay`, raising non-retryable once MAX_ATTEMPTS counting failures have happened (docs/resilience.md).
+result without calling the model, (2) takes the never-pay-twice lease (activities/lease.py), (3) runs the call
+inside an end-to-end timeout that ends before the activity's own timeouts and is cancelled before the lease could
+lapse, while a background task heartbeats (never waiting on Redis) and renews the lease, (4) stores the result
+before returning, and (5) turns failures into classified ApplicationErrors with an explicit `next_retry_delay`,
+raising non-retryable once MAX_ATTEMPTS counting failures have happened (docs/resilience.md). Redis unavailable
+means waiting (`Throttled`, not counted), never an unlocked call.
 
 Every chat or structured call is bounded: `StepContext.max_tokens` is the request's own `max_tokens`, else the
 step's GENAI_FLOW_MAX_TOKENS bound. An attempt after invalid output repairs rather than repeats: the rejected reply
@@ -31,6 +33,7 @@ from activities.errors import InvalidOutputError, classify
 from activities.events import EventPublisher, TokenBatcher
 from activities.faults import fault_point
 from activities.idempotency import IdempotencyStore, LockBusy, StoreUnavailable, count_unavailable
+from activities.lease import LeaseGuard, LeaseLost
 from activities.metrics import record_inference, record_inference_failure
 from activities.retry import HEARTBEAT_TIMEOUT, MAX_ATTEMPTS, backoff_delay
 from activities.router import served_by
@@ -47,6 +50,7 @@ log = get_logger(__name__)
 
 SAFETY_S = 2.0  # the call ends this long before the attempt's own deadline, so our classified error is what counts
 LOCK_BUSY_RETRY = timedelta(seconds=1)
+REDIS_WAIT_RETRY = timedelta(seconds=2)  # an attempt that could not prove its lease waits this long for Redis
 CHUNK_BEAT_S = 0.5  # streamed chunks heartbeat at most this often (the background loop covers quiet streams)
 
 R = TypeVar("R", bound=BaseModel)
@@ -107,8 +111,9 @@ class _Attempt:
         self.key = idempotency_key(call)
         self.job_id = call.job_id or info.workflow_id or info.activity_id
         self.state = state_from(info.heartbeat_details)
-        self.stale_after = (info.heartbeat_timeout or HEARTBEAT_TIMEOUT).total_seconds()
-        self.token: str | None = None  # our lock's current value while we hold it
+        self.lease_s = (info.heartbeat_timeout or HEARTBEAT_TIMEOUT).total_seconds()  # lease sized to the heartbeat
+        self.token: str | None = None  # our lease's value while we hold it
+        self.lease: LeaseGuard | None = None
         self.started = time.monotonic()
         # The attempt's start counts as a beat: Temporal's heartbeat clock starts with it, so a call that ends
         # within CHUNK_BEAT_S never writes a heartbeat to the server at all.
@@ -126,15 +131,26 @@ class _Attempt:
             self.beat()
 
     async def run(self, result_type: type[R], compute: Callable[[StepContext], Awaitable[R]], digest: str | None) -> R:
-        call, emit = self.call, self.call.emit_events
+        call_timeout, wait_budget = self._budget()
         # No heartbeat up front: each is a server write, and the previous attempt's details (the failure count)
-        # stay on the activity until this attempt beats. The call's own loop and every failure beat as needed.
+        # stay on the activity until this attempt beats. The background loop and every failure beat as needed.
+        async with self._heartbeating():
+            return await self._attempt(result_type, compute, digest, call_timeout, wait_budget)
+
+    async def _attempt(
+        self,
+        result_type: type[R],
+        compute: Callable[[StepContext], Awaitable[R]],
+        digest: str | None,
+        call_timeout: float,
+        wait_budget: float,
+    ) -> R:
+        call, emit = self.call, self.call.emit_events
         if emit:
             await self.publisher.publish(self.job_id, EventType.STEP_STARTED, call.step, {"attempt": self.attempt})
             if self.attempt > 1:
                 # Before this attempt's first token: consumers drop the step's partial text from earlier attempts.
                 await self.publisher.publish(self.job_id, EventType.STEP_RETRYING, call.step, {"attempt": self.attempt})
-        call_timeout, wait_budget = self._budget()
         try:
             stored = await self._claim(wait_budget, digest)
             if stored is not None:
@@ -151,12 +167,12 @@ class _Attempt:
                 if emit
                 else None
             )
-            async with self._heartbeating():
+            async with self.lease.guarding() if self.lease else contextlib.nullcontext():
                 with served_by() as served:  # the models file's endpoint that served the call, for its usage
                     result = await self._compute(compute, call_timeout, tokens)
-                result = with_endpoint(result, served.endpoint)
-                if tokens is not None:
-                    await tokens.flush()
+            result = with_endpoint(result, served.endpoint)
+            if tokens is not None:
+                await tokens.flush()
             result = self._with_earlier_billing(result)
             fault_point(self.settings, call.step, "after_call")
             await self._store(result.model_dump_json(), digest)
@@ -164,6 +180,9 @@ class _Attempt:
         except asyncio.CancelledError:
             await self._release()
             raise
+        except (LeaseLost, StoreUnavailable) as exc:
+            await self._release()
+            raise self._waiting(exc) from exc
         except Exception as exc:
             await self._release()
             raise self._failure(exc) from exc
@@ -219,25 +238,29 @@ class _Attempt:
         return call_timeout, max(0.0, left - call_timeout)
 
     async def _claim(self, wait_s: float, digest: str | None) -> str | None:
-        """A stored result (JSON) to return, or None after taking the lock (or going on without Redis)."""
+        """A stored result (JSON) to return, or None after taking the lease; StoreUnavailable while Redis is out."""
         if self.store is None:
             return None
         try:
-            claim = await self.store.acquire(self.key, self.attempt, self.stale_after, wait_s, on_wait=self.beat)
-            if claim.stored is not None:
-                return claim.stored
-            self.token = claim.token
-            if digest is not None and (cached := await self.store.cached(digest)) is not None:
-                await self.store.store(self.key, cached)  # replaces our lock: later attempts find the result
-                self.token = None
-                return cached
-        except StoreUnavailable as err:
-            count_unavailable(self.key, "lock", err)
-            return None
+            claim = await self.store.acquire(self.key, self.attempt, self.lease_s, wait_s)
         except LockBusy as err:
             # Another attempt is still working on this very call: not a model failure, so it must not count.
             throttled = FailureType.THROTTLED.value
             raise ApplicationError(str(err), type=throttled, next_retry_delay=LOCK_BUSY_RETRY) from err
+        if claim.stored is not None:
+            return claim.stored
+        self.token = claim.token
+        store, key, token = self.store, self.key, claim.token or ""
+        self.lease = LeaseGuard(lambda: store.renew(key, token, self.lease_s), self.lease_s, claim.sent, key)
+        if digest is not None:
+            try:
+                cached = await self.store.cached(digest)
+                if cached is not None:
+                    await self.store.store(self.key, cached)  # replaces our lease: later attempts find the result
+                    self.token = None
+                    return cached
+            except StoreUnavailable as err:
+                log.warning("inference cache unavailable", key=self.key, error=str(err))  # a miss: we hold the lease
         return None
 
     async def _hit(self, result_type: type[R], stored: str) -> R:
@@ -261,25 +284,15 @@ class _Attempt:
 
     @contextlib.asynccontextmanager
     async def _heartbeating(self) -> AsyncIterator[None]:
-        """Heartbeat Temporal and refresh our lock every third of the heartbeat timeout while the call runs."""
+        """Heartbeat Temporal, and renew our lease without waiting on it, every quarter of the heartbeat timeout."""
 
-        async def beat_and_refresh() -> None:
-            self.beat()
-            await self._refresh()
+        async def tick() -> None:
+            self.beat()  # queued by the SDK: never waits on Redis or the server
+            if self.lease is not None and self.token is not None:
+                self.lease.kick()
 
-        async with repeating(min(max(self.stale_after / 3, 0.1), 10.0), beat_and_refresh):
+        async with repeating(min(max(self.lease_s / 4, 0.1), 10.0), tick):
             yield
-
-    async def _refresh(self) -> None:
-        if self.store is None or self.token is None:
-            return
-        try:
-            self.token = await self.store.refresh(self.key, self.token, self.attempt, self.stale_after)
-        except StoreUnavailable as err:
-            log.warning("idempotency lock not refreshed", key=self.key, error=str(err))
-            return
-        if self.token is None:
-            log.warning("idempotency lock lost to another attempt", key=self.key, attempt=self.attempt)
 
     async def _store(self, result_json: str, digest: str | None) -> None:
         if self.store is None:
@@ -298,6 +311,13 @@ class _Attempt:
         with contextlib.suppress(StoreUnavailable):
             await self.store.release(self.key, self.token)
         self.token = None
+
+    def _waiting(self, exc: Exception) -> ApplicationError:
+        """Redis could not prove our lease: wait and try again (`Throttled`: never counted, bounded by the deadline)."""
+        log.warning("waiting for the idempotency store", key=self.key, attempt=self.attempt, error=str(exc))
+        self.beat()  # keeps the failure count for the next attempt
+        message = f"waiting for Redis to hold the never-pay-twice lease: {exc}"
+        return ApplicationError(message, type=FailureType.THROTTLED.value, next_retry_delay=REDIS_WAIT_RETRY)
 
     def _failure(self, exc: Exception) -> ApplicationError:
         """The error this attempt fails with: retryable with an explicit delay, or final with StepFailure details."""

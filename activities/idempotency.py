@@ -1,17 +1,17 @@
-"""Never paid twice: a Redis lock per model call, the stored result, and a cross-job cache (CONTRACTS.md).
+"""Never paid twice: the lease per model call (activities/lease.py), the stored result, and a cross-job cache.
 
-The key `<prefix>:idem:<workflow_id>/<step>[/<index>]` holds either `<attempt>:<heartbeat-ms>` (a lock, refreshed
-with the activity's heartbeat) or `completed:<result json>` (stored before the activity returns). An attempt that
-finds a live lock waits; a lock whose heartbeat is older than the heartbeat timeout is stale and taken over with a
-compare-and-set, so two takers never both win. Redis being down never stops a call: the call proceeds unlocked,
-with a warning and a count in `genai_flow_idempotency_unavailable` (prometheus_client's default registry and the
-worker's Temporal metrics endpoint).
+The key `<prefix>:idem:<workflow_id>/<step>[/<index>]` holds either a lease `<attempt>:<acquired-ms>` that expires
+in Redis unless its holder renews it, or `completed:<result json>` (stored before the activity returns). An attempt
+that finds a live lease waits; it takes the key only once Redis has expired or released the lease, never by
+judging it stale. Every command is bounded by OP_TIMEOUT_S; a Redis that does not answer is StoreUnavailable, and
+the attempt waits rather than calling unlocked. A result that cannot be stored is still returned (Temporal records
+it), with a warning and a count in `genai_flow_idempotency_unavailable` (prometheus_client's default registry and
+the worker's Temporal metrics endpoint).
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,6 +22,7 @@ from prometheus_client import Counter
 from redis.exceptions import RedisError
 from temporalio import activity
 
+from activities.lease import bounded
 from runtime.keys import RedisKeys
 from runtime.logging import get_logger
 from runtime.settings import Settings
@@ -30,24 +31,24 @@ log = get_logger(__name__)
 
 COMPLETED = "completed:"
 UNAVAILABLE_METRIC = "genai_flow_idempotency_unavailable"
-UNAVAILABLE_HELP = "Model calls made without the never-pay-twice lock or result store because Redis was unavailable."
+UNAVAILABLE_HELP = "Model calls whose result could not be stored (or lease not taken) because Redis was unavailable."
 UNAVAILABLE = Counter(UNAVAILABLE_METRIC, UNAVAILABLE_HELP)
-REDIS_ERRORS = (RedisError, OSError)
+REDIS_ERRORS = (RedisError, OSError, TimeoutError)
 
-# Compare-and-set on the lock value: refresh, take over a stale lock, or (new value "") release it.
+# Compare-and-expire on the lease value: renew it for ARGV[2] ms, or (ARGV[2] == "0") release it.
 _CAS = """
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-if ARGV[2] == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3]) end
+if ARGV[2] == '0' then redis.call('DEL', KEYS[1]) else redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 1
 """
 
 
 class LockBusy(Exception):
-    """Another attempt holds a live lock for longer than this attempt can wait."""
+    """Another attempt holds a live lease for longer than this attempt can wait."""
 
 
 class StoreUnavailable(Exception):
-    """Redis did not answer; the caller proceeds without the lock."""
+    """Redis did not answer within OP_TIMEOUT_S (or refused the connection)."""
 
 
 def _text(value: str | bytes | None) -> str | None:
@@ -59,20 +60,20 @@ def _now_ms() -> int:
 
 
 def parse_lock(value: str) -> tuple[int, int] | None:
-    """(attempt, heartbeat epoch ms) of a lock value `<attempt>:<heartbeat-ms>`, or None if malformed."""
-    attempt, sep, beat = value.partition(":")
-    if not sep or not attempt.isdigit() or not beat.isdigit():
+    """(attempt, acquired epoch ms) of a lease value `<attempt>:<acquired-ms>`, or None if malformed."""
+    attempt, sep, acquired = value.partition(":")
+    if not sep or not attempt.isdigit() or not acquired.isdigit():
         return None
-    return int(attempt), int(beat)
+    return int(attempt), int(acquired)
 
 
 @dataclass
 class Claim:
-    """What acquire() found: our own lock (`token` set) or a stored result (`stored` set)."""
+    """What acquire() found: our own lease (`token` set, taken at monotonic `sent`) or a stored result (`stored`)."""
 
     token: str | None = None
     stored: str | None = None
-    took_over: str | None = None  # the stale lock value this claim replaced, if any
+    sent: float = 0.0  # monotonic send time of the SET that took the lease: the lease lasts at least until sent + L
 
 
 class IdempotencyStore:
@@ -94,49 +95,41 @@ class IdempotencyStore:
         self,
         idempotency_key: str,
         attempt: int,
-        stale_after_s: float,
+        lease_s: float,
         wait_s: float,
         on_wait: Callable[[], None] = lambda: None,
     ) -> Claim:
-        """Take the lock, or return the stored result; waits (calling on_wait) while another attempt's lock is live.
+        """Take the lease, or return the stored result; waits (calling on_wait) while another attempt's lease lives.
 
-        Raises LockBusy when the lock is still live after wait_s, StoreUnavailable when Redis fails.
+        Raises LockBusy when the lease is still live after wait_s, StoreUnavailable when Redis fails.
         """
         key = self.keys.idempotency(idempotency_key)
-        lock_ttl = max(10, math.ceil(stale_after_s * 3))  # a crashed holder's lock also expires by itself
+        lease_ms = max(1, round(lease_s * 1000))
         give_up = time.monotonic() + wait_s
-        pause = min(0.05, stale_after_s / 10)
+        pause = min(0.05, lease_s / 10)
         while True:
-            token = f"{attempt}:{_now_ms()}"
-            if await self._guard(self.redis.set(key, token, nx=True, ex=lock_ttl)):
-                return Claim(token=token)
+            token, sent = f"{attempt}:{_now_ms()}", time.monotonic()
+            if await self._guard(self.redis.set(key, token, nx=True, px=lease_ms)):
+                return Claim(token=token, sent=sent)
             seen = _text(await self._guard(self.redis.get(key)))
             if seen is None:
                 continue  # released or expired in between: try again at once
             if seen.startswith(COMPLETED):
                 return Claim(stored=seen[len(COMPLETED) :])
-            holder = parse_lock(seen)
-            if holder is None or _now_ms() - holder[1] > stale_after_s * 1000:
-                if await self._guard(self._cas(keys=[key], args=[seen, token, lock_ttl])):
-                    log.warning("stale idempotency lock taken over", key=idempotency_key, stale=seen, attempt=attempt)
-                    return Claim(token=token, took_over=seen)
-                continue  # someone else changed it first: look again
             if time.monotonic() >= give_up:
-                raise LockBusy(f"attempt {holder[0]} holds {idempotency_key} (heartbeat {seen})")
+                raise LockBusy(f"another attempt holds the lease on {idempotency_key} ({seen})")
             on_wait()
             await asyncio.sleep(pause)
-            pause = min(pause * 2, 1.0, max(stale_after_s / 4, 0.05))
+            pause = min(pause * 2, 1.0, max(lease_s / 4, 0.05))
 
-    async def refresh(self, idempotency_key: str, token: str, attempt: int, stale_after_s: float) -> str | None:
-        """Move our lock's heartbeat to now; the new token, or None when the lock is no longer ours."""
-        new = f"{attempt}:{_now_ms()}"
-        lock_ttl = max(10, math.ceil(stale_after_s * 3))
-        ok = await self._guard(self._cas(keys=[self.keys.idempotency(idempotency_key)], args=[token, new, lock_ttl]))
-        return new if ok else None
+    async def renew(self, idempotency_key: str, token: str, lease_s: float) -> bool:
+        """Extend our lease to lease_s from now; False when the key no longer holds our lease."""
+        args: list[str | int] = [token, max(1, round(lease_s * 1000))]
+        return bool(await self._guard(self._cas(keys=[self.keys.idempotency(idempotency_key)], args=args)))
 
     async def release(self, idempotency_key: str, token: str) -> None:
-        """Drop our lock (after a failed call) so the next attempt need not wait for it to go stale."""
-        await self._guard(self._cas(keys=[self.keys.idempotency(idempotency_key)], args=[token, "", 0]))
+        """Drop our lease (after a failed call) so the next attempt need not wait for it to expire."""
+        await self._guard(self._cas(keys=[self.keys.idempotency(idempotency_key)], args=[token, 0]))
 
     async def store(self, idempotency_key: str, result_json: str) -> None:
         """Mark the call completed with its result (unconditionally: any attempt's result is a valid one)."""
@@ -155,13 +148,13 @@ class IdempotencyStore:
     async def _guard(pending: Any) -> Any:
         # redis-py types its asyncio commands as `Awaitable[T] | T`; every command here is awaitable.
         try:
-            return await pending
+            return await bounded(pending)
         except REDIS_ERRORS as err:
             raise StoreUnavailable(str(err) or type(err).__name__) from err
 
 
 def count_unavailable(idempotency_key: str, action: str, err: BaseException) -> None:
-    """Log and count a call that went on without Redis (the lock or the stored result is missing)."""
+    """Log and count a step that went on without Redis (its result was not stored)."""
     UNAVAILABLE.inc()
     if activity.in_activity():
         # The worker's /metrics endpoint serves Temporal's runtime metrics, so the count goes there too.

@@ -25,7 +25,7 @@ from activities.step_events import StepEvents
 from runtime.claims import ClaimStore
 from runtime.documents import DocumentLock, DocumentRegistry
 from runtime.logging import get_logger
-from runtime.objectstore import ObjectNotFoundError, ObjectStore, VersionChangedError, is_s3
+from runtime.objectstore import ObjectAccessError, ObjectNotFoundError, ObjectStore, VersionChangedError, is_s3
 from runtime.s3events import sequencer_older
 from runtime.vectorindex import IndexedChunk, VectorIndex
 from schemas.ingest import EMPTY_REASON, DocumentState, IngestOutcome
@@ -71,6 +71,8 @@ class IngestActivities:
             )
         except (VersionChangedError, ObjectNotFoundError) as err:
             raise superseded(f"{req.uri} is no longer version {req.version[:16]}: {err}") from None
+        except ObjectAccessError as err:
+            raise permanent("extract_text", str(err)) from None  # one dead letter per object, not five attempts each
         except Exception as err:
             raise transient("extract_text", err) from err
         try:

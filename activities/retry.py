@@ -24,7 +24,7 @@ MAX_INTERVAL = timedelta(seconds=60)
 DEFAULT_STEP_DEADLINE_S = 600.0  # throttling is retried until this long after the step was scheduled
 STEP_DEADLINE = timedelta(seconds=DEFAULT_STEP_DEADLINE_S)
 INFERENCE_TIMEOUT = timedelta(seconds=120)  # one model call, end to end (the client's own timeout)
-HEARTBEAT_TIMEOUT = timedelta(seconds=30)  # also the age at which an idempotency lock counts as stale
+HEARTBEAT_TIMEOUT = timedelta(seconds=6)  # also the lease of the never-pay-twice lock, and a crashed step's wait
 # Room on top of the call for waiting on another attempt's lock (until it goes stale) and for storing the result.
 _LOCK_AND_STORE_MARGIN = timedelta(seconds=10)
 

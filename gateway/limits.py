@@ -8,6 +8,7 @@ keeps each key's last `limit` request times, so every gateway replica shares the
 
 from __future__ import annotations
 
+import asyncio
 import math
 import re
 import time
@@ -28,6 +29,7 @@ from runtime.logging import get_logger
 log = get_logger(__name__)
 
 _UNITS_S = {"s": 1, "m": 60, "h": 3600}
+CHECK_TIMEOUT_S = 0.5  # a stalled Redis costs a request at most this long before the limit is skipped
 
 
 @dataclass(frozen=True)
@@ -63,15 +65,16 @@ class RateLimiter:
         )
         self._strategy = MovingWindowRateLimiter(storage)
 
-    async def check(self, owner: str) -> None:
-        """Count one request of `owner`; 429 with Retry-After when its window already holds `limit` requests."""
+    async def check(self, owner: str, cost: int = 1) -> None:
+        """Count `cost` requests of `owner`; 429 with Retry-After when its window cannot take them."""
         try:
-            if await self._strategy.hit(self.item, owner):
-                return
-            stats = await self._strategy.get_window_stats(self.item, owner)
-        except (StorageError, RedisError, OSError) as err:
-            # Fail open: a Redis outage must not take the API down with it (readyz reports Redis).
-            log.warning("rate limit not enforced: redis unavailable", error=str(err))
+            async with asyncio.timeout(CHECK_TIMEOUT_S):
+                if await self._strategy.hit(self.item, owner, cost=cost):
+                    return
+                stats = await self._strategy.get_window_stats(self.item, owner)
+        except (StorageError, RedisError, OSError, TimeoutError) as err:
+            # Fail open, and fast: a Redis outage or stall must not take the API down with it (readyz reports Redis).
+            log.warning("rate limit not enforced: redis unavailable", error=str(err) or type(err).__name__)
             return
         retry_after = str(max(1, math.ceil(stats.reset_time - time.time())))
         raise ProblemError(

@@ -10,7 +10,7 @@ from sse_starlette import EventSourceResponse
 from gateway.auth import Caller, check_events_token
 from gateway.problems import ProblemError
 from gateway.routes_jobs import ERRORS, JobId, client_errors
-from gateway.sse import job_events
+from gateway.sse import job_events, redis_answers
 from gateway.state import GatewayDep, authenticated, rate_limited
 
 router = APIRouter(prefix="/v1", tags=["events"])
@@ -51,6 +51,9 @@ async def job_event_stream(
     flow = await gw.flow()
     async with client_errors():
         info = await flow.status(job_id, with_steps=False, owner=None if caller.trusted else caller.key_id)
+    if not await redis_answers(gw.stream_redis):
+        reason = "progress events unavailable: Redis does not answer; retry shortly"
+        raise ProblemError(503, reason, {"Retry-After": "2"})
     events = job_events(flow, gw.stream_redis, job_id, last_event_id or "0", info.status.closed, gw.keepalive_s)
     # X-Accel-Buffering: proxies such as nginx must not hold events back.
     return EventSourceResponse(events, ping=gw.keepalive_s, headers={"X-Accel-Buffering": "no"})

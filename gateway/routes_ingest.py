@@ -11,7 +11,7 @@ from gateway.sns import handle_subscription
 from gateway.state import CallerDep, Gateway, GatewayDep
 from gateway.uris import checked_uri
 from runtime.objectstore import ObjectNotFoundError, ObjectStoreError
-from runtime.s3events import EventParseError, parse_event_body
+from runtime.s3events import MAX_RECORDS, EventParseError, TooManyRecordsError, parse_event_body
 from schemas.gateway import IngestionBody, Problem
 from schemas.ingest import IngestAccepted, IngestJob
 from schemas.s3events import IgnoredEvent
@@ -21,6 +21,7 @@ router = APIRouter(prefix="/v1", tags=["ingestion"])
 WEBHOOK_ERRORS: dict[int | str, dict[str, object]] = {
     **ERRORS,
     400: {"model": Problem, "description": "not an S3 event notification (nor one in an SNS envelope)"},
+    413: {"model": Problem, "description": f"body too large, or more than {MAX_RECORDS} records in one notification"},
 }
 
 
@@ -62,6 +63,8 @@ async def post_s3_event(request: Request, gw: GatewayDep, caller: CallerDep) -> 
     password): one job per created object, a removal per deleted one; others listed under `ignored` with a reason."""
     try:
         parsed = parse_event_body(await request.body())
+    except TooManyRecordsError as err:
+        raise ProblemError(413, str(err)) from None
     except EventParseError as err:
         raise ProblemError(400, str(err)) from None
     except RecursionError:
@@ -70,6 +73,9 @@ async def post_s3_event(request: Request, gw: GatewayDep, caller: CallerDep) -> 
     if parsed.subscription is not None:
         reason = await handle_subscription(gw.settings, parsed.subscription)
         parsed.ignored = [i.model_copy(update={"reason": reason}) for i in parsed.ignored]
+    if gw.limiter is not None and len(parsed.objects) > 1:
+        # Each object starts a job: the records beyond the request's own count against the key's rate limit too.
+        await gw.limiter.check(caller.key_id, cost=len(parsed.objects) - 1)
     flow = await gw.flow()
     async with client_errors():
         accepted = await flow.ingest_events(parsed, allowed_buckets=gw.settings.allowed_buckets, owner=caller.key_id)

@@ -5,6 +5,8 @@ comments. A `Last-Event-ID` resumes after that stream id; if entries after it we
 (the job's current status and result) comes first. The stream ends after the terminal event: the one the run
 published (enriched with the final status and result), or one synthesized from `describe()` when the run ended
 without one (terminated, cancelled, timed out) — checked whenever the stream has been idle for a keep-alive interval.
+A Redis that stops answering ends the stream cleanly within REDIS_GRACE_S past the read's block time: a comment
+saying so and a `retry` hint, then a proper close, so EventSource reconnects with its Last-Event-ID and loses nothing.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import redis.asyncio
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 from sse_starlette import ServerSentEvent
 
 from gateway.metrics import STREAMS
@@ -29,6 +31,8 @@ log = get_logger(__name__)
 
 READ_COUNT = 500
 RESULT_WAIT_S = 10.0  # a terminal event is published just before the run closes: wait this long for the close
+REDIS_GRACE_S = 2.0  # a Redis read may take its block time plus this long before the stream gives up on Redis
+RECONNECT_MS = 2000  # the `retry` hint sent when Redis stalls: EventSource reconnects after this long
 
 _TERMINAL_BY_STATUS = {
     JobStatus.COMPLETED: EventType.JOB_COMPLETED,
@@ -59,6 +63,15 @@ def _sse(event: ProgressEvent, stream_id: str | None = None) -> ServerSentEvent:
     return ServerSentEvent(data=event.model_dump_json(), event=event.type.value, id=stream_id)
 
 
+async def redis_answers(redis: redis.asyncio.Redis, timeout_s: float = 0.5) -> bool:
+    """True when Redis answers PING within timeout_s (checked before a stream starts, so a stall is a clear 503)."""
+    try:
+        async with asyncio.timeout(timeout_s):
+            return bool(await redis.ping())
+    except (RedisError, OSError, TimeoutError):
+        return False
+
+
 def _final(info: JobInfo) -> dict[str, Any]:
     return info.model_dump(mode="json", include={"status", "outcome", "result", "error", "usage"})
 
@@ -78,14 +91,17 @@ async def job_events(
     stream = RedisKeys.of(flow.settings).events(job_id)
     STREAMS.inc()
     try:
-        if last_id != "0" and await trimmed_after(redis, stream, last_id):
+        async with asyncio.timeout(REDIS_GRACE_S):
+            trimmed = last_id != "0" and await trimmed_after(redis, stream, last_id)
+        if trimmed:
             info = await flow.status(job_id, with_steps=False)
             snapshot = ProgressEvent(type=EventType.SNAPSHOT, job_id=job_id, data={"job": info.model_dump(mode="json")})
             yield _sse(snapshot)
         while True:
             # A closed run gets no new events: read what is there without blocking.
             block = None if closed else int(block_s * 1000)
-            batch: Any = await redis.xread({stream: last_id}, block=block, count=READ_COUNT)
+            async with asyncio.timeout((block or 0) / 1000 + REDIS_GRACE_S):
+                batch: Any = await redis.xread({stream: last_id}, block=block, count=READ_COUNT)
             for _name, entries in batch or []:
                 for entry_id, fields in entries:
                     last_id = entry_id
@@ -109,5 +125,10 @@ async def job_events(
                 yield _sse(ProgressEvent(type=_TERMINAL_BY_STATUS[info.status], job_id=job_id, data=data))
                 return
             closed = False
+    except (RedisError, OSError, TimeoutError) as err:
+        # Not an unhandled error mid-response: say why, hint the reconnect delay, and close the stream properly.
+        log.warning("event stream closed: redis unavailable", job_id=job_id, error=str(err) or type(err).__name__)
+        yield ServerSentEvent(comment="events unavailable: redis did not answer; reconnect with Last-Event-ID")
+        yield ServerSentEvent(retry=RECONNECT_MS)
     finally:
         STREAMS.dec()

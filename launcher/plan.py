@@ -43,7 +43,6 @@ class Component:
     process: ManagedProcess | None = None
     ports: list[PortClaim] = field(default_factory=list)
     note: str = ""
-    restartable: bool = False  # the worker: a crash is isolated, it is started again
 
 
 def host_port(address: str, default_port: int) -> tuple[str, int]:
@@ -232,7 +231,6 @@ def _worker(settings: Settings, state: Path) -> Component:
         proc,
         [PortClaim(host, port, "GENAI_FLOW_METRICS_PORT")],
         note=", ".join(queues),
-        restartable=True,
     )
 
 

@@ -1,4 +1,7 @@
-"""The embedded stack (`genai-flow up`, `demo`): start components in dependency order, supervise, stop in reverse."""
+"""The embedded stack (`genai-flow up`, `demo`): start components in dependency order, supervise, stop in reverse.
+
+Supervision restarts any started component that dies, with backoff, until a crash loop (launcher/supervisor.py).
+"""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from rich.table import Table
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 
 from launcher.plan import EXTERNAL, STARTED, Component, check_ports, plan, web_ui_url
+from launcher.supervisor import Supervisor
 from runtime import services
 from runtime.logging import get_logger
 from runtime.processes import ServiceError
@@ -25,8 +29,6 @@ log = get_logger(__name__)
 
 READY_LINE = "genai-flow stack ready"
 START_TIMEOUT_S = 120.0
-RESTART_BUDGET = 5  # worker restarts allowed within RESTART_WINDOW_S before `up` gives up
-RESTART_WINDOW_S = 60.0
 
 
 class StackInterrupted(Exception):  # a control-flow signal, hence no "Error" suffix
@@ -54,7 +56,7 @@ class Stack:
         self.interrupted = threading.Event()
         self.components: list[Component] = plan(settings)
         self._started: list[Component] = []
-        self._restarts: list[float] = []
+        self.supervisor = Supervisor()
 
     # -- lifecycle -------------------------------------------------------------------------------------------------
 
@@ -73,23 +75,43 @@ class Stack:
         self._check_external()
 
     def supervise(self, poll_s: float = 0.5) -> int:
-        """Block until SIGINT/SIGTERM (0) or a component dies for good (1); the worker is restarted on a crash."""
+        """Block until SIGINT/SIGTERM (0) or a crash loop (1); any component that dies is restarted with backoff."""
         while not self.interrupted.wait(poll_s):
             for component in self._started:
-                proc = component.process
-                if proc is None or proc.alive():
-                    continue
-                code = proc.proc.returncode if proc.proc else None
-                self.console.print(f"[red]{component.name} exited with code {code}[/red]; last lines:\n{proc.tail()}")
-                if not component.restartable or not self._may_restart():
-                    return 1
-                self.console.print(f"restarting {component.name} …")
-                proc.stop(grace=1.0)  # reap it and clear anything left in its process group
-                try:
-                    proc.start(timeout=START_TIMEOUT_S)
-                except StackInterrupted:
-                    return 0
+                if component.process is not None and not component.process.alive():
+                    try:
+                        if not self._tend(component):
+                            return 1
+                    except StackInterrupted:
+                        return 0
         return 0
+
+    def _tend(self, component: Component) -> bool:
+        """Note a dead component and restart it once its backoff is over; False on a crash loop."""
+        proc = component.process
+        assert proc is not None
+        state = self.supervisor.of(component.name)
+        now = time.monotonic()
+        if state.restart_at is None:
+            code = proc.proc.returncode if proc.proc else None
+            self.console.print(f"[red]{component.name} exited with code {code}[/red]; last lines:\n{proc.tail()}")
+            due = state.died(now)
+            if due is None:
+                self.console.print(f"[red]{component.name} keeps crashing: stopping the stack[/red]")
+                return False
+            self.console.print(f"{component.name} will be restarted in {due - now:.1f} s")
+        if now < (state.restart_at or now):
+            return True  # its backoff is not over; keep watching the others
+        self.console.print(f"restarting {component.name} …")
+        state.restarted(now)
+        proc.stop(grace=1.0)  # reap it and clear anything left in its process group
+        try:
+            proc.start(timeout=START_TIMEOUT_S)
+        except ServiceError as err:  # it died again while starting: the next poll counts it as a crash
+            self.console.print(f"[red]{component.name} did not come back: {err}[/red]")
+        else:
+            self.console.print(f"{component.name} restarted")
+        return True
 
     def stop(self) -> None:
         """Stop every started component in reverse order (SIGTERM to its process group, SIGKILL after a grace)."""
@@ -183,12 +205,6 @@ class Stack:
             self.console.print("[bold]genai-flow doctor[/bold] found:", highlight=False)
             for line in lines:
                 self.console.print(line, markup=False, highlight=False, soft_wrap=True)
-
-    def _may_restart(self) -> bool:
-        now = time.monotonic()
-        self._restarts = [t for t in self._restarts if now - t < RESTART_WINDOW_S]
-        self._restarts.append(now)
-        return len(self._restarts) <= RESTART_BUDGET
 
 
 @contextmanager

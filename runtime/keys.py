@@ -3,7 +3,7 @@
 - `<prefix>:events:<job_id>` (stream): progress events of a job, MAXLEN ~ 1000 (EventPublisher).
 - `<prefix>:progress:<job_id>:<run_id>` (hash): items done per part of a run, e.g. chunks embedded per group
   (activities/step_events.py), so a step event can say how far the whole run is; expires with the stream.
-- `<prefix>:idem:<workflow_id>/<step>[/<index>]` (string): the never-pay-twice lock `<attempt>:<heartbeat-ms>`,
+- `<prefix>:idem:<workflow_id>/<step>[/<index>]` (string): the never-pay-twice lease `<attempt>:<acquired-ms>`,
   or `completed:<result json>` once the call's result is stored (inference activities).
 - `<prefix>:cache:<sha256>` (string): cross-job result of a temperature-0 call (inference activities).
 - `<prefix>:dlq:<job_id>`: dead-letter details of a job (written by the workflows' dead-letter activity).

@@ -58,6 +58,13 @@ class VersionChangedError(ObjectStoreError):
     """The object exists but no longer has the version asked for (it was replaced meanwhile)."""
 
 
+class ObjectAccessError(ObjectStoreError):
+    """No credentials, or the store refused them: retrying cannot help until an operator fixes the access."""
+
+
+_ACCESS_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "AllAccessDisabled", "403"}
+
+
 def sha256_hex(data: bytes) -> str:
     """Content hash: a local file's version and a claim's checksum."""
     return hashlib.sha256(data).hexdigest()
@@ -241,6 +248,12 @@ def _s3_error(op: str, uri: str, err: Exception) -> ObjectStoreError:
         return VersionChangedError(f"{op} {uri}: the object was replaced since this version was announced")
     if code == "InvalidArgument" and "version" in str(err).lower():
         return ObjectNotFoundError(f"{op} {uri}: no such version ({err})")
+    # botocore's NoCredentialsError / PartialCredentialsError carry no response; refused keys answer 403.
+    if type(err).__name__ in {"NoCredentialsError", "PartialCredentialsError"} or code in _ACCESS_CODES:
+        return ObjectAccessError(
+            f"{op} {uri}: access refused ({code or type(err).__name__}: {err}); set the AWS_* "
+            "credentials, then replay the dead letter"
+        )
     return ObjectStoreError(f"{op} {uri}: {code or type(err).__name__}: {err}")
 
 

@@ -13,10 +13,10 @@ def redis_client(settings: Settings) -> redis.asyncio.Redis:
     return redis.asyncio.Redis.from_url(
         settings.redis_url,
         decode_responses=True,
-        socket_connect_timeout=5,
-        # A Redis that stops answering must fail calls (which then proceed without the lock), not hang them.
-        # Longer than any blocking read we issue (XREAD BLOCK of 1 s in the CLI's event follower).
-        socket_timeout=10,
+        socket_connect_timeout=2,
+        # A Redis that stops answering must fail calls fast (steps then wait, requests get a clear status), not
+        # hang them. Longer than any blocking read we issue (XREAD BLOCK of 1 s in the CLI's event follower).
+        socket_timeout=2.5,
         # Idle pooled connections are checked before use, so a restarted Redis does not fail the next call.
         health_check_interval=30,
     )

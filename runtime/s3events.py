@@ -4,7 +4,8 @@ Accepts the AWS S3 event notification JSON, MinIO's webhook payload (the same `R
 names, plus `EventName`/`Key`), either of them inside an SNS envelope (`Type: Notification`), an SNS
 SubscriptionConfirmation (returned for the caller to log or confirm, never followed here) and the S3 `s3:TestEvent`.
 Keys arrive URL-encoded with `+` for a space and are decoded. `ObjectCreated:*` asks for ingestion, `ObjectRemoved:*`
-for removal; anything else is ignored with a reason. A body that is none of these raises `EventParseError` with one.
+for removal; anything else is ignored with a reason. A body that is none of these raises `EventParseError` with one;
+one with more than MAX_RECORDS records raises `TooManyRecordsError` (S3 itself sends one record per notification).
 """
 
 from __future__ import annotations
@@ -28,10 +29,15 @@ from schemas.s3events import (
 )
 
 MAX_SNS_DEPTH = 1  # SNS wraps once; an envelope inside an envelope is not something S3 sends
+MAX_RECORDS = 100  # records per notification: the webhook answers within a second up to this many
 
 
 class EventParseError(ValueError):
     """The body is not an S3 event notification (nor one inside an SNS envelope); the message says why."""
+
+
+class TooManyRecordsError(EventParseError):
+    """The notification carries more than MAX_RECORDS records (the sender should split it)."""
 
 
 def parse_event_body(body: bytes | str | dict[str, Any]) -> ParsedEvents:
@@ -60,6 +66,11 @@ def _parse(data: dict[str, Any], depth: int) -> ParsedEvents:
     if "Records" not in data:
         raise EventParseError(
             "not an S3 event notification: no `Records` (expected the AWS/MinIO format or an SNS envelope)"
+        )
+    records = data["Records"]
+    if isinstance(records, list) and len(records) > MAX_RECORDS:
+        raise TooManyRecordsError(
+            f"{len(records)} records in one notification; at most {MAX_RECORDS} are accepted (send them in batches)"
         )
     try:
         notification = S3EventNotification.model_validate(data)

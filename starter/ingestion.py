@@ -11,6 +11,7 @@ it reads records with, so a folder, a webhook's batch or a gateway's lifetime of
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from typing import Protocol
@@ -32,6 +33,7 @@ from schemas.jobs import JobStarted, Pipeline
 from schemas.s3events import EventAction, IgnoredEvent, ObjectEvent, ParsedEvents
 
 REMOVED_VERSION = "removed"
+START_CONCURRENCY = 8  # workflow starts in flight at once for one notification (more only contend for the server)
 
 
 def ingest_job_id(collection: str, uri: str, version: str, generation: int, action: IngestAction) -> str:
@@ -154,21 +156,38 @@ class Ingestion:
         allowed_buckets: list[str] | None = None,
         owner: str | None = None,
     ) -> IngestAccepted:
-        """One start per object event (ingest or remove); unsupported, disallowed and stale ones listed as ignored."""
-        accepted = IngestAccepted(ignored=list(parsed.ignored))
+        """One start per object event (ingest or remove); unsupported, disallowed and stale ones listed as ignored.
+
+        Starts run concurrently (at most START_CONCURRENCY at once), so a notification of many records is answered
+        in about the time of one start; jobs and ignored events keep the order of the records.
+        """
+        outcomes: list[IngestJob | IgnoredEvent | None] = []
+        starts: list[tuple[int, ObjectEvent]] = []
         for event in parsed.objects:
             if allowed_buckets is not None and "*" not in allowed_buckets and event.bucket not in allowed_buckets:
                 reason = f"bucket {event.bucket!r} is not in GENAI_FLOW_ALLOWED_BUCKETS"
-                accepted.ignored.append(IgnoredEvent(key=event.key, reason=reason))
-                continue
-            if event.action is EventAction.INGEST and not supported(event.key):
+                outcomes.append(IgnoredEvent(key=event.key, reason=reason))
+            elif event.action is EventAction.INGEST and not supported(event.key):
                 reason = "unsupported file type (txt, md, rst, html, pdf are ingested)"
-                accepted.ignored.append(IgnoredEvent(key=event.key, reason=reason))
-                continue
-            action = IngestAction.REMOVE if event.action is EventAction.REMOVE else IngestAction.INDEX
-            outcome = await self.start(object_version(event), collection, action, owner)
-            if isinstance(outcome, IgnoredEvent):
-                accepted.ignored.append(outcome.model_copy(update={"key": event.key}))
+                outcomes.append(IgnoredEvent(key=event.key, reason=reason))
             else:
-                accepted.jobs.append(outcome)
+                starts.append((len(outcomes), event))
+                outcomes.append(None)
+        gate = asyncio.Semaphore(START_CONCURRENCY)
+
+        async def start_one(event: ObjectEvent) -> IngestJob | IgnoredEvent:
+            action = IngestAction.REMOVE if event.action is EventAction.REMOVE else IngestAction.INDEX
+            async with gate:
+                outcome = await self.start(object_version(event), collection, action, owner)
+            return outcome.model_copy(update={"key": event.key}) if isinstance(outcome, IgnoredEvent) else outcome
+
+        started = await asyncio.gather(*(start_one(event) for _, event in starts))
+        for (slot, _), outcome in zip(starts, started, strict=True):
+            outcomes[slot] = outcome
+        accepted = IngestAccepted(ignored=list(parsed.ignored))
+        for item in outcomes:
+            if isinstance(item, IgnoredEvent):
+                accepted.ignored.append(item)
+            elif item is not None:
+                accepted.jobs.append(item)
         return accepted

@@ -1,0 +1,214 @@
+"""The fault suite's rig: a `genai-flow up` stack plus extra worker processes, a load of answers, and the referee.
+
+A scenario starts jobs through the gateway, injects its fault into a process of the stack, waits for every job to
+close, and reports one `FaultRow`: jobs, completed, lost (neither completed nor dead-lettered), calls billed twice
+(an Idempotency-Key the simulator's ledger billed more than once), dead-lettered, and recovery time (from the kill to
+the next call of each step the kill interrupted, p50).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import psutil
+from pydantic import BaseModel
+
+from schemas.sim import SimLedger, SimLedgerCall, SimLedgerEntry
+from tests.test_stack import BIN, ROOT, Up, _stack_env
+
+CLOSED = ("completed", "failed", "dead_lettered")
+
+
+class FaultRow(BaseModel):
+    """One row of the table in docs/reliability.md."""
+
+    scenario: str
+    jobs: int
+    completed: int
+    lost: int
+    billed_twice: int
+    dead_lettered: int
+    recovery_s: float | None = None  # p50 from the kill to the interrupted steps' next calls
+    command: str
+    stream_faults: int = 0  # F7: jobs whose followed events missed or repeated one of the stream's events
+
+
+class FaultStack:
+    """A running `up` stack (its worker included) and `extra_workers` more worker processes on the same queues."""
+
+    def __init__(self, home: Path, extra_workers: int = 1) -> None:
+        self.env = _stack_env(home)
+        self.home = home
+        self.up = Up(self.env, home.parent / f"{home.name}-up.log")
+        self.extra: list[subprocess.Popen[bytes]] = []
+        self.extra_count = extra_workers
+        self.gateway = f"http://127.0.0.1:{self.env['GENAI_FLOW_GATEWAY_PORT']}"
+        self.sim = f"http://127.0.0.1:{self.env['GENAI_FLOW_SIM_PORT']}"
+
+    def start(self) -> None:
+        """Start `up`, ingest one note (answers need a collection), then the extra workers."""
+        self.up.wait_ready()
+        notes = self.home.parent / f"{self.home.name}-notes"
+        notes.mkdir(exist_ok=True)
+        (notes / "faults.md").write_text("# Faults\n\nA job in flight survives the crash of any part of the stack.\n")
+        ingest = [str(BIN / "genai-flow"), "ingest", str(notes), "--wait"]
+        done = subprocess.run(ingest, env=self.env, capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stdout + done.stderr
+        for n in range(self.extra_count):
+            self.start_worker(n)
+
+    def start_worker(self, n: int, timeout_s: float = 180) -> None:
+        """One more worker process (its own metrics port), logging beside the stack's logs; returns once it serves."""
+        from runtime.processes import free_port, port_open
+
+        port = free_port()
+        env = {**self.env, "GENAI_FLOW_METRICS_PORT": str(port)}
+        with (self.home / "logs" / f"extra-worker-{n}.log").open("ab") as log:
+            argv = [sys.executable, "-m", "starter.cli", "worker"]
+            proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        self.extra.append(proc)
+        deadline = time.monotonic() + timeout_s
+        while not port_open("127.0.0.1", port):  # the metrics port opens once its pollers run
+            assert proc.poll() is None and time.monotonic() < deadline, f"extra worker {n} did not start"
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        """Stop the extra workers and `up` (Ctrl-C), killing whatever a failure left behind."""
+        for proc in self.extra:
+            proc.terminate()
+        for proc in self.extra:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if self.up.proc.poll() is None:
+            try:
+                self.up.interrupt(timeout=90)
+            except subprocess.TimeoutExpired:
+                for child in self.up.children():
+                    child.kill()
+                self.up.proc.kill()
+
+    def process(self, marker: str) -> psutil.Process:
+        """The stack's process whose command line contains marker."""
+        for child in self.up.children():
+            try:
+                if marker in " ".join(child.cmdline()):
+                    return child
+            except psutil.NoSuchProcess:
+                continue
+        raise AssertionError(f"no process matching {marker!r} under `up`")
+
+    def workers(self) -> list[int]:
+        """Pids of every live worker process: the stack's and the extra ones."""
+        pids = [p.pid for p in self.extra if p.poll() is None]
+        return [self.process("starter.cli worker").pid, *pids]
+
+    @contextmanager
+    def hung(self, marker: str) -> Iterator[None]:
+        """The process SIGSTOPped (hung, its sockets open) inside the block."""
+        pid = self.process(marker).pid
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
+    # -- load and the referee ----------------------------------------------------------------------------------------
+
+    def submit(self, http: httpx.Client, count: int, tag: str, latency_s: float = 2.0, poison: int = 0) -> list[str]:
+        """Start `count` answers whose model calls take latency_s each (the first `poison` always fail); job ids."""
+        jobs = []
+        for n in range(count):
+            marker = " [[sim:poison]]" if n < poison else ""
+            body = {"question": f"What survives a crash? {tag}-{n} [[sim:latency={latency_s}s]]{marker}"}
+            started = http.post("/v1/answers", json=body)
+            assert started.status_code == 202, started.text
+            jobs.append(str(started.json()["job_id"]))
+        return jobs
+
+    def wait(self, http: httpx.Client, jobs: list[str], timeout_s: float) -> dict[str, str]:
+        """Each job's status once closed (or its last status when timeout_s ran out)."""
+        deadline = time.monotonic() + timeout_s
+        status: dict[str, str] = {}
+        while time.monotonic() < deadline and len([s for s in status.values() if s in CLOSED]) < len(jobs):
+            for job in jobs:
+                if status.get(job) in CLOSED:
+                    continue
+                try:
+                    info = http.get(f"/v1/jobs/{job}")
+                except httpx.HTTPError:
+                    continue  # the gateway or Temporal is being restarted
+                if info.status_code == 200:
+                    status[job] = info.json()["status"]
+            time.sleep(0.5)
+        return status
+
+    def ledger(self) -> SimLedger:
+        """The simulator's ledger of answer jobs."""
+        response = httpx.get(f"{self.sim}/sim/ledger", params={"prefix": "answer-"}, timeout=30)
+        response.raise_for_status()
+        return SimLedger.model_validate(response.json())
+
+    def row(
+        self, scenario: str, jobs: list[str], status: dict[str, str], command: str, killed_at: float | None = None
+    ) -> FaultRow:
+        """The scenario's figures from the jobs' statuses and the ledger."""
+        ledger = self.ledger()
+        mine = {key: entry for key, entry in ledger.entries.items() if key.split("/", 1)[0] in set(jobs)}
+        twice = sum(1 for entry in mine.values() if sum(1 for c in entry.calls if _billed(c)) > 1)
+        completed = sum(1 for job in jobs if status.get(job) == "completed")
+        dead = sum(1 for job in jobs if status.get(job) == "dead_lettered")
+        return FaultRow(
+            scenario=scenario,
+            jobs=len(jobs),
+            completed=completed,
+            lost=len(jobs) - completed - dead,
+            billed_twice=twice,
+            dead_lettered=dead,
+            recovery_s=recovery_p50(mine.values(), killed_at) if killed_at is not None else None,
+            command=command,
+        )
+
+
+def recovery_p50(entries: Iterable[SimLedgerEntry], killed_at: float) -> float | None:
+    """p50 over the calls the kill cut (in flight at killed_at) of the time to their step's next call."""
+    gaps = []
+    for entry in entries:
+        calls = sorted(entry.calls, key=lambda c: c.arrival)
+        for first, second in itertools.pairwise(calls):
+            # Cut: in flight at the kill and never delivered (the worker's connection went with it).
+            in_flight = first.arrival <= killed_at and (first.finished is None or first.finished >= killed_at - 0.5)
+            if in_flight and not _billed(first):
+                gaps.append(second.arrival - killed_at)
+                break
+    return round(statistics.median(gaps), 1) if gaps else None
+
+
+def _billed(call: SimLedgerCall) -> bool:
+    return bool(call.billed_prompt_tokens or call.billed_completion_tokens)
+
+
+def table(rows: list[FaultRow]) -> str:
+    """The Markdown table of docs/reliability.md."""
+    lines = [
+        "| scenario | jobs | completed | lost | calls billed twice | dead-lettered | recovery time (p50) | command |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        recovery = f"{r.recovery_s:.1f} s" if r.recovery_s is not None else "—"
+        lines.append(
+            f"| {r.scenario} | {r.jobs} | {r.completed} | {r.lost} | {r.billed_twice} | {r.dead_lettered} | "
+            f"{recovery} | `{r.command}` |"
+        )
+    return "\n".join(lines)

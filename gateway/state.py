@@ -9,10 +9,12 @@ import redis.asyncio
 from fastapi import Depends, Request
 
 from gateway.auth import Caller, KeyRing, bearer_or_basic
+from gateway.codec_owners import JobOwners
 from gateway.limits import RateLimit, RateLimiter
 from gateway.problems import ProblemError
 from runtime.redis import redis_client
-from runtime.settings import Settings
+from runtime.server_secret import Signer, stored_secret
+from runtime.settings import Settings, revealed
 from starter.client import GenAIFlowClient
 
 
@@ -21,7 +23,12 @@ class Gateway:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.keys = KeyRing(settings.api_keys)
+        self.keys = KeyRing(settings.api_key_values, revealed(settings.admin_keys))
+        secrets = [s.encode() for s in revealed(settings.server_secret)] or [stored_secret(settings.home)]
+        self.events_signer = Signer(secrets, "events")
+        self.session_signer = Signer(secrets, "session")
+        self.csrf_signer = Signer(secrets, "csrf")
+        self.job_owners = JobOwners()  # for /codec/decode: which key owns the job a payload names
         # SSE comment interval; also how often an idle stream checks whether its run ended without an event.
         self.keepalive_s = keepalive_s = settings.sse_keepalive_s
         self.redis = redis_client(settings)

@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from schemas.bounds import TokenCount
 from schemas.inference import ChatMessage, ToolCall, ToolSpec
 from schemas.usage import Usage
 
@@ -45,7 +46,7 @@ class AgentRequest(BaseModel):
 
     task: str = Field(min_length=1, max_length=20_000)
     max_depth: int = Field(DEFAULT_MAX_DEPTH, ge=1, le=10_000)
-    token_budget: int | None = Field(None, ge=1)
+    token_budget: TokenCount | None = None
     approval_timeout_s: float = Field(DEFAULT_APPROVAL_TIMEOUT_S, gt=0, le=365 * 24 * 3600)
     collection: str = Field("docs", min_length=3, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]$")
     tools: list[str] | None = Field(None, description="User tools to offer (default: every registered one).")
@@ -120,7 +121,7 @@ class ApproveRequest(BaseModel):
     """Update/signal `approve`: every field optional (a depth pause extends by 1; a budget pause needs tokens)."""
 
     extend_depth: int | None = Field(None, ge=1, le=10_000)
-    extend_tokens: int | None = Field(None, ge=1)
+    extend_tokens: TokenCount | None = None
     note: str | None = Field(None, max_length=2000)
     approver: str | None = Field(None, max_length=200)  # set by the client; `temporal-cli` when a signal has none
 
@@ -183,7 +184,7 @@ class ApprovalBody(BaseModel):
 
     decision: Literal["approve", "reject"]
     extend_depth: int | None = Field(None, ge=1, le=10_000)
-    extend_tokens: int | None = Field(None, ge=1)
+    extend_tokens: TokenCount | None = None
     note: str | None = Field(None, max_length=2000)
     reason: str | None = Field(None, max_length=2000)
 

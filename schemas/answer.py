@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from schemas.bounds import TokenCount
 from schemas.usage import Usage
 
 
@@ -13,7 +14,7 @@ class AnswerRequest(BaseModel):
     question: str = Field(min_length=1, max_length=8000)
     collection: str = Field("docs", min_length=3, max_length=63, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*[A-Za-z0-9]$")
     top_k: int = Field(4, ge=1, le=50)
-    token_limit: int | None = Field(None, ge=1)
+    token_limit: TokenCount | None = None
     step_deadline_s: float | None = Field(
         None, gt=0, le=86_400, description="How long a step keeps retrying throttled calls (default 600 s)."
     )

@@ -96,6 +96,9 @@ def local_owner() -> str:
         return "cli:unknown"
 
 
+_UNAVAILABLE = frozenset({RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED})
+
+
 class BadPageTokenError(ValueError):
     """A page token that this server did not hand out."""
 
@@ -407,7 +410,9 @@ class GenAIFlowClient:
         try:
             await listing.fetch_next_page()
         except RPCError as err:
-            if err.status == RPCStatusCode.INVALID_ARGUMENT and page_token:
+            # The server answers a token it cannot parse with INVALID_ARGUMENT or an internal error (`AA==`):
+            # with a token given, anything but unavailability is the token's fault, so never "retry later".
+            if page_token and err.status not in _UNAVAILABLE:
                 raise BadPageTokenError("page token is not one this server handed out") from None
             raise
         jobs = [await listed_job_info(execution) for execution in listing.current_page or []]

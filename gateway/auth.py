@@ -103,7 +103,7 @@ def _message(owner: str, job_id: str, expires: int) -> str:
 
 def events_token(signer: Signer, caller: Caller, job_id: str, ttl_s: int, now: float | None = None) -> str:
     """`<key id>.<expiry>.<hmac>`: lets a browser's EventSource (no headers) read one job's events for ttl_s."""
-    expires = int((now or time.time()) + ttl_s)
+    expires = int((time.time() if now is None else now) + ttl_s)
     return f"{caller.key_id}.{expires}.{signer.sign(_message(caller.key_id, job_id, expires))}"
 
 
@@ -116,6 +116,8 @@ def check_events_token(
         return None
     owner, expires_s, signature = parsed.groups()
     expires = int(expires_s)  # ASCII digits only: the pattern admits no other
-    if expires < (now or time.time()) or not signer.verify(_message(owner, job_id, expires), signature):
+    if expires < (time.time() if now is None else now) or not signer.verify(
+        _message(owner, job_id, expires), signature
+    ):
         return None
     return ring.by_id(owner)

@@ -28,7 +28,7 @@ def _message(owner: str, expires: int) -> str:
 
 def session_value(signer: Signer, caller: Caller, now: float | None = None) -> str:
     """`<key id>.<expiry>.<hmac>`: the cookie's value for this caller."""
-    expires = int((now or time.time()) + SESSION_TTL_S)
+    expires = int((time.time() if now is None else now) + SESSION_TTL_S)
     return f"{caller.key_id}.{expires}.{signer.sign(_message(caller.key_id, expires))}"
 
 
@@ -38,7 +38,9 @@ def session_caller(signer: Signer, ring: KeyRing, value: str | None, now: float 
     if parsed is None:
         return None
     owner, expires_s, signature = parsed.groups()
-    if int(expires_s) < (now or time.time()) or not signer.verify(_message(owner, int(expires_s)), signature):
+    if int(expires_s) < (time.time() if now is None else now) or not signer.verify(
+        _message(owner, int(expires_s)), signature
+    ):
         return None
     return ring.by_id(owner)
 

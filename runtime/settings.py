@@ -90,7 +90,7 @@ class Settings(BaseSettings):
     )
     # Signs events tokens and console sessions (runtime/server_secret.py); unset: one kept in GENAI_FLOW_HOME.
     server_secret: Annotated[list[SecretStr], NoDecode] = Field(
-        default_factory=list, validation_alias=_env("GENAI_FLOW_SERVER_SECRET")
+        default_factory=list, validation_alias=_env("GENAI_FLOW_SERVER_SECRET"), repr=False
     )
     # Deployments: /metrics, /docs and /openapi.json need an API key too (open on the dev stack).
     protect_ops: bool = Field(False, validation_alias=_env("GENAI_FLOW_PROTECT_OPS"))

@@ -345,12 +345,14 @@ class GenAIFlowClient:
         HTTP callers get the same events over SSE from the gateway.
         """
         # Redis (and its client library, ~0.2 s to import) only for callers that follow events: `status` stays fast.
+        from runtime.at_rest import at_rest_for
         from runtime.redis import redis_client
         from starter.events import follow
 
         redis = redis_client(self.settings)
         try:
-            async for _id, event in follow(redis, RedisKeys.of(self.settings), job_id, after):
+            at_rest = at_rest_for(self.settings.encryption_entries)
+            async for _id, event in follow(redis, RedisKeys.of(self.settings), job_id, after, at_rest=at_rest):
                 if event is None:  # an idle second: did the run end without a terminal event?
                     if (await self.status(job_id, with_steps=False)).status.closed:
                         return

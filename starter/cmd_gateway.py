@@ -43,7 +43,7 @@ def gateway(
     if short:
         message = (
             f"{len(short)} of GENAI_FLOW_API_KEYS shorter than {MIN_KEY_CHARS} characters (guessable); "
-            "generate keys with: python -c \"import secrets; print(secrets.token_urlsafe(32))\""
+            'generate keys with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
         )
         if not is_loopback(settings.gateway_host):
             raise fail(f"refusing to serve on {settings.gateway_host}: {message}", ExitCode.USAGE)

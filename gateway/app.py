@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from gateway import (
+    openapi,
     problems,
     routes_agents,
     routes_codec,
@@ -68,6 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.protect_ops:
         protect_docs(app)
     problems.install(app)
+    openapi.install(app)
     routers = (
         routes_jobs.router,
         routes_events.router,

@@ -50,7 +50,11 @@ _LOGIN_BODY = {
                 "schema": {
                     "type": "object",
                     "required": ["api_key"],
-                    "properties": {"api_key": {"type": "string"}, "next": {"type": "string"}},
+                    "additionalProperties": False,
+                    "properties": {
+                        "api_key": {"type": "string", "maxLength": 512},
+                        "next": {"type": "string", "maxLength": 2048},
+                    },
                 }
             }
         },

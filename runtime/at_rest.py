@@ -29,7 +29,7 @@ _MARK_BYTES = MARK.encode()
 NONCE_BYTES = 12
 
 
-class AtRestKeyError(ValueError):
+class AtRestKeyError(keyring.DecryptionError):
     """A value at rest this process cannot open: sealed with a key it lacks, or changed."""
 
 

@@ -32,7 +32,7 @@ SETTING = keyring.ENV
 EncryptionKeyError = keyring.KeyringError
 
 
-class PayloadDecryptionError(ValueError):
+class PayloadDecryptionError(keyring.DecryptionError):
     """An encrypted payload that no configured key opens (unknown key id, or tampered data)."""
 
 

@@ -7,6 +7,8 @@ import asyncio
 import base64
 import os
 import re
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -145,3 +147,11 @@ async def test_nothing_rests_in_the_clear_and_rotation_keeps_old_runs_readable(
         job = await http.get(f"/v1/jobs/{started.job_id}", headers=auth)
         assert job.headers["content-type"] == "application/problem+json" and f"a{unique}" in job.json()["detail"]
         assert (await http.get("/healthz")).status_code == 200  # the gateway is up and stays up
+    done = subprocess.run(
+        [sys.executable, "-m", "starter.cli", "status", started.job_id],
+        env={**os.environ, "GENAI_FLOW_ENCRYPTION_KEYS": key_b},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and f"a{unique}" in done.stderr and "Traceback" not in done.stderr, done.stderr

@@ -158,6 +158,13 @@ async def test_ops_endpoints_can_be_put_behind_a_key(gateway_factory: Callable[.
             assert refused.status_code == 401 and refused.headers["content-type"] == "application/problem+json", path
             assert (await http.get(path, headers=gw.auth())).status_code == 200, path
         assert (await http.get("/healthz")).status_code == 200  # liveness stays open for orchestrators
+        # The Web UI sends the console's session cookie with its codec calls: credentials allowed for its origin.
+        preflight = await http.options(
+            "/codec/decode",
+            headers={"Origin": "http://127.0.0.1:8233", "Access-Control-Request-Method": "POST"},
+        )
+        assert preflight.headers["access-control-allow-origin"] == "http://127.0.0.1:8233"
+        assert preflight.headers["access-control-allow-credentials"] == "true"
 
 
 def test_short_keys_are_refused_off_loopback(servers: dict[str, str]) -> None:

@@ -56,6 +56,8 @@ APPROVAL_BODY = {
         },
     ]
 }
+# The events token's shape (gateway/auth.py); JSON Schema's `\d` is ASCII digits only, as the gateway reads them.
+EVENTS_TOKEN_PATTERN = r"^([0-9a-f]{12}|local)\.\d{1,12}\.[A-Za-z0-9_-]{43}$"  # noqa: S105 - a pattern, not a secret
 # Where a started job leads (OpenAPI links: clients and stateful tests follow them).
 JOB_LINKS = {
     "GetJob": {"operationId": "get_job_v1_jobs__job_id__get", "parameters": {"job_id": "$response.body#/job_id"}},
@@ -124,6 +126,8 @@ def _rewrite(document: dict[str, Any]) -> dict[str, Any]:
             for parameter in operation.get("parameters", []):
                 if not parameter.get("required"):
                     parameter["schema"] = _not_null(parameter.get("schema", {}))
+                if parameter["name"] == "token" and path.endswith("/events"):
+                    parameter["schema"]["pattern"] = EVENTS_TOKEN_PATTERN
             if (path, method) == ("/v1/jobs/{job_id}/approval", "post"):
                 operation["requestBody"]["content"]["application/json"]["schema"] = APPROVAL_BODY
             if (path, method) == ("/v1/events/s3", "post"):

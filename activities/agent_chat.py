@@ -14,6 +14,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.inference import InferenceActivities
+from runtime.at_rest import PLAIN, AtRest, at_rest_for
 from runtime.keys import RedisKeys
 from runtime.settings import Settings
 from schemas.agent import AgentChatRequest, AgentChatResult
@@ -24,9 +25,10 @@ from schemas.inference import ChatMessage, ChatRequest
 class TranscriptStore:
     """An agent's transcript as a Redis list of JSON messages; writes are idempotent relative to a length."""
 
-    def __init__(self, redis: redis.asyncio.Redis, keys: RedisKeys) -> None:
+    def __init__(self, redis: redis.asyncio.Redis, keys: RedisKeys, at_rest: AtRest = PLAIN) -> None:
         self.redis = redis
         self.keys = keys
+        self.at_rest = at_rest  # messages (prompts, replies, tool results) rest encrypted when keys are set
 
     async def extend(self, job_id: str, length: int, messages: list[ChatMessage], ttl_s: int) -> list[ChatMessage]:
         """Keep the first `length` messages, append `messages`, refresh the TTL; returns the whole transcript."""
@@ -37,11 +39,11 @@ class TranscriptStore:
             else:
                 pipe.ltrim(key, 0, length - 1)
             if messages:
-                pipe.rpush(key, *(m.model_dump_json(exclude_none=True) for m in messages))
+                pipe.rpush(key, *(self.at_rest.seal(m.model_dump_json(exclude_none=True), key) for m in messages))
             pipe.expire(key, ttl_s)
             pipe.lrange(key, 0, -1)
             results = await pipe.execute()
-        transcript = [ChatMessage.model_validate_json(raw) for raw in results[-1]]
+        transcript = [ChatMessage.model_validate_json(self.at_rest.open(raw, key)) for raw in results[-1]]
         if len(transcript) != length + len(messages):
             # Expired (the run outlived its TTL) or written by someone else: never call the model on a wrong prompt.
             raise ApplicationError(
@@ -53,8 +55,9 @@ class TranscriptStore:
 
     async def read(self, job_id: str) -> list[ChatMessage]:
         """The whole transcript (for people and tests)."""
-        raw = await self.redis.lrange(self.keys.agent_transcript(job_id), 0, -1)
-        return [ChatMessage.model_validate_json(r) for r in raw]
+        key = self.keys.agent_transcript(job_id)
+        raw = await self.redis.lrange(key, 0, -1)
+        return [ChatMessage.model_validate_json(self.at_rest.open(r, key)) for r in raw]
 
 
 class AgentChatActivities:
@@ -62,7 +65,7 @@ class AgentChatActivities:
 
     def __init__(self, inference: InferenceActivities, redis: redis.asyncio.Redis, settings: Settings) -> None:
         self.inference = inference
-        self.transcripts = TranscriptStore(redis, RedisKeys.of(settings))
+        self.transcripts = TranscriptStore(redis, RedisKeys.of(settings), at_rest_for(settings.encryption_entries))
 
     @activity.defn(name="agent_chat")
     async def agent_chat(self, req: AgentChatRequest) -> AgentChatResult:

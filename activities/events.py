@@ -10,6 +10,8 @@ import redis.asyncio
 from redis.exceptions import RedisError
 from temporalio import activity
 
+from runtime.at_rest import at_rest_for
+from runtime.event_fields import sealed_fields
 from runtime.keys import RedisKeys
 from runtime.logging import get_logger
 from runtime.settings import Settings
@@ -28,6 +30,7 @@ class EventPublisher:
     def __init__(self, redis: redis.asyncio.Redis | None, settings: Settings) -> None:
         self.redis = redis
         self.keys = RedisKeys.of(settings)
+        self.at_rest = at_rest_for(settings.encryption_entries)  # event JSON rests encrypted when keys are set
 
     async def publish(
         self, job_id: str, type: EventType | str, step: str | None = None, data: dict[str, Any] | None = None
@@ -41,7 +44,7 @@ class EventPublisher:
             if event.type.terminal:
                 # A closing activity retried after it published (its result lost) must not end the stream twice:
                 # the marker and the event are set in one script, so exactly one terminal event is appended.
-                fields = [part for pair in event.to_stream_fields().items() for part in pair]
+                fields = [part for pair in sealed_fields(event, self.at_rest, stream).items() for part in pair]
                 run_id = activity.info().workflow_run_id if activity.in_activity() else None
                 marker = self.keys.terminal_event(job_id, run_id or "")
                 entry_id = await self.redis.eval(
@@ -52,7 +55,8 @@ class EventPublisher:
                     return None
             else:
                 async with self.redis.pipeline(transaction=False) as pipe:
-                    pipe.xadd(stream, event.to_stream_fields(), maxlen=STREAM_MAXLEN, approximate=True)  # type: ignore[arg-type]
+                    entry = sealed_fields(event, self.at_rest, stream)
+                    pipe.xadd(stream, entry, maxlen=STREAM_MAXLEN, approximate=True)  # type: ignore[arg-type]
                     pipe.expire(stream, STREAM_TTL_S)
                     entry_id, _ = await pipe.execute()
         except (RedisError, OSError) as err:

@@ -21,11 +21,14 @@ import redis.asyncio
 from prometheus_client import Counter
 from redis.exceptions import RedisError
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from activities.lease import bounded
+from runtime.at_rest import AtRestKeyError, at_rest_for
 from runtime.keys import RedisKeys
 from runtime.logging import get_logger
 from runtime.settings import Settings
+from schemas.failures import FailureType
 
 log = get_logger(__name__)
 
@@ -84,12 +87,19 @@ class IdempotencyStore:
         self.keys = RedisKeys.of(settings)
         self.ttl_s = settings.idempotency_ttl_s
         self._cas = redis.register_script(_CAS)
+        self.at_rest = at_rest_for(settings.encryption_entries)  # results rest encrypted when keys are set
+
+    def _open(self, value: str, key: str) -> str:
+        try:
+            return self.at_rest.open(value, key)
+        except AtRestKeyError as err:  # a missing key is configuration: retrying cannot help
+            raise ApplicationError(str(err), type=FailureType.PERMANENT.value, non_retryable=True) from None
 
     async def completed(self, idempotency_key: str) -> str | None:
         """The stored result JSON of a finished call, if any."""
-        value = await self._guard(self.redis.get(self.keys.idempotency(idempotency_key)))
-        value = _text(value)
-        return value[len(COMPLETED) :] if value and value.startswith(COMPLETED) else None
+        key = self.keys.idempotency(idempotency_key)
+        value = _text(await self._guard(self.redis.get(key)))
+        return self._open(value[len(COMPLETED) :], key) if value and value.startswith(COMPLETED) else None
 
     async def acquire(
         self,
@@ -115,7 +125,7 @@ class IdempotencyStore:
             if seen is None:
                 continue  # released or expired in between: try again at once
             if seen.startswith(COMPLETED):
-                return Claim(stored=seen[len(COMPLETED) :])
+                return Claim(stored=self._open(seen[len(COMPLETED) :], key))
             if time.monotonic() >= give_up:
                 raise LockBusy(f"another attempt holds the lease on {idempotency_key} ({seen})")
             on_wait()
@@ -134,15 +144,18 @@ class IdempotencyStore:
     async def store(self, idempotency_key: str, result_json: str) -> None:
         """Mark the call completed with its result (unconditionally: any attempt's result is a valid one)."""
         key = self.keys.idempotency(idempotency_key)
-        await self._guard(self.redis.set(key, COMPLETED + result_json, ex=self.ttl_s))
+        await self._guard(self.redis.set(key, COMPLETED + self.at_rest.seal(result_json, key), ex=self.ttl_s))
 
     async def cached(self, digest: str) -> str | None:
         """A cross-job cached result of a deterministic call, if any."""
-        return _text(await self._guard(self.redis.get(self.keys.inference_cache(digest))))
+        key = self.keys.inference_cache(digest)
+        value = _text(await self._guard(self.redis.get(key)))
+        return self._open(value, key) if value is not None else None
 
     async def cache(self, digest: str, result_json: str) -> None:
         """Remember a deterministic call's result for other jobs."""
-        await self._guard(self.redis.set(self.keys.inference_cache(digest), result_json, ex=self.ttl_s))
+        key = self.keys.inference_cache(digest)
+        await self._guard(self.redis.set(key, self.at_rest.seal(result_json, key), ex=self.ttl_s))
 
     @staticmethod
     async def _guard(pending: Any) -> Any:

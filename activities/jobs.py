@@ -9,6 +9,7 @@ from temporalio import activity
 
 from activities.events import EventPublisher
 from activities.metrics import record_dead_letter, record_job
+from runtime.at_rest import at_rest_for
 from runtime.deadletters import DeadLetterStore
 from runtime.jobstats import JobStatsStore
 from runtime.keys import RedisKeys
@@ -28,7 +29,7 @@ class JobActivities:
     """Bookkeeping that needs Redis, which workflow code cannot touch."""
 
     def __init__(self, redis: redis.asyncio.Redis, settings: Settings, prices: PriceTable) -> None:
-        self.dead_letters = DeadLetterStore(redis, RedisKeys.of(settings))
+        self.dead_letters = DeadLetterStore(redis, RedisKeys.of(settings), at_rest_for(settings.encryption_entries))
         self.events = EventPublisher(redis, settings)
         self.stats = JobStatsStore(redis, RedisKeys.of(settings))
         self.prices = prices

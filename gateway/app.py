@@ -12,10 +12,21 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from gateway import problems, routes_agents, routes_codec, routes_events, routes_ingest, routes_jobs, routes_ops
+from gateway import (
+    openapi,
+    problems,
+    routes_agents,
+    routes_codec,
+    routes_events,
+    routes_ingest,
+    routes_jobs,
+    routes_login,
+    routes_ops,
+)
 from gateway.limits import BodySizeLimit
 from gateway.metrics import HTTPMetrics
 from gateway.observability import install_observability
+from gateway.ops_access import protect_docs
 from gateway.state import Gateway
 from runtime.hosts import is_loopback
 from runtime.settings import Settings, get_settings
@@ -50,8 +61,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1",
         description="Durable GenAI pipelines: 202 + job id at once, progress over Server-Sent Events.",
         lifespan=lifespan,
+        # GENAI_FLOW_PROTECT_OPS: the API description is served behind a key instead (protect_docs below).
+        openapi_url=None if settings.protect_ops else "/openapi.json",
+        docs_url=None if settings.protect_ops else "/docs",
+        redoc_url=None if settings.protect_ops else "/redoc",
     )
+    if settings.protect_ops:
+        protect_docs(app)
     problems.install(app)
+    openapi.install(app)
     routers = (
         routes_jobs.router,
         routes_events.router,
@@ -59,14 +77,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routes_agents.router,
         routes_codec.router,
         routes_ops.router,
+        routes_login.router,
     )
     for router in routers:
         app.include_router(router)
     # Starlette runs the last-added middleware first: metrics see every answer, 413 comes before any parsing.
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    origins = cors_origins(settings)
     app.add_middleware(
         CORSMiddleware,
-        allow_origins=cors_origins(settings),
+        allow_origins=origins,
+        # The Web UI sends the console's session cookie to /codec; never with a wildcard origin list.
+        allow_credentials="*" not in origins,
         allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
         allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "Last-Event-ID", "X-Namespace"],
         expose_headers=EXPOSED_HEADERS,

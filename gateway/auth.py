@@ -1,8 +1,10 @@
-"""Who is calling: API keys (constant-time compare), key ids, and the signed short-lived `?token=` of events URLs.
+"""Who is calling: API keys (constant-time compare), key ids, admin keys, and the signed `?token=` of events URLs.
 
 A key id (`GenAIOwner`) is the first 12 hex of sha256(key): it names the owner in visibility without storing the key.
-The events token is an HMAC keyed by the owner's own API key, so any gateway replica that knows the keys can check
-it and no extra shared secret exists. With no keys configured (loopback only) the caller is the trusted local user.
+The events token is signed with a key derived from the server secret (runtime/server_secret.py), never with the
+API key, so a leaked `events_url` gives nothing to test guesses of a key against. A token stays valid, for its job
+only, until it expires (GENAI_FLOW_EVENT_TOKEN_TTL_S, at most 10 minutes): a browser's EventSource reconnects
+with the same URL. With no keys configured (loopback only) the caller is the trusted local user.
 """
 
 from __future__ import annotations
@@ -11,11 +13,16 @@ import base64
 import binascii
 import hashlib
 import hmac
-import secrets
+import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+from runtime.server_secret import Signer
+
 LOCAL_OWNER = "local"  # the caller when no keys are configured (loopback only): a trusted local user, like the CLI
+MIN_KEY_CHARS = 24  # shorter keys are refused on a non-loopback address (a warning on loopback)
+_TOKEN = re.compile(r"^([0-9a-f]{12}|local)\.([0-9]{1,12})\.([A-Za-z0-9_-]{43})$")
 
 
 def key_id(key: str) -> str:
@@ -25,25 +32,29 @@ def key_id(key: str) -> str:
 
 @dataclass(frozen=True)
 class Caller:
-    """An authenticated caller: its key id and the key (kept in memory only, to sign its events tokens)."""
+    """An authenticated caller: its key id, and whether it is an admin key (every owner's jobs and payloads)."""
 
     key_id: str
-    key: str = ""
+    admin: bool = False
 
     @property
     def trusted(self) -> bool:
         """True for the local user of a gateway without keys: sees every job, like the CLI."""
         return self.key_id == LOCAL_OWNER
 
+    @property
+    def sees_all(self) -> bool:
+        """True when this caller may read every owner's jobs and decode every payload."""
+        return self.trusted or self.admin
+
 
 class KeyRing:
     """The configured API keys; `match` compares against every key in constant time."""
 
-    def __init__(self, keys: list[str]) -> None:
+    def __init__(self, keys: Sequence[str], admin_keys: Sequence[str] = ()) -> None:
         self._keys = [(k, k.encode()) for k in keys if k]
-        self._by_id = {key_id(k): k for k, _ in self._keys}
-        # Without keys, events tokens are signed with a per-process secret (a loopback gateway is one process).
-        self._local_secret = secrets.token_urlsafe(32)
+        self._ids = {key_id(k) for k, _ in self._keys}
+        self._admins = {key_id(k) for k in admin_keys if k}
 
     @property
     def open(self) -> bool:
@@ -53,7 +64,7 @@ class KeyRing:
     def match(self, presented: str | None) -> Caller | None:
         """The caller holding `presented`, or None; every key is compared, so timing reveals nothing."""
         if self.open:
-            return Caller(LOCAL_OWNER, self._local_secret)
+            return Caller(LOCAL_OWNER)
         if not presented:
             return None
         candidate = presented.encode()
@@ -61,14 +72,13 @@ class KeyRing:
         for key, raw in self._keys:
             if hmac.compare_digest(raw, candidate):
                 found = key
-        return Caller(key_id(found), found) if found is not None else None
+        return self.by_id(key_id(found)) if found is not None else None
 
     def by_id(self, owner: str) -> Caller | None:
-        """The caller with this key id (to check an events token it signed)."""
+        """The caller with this key id while its key is configured (tokens and sessions die with their key)."""
         if self.open:
-            return Caller(LOCAL_OWNER, self._local_secret) if owner == LOCAL_OWNER else None
-        key = self._by_id.get(owner)
-        return Caller(owner, key) if key is not None else None
+            return Caller(LOCAL_OWNER) if owner == LOCAL_OWNER else None
+        return Caller(owner, owner in self._admins) if owner in self._ids else None
 
 
 def bearer_or_basic(authorization: str | None) -> str | None:
@@ -87,25 +97,27 @@ def bearer_or_basic(authorization: str | None) -> str | None:
     return None
 
 
-def _signature(caller: Caller, job_id: str, expires: int) -> str:
-    mac = hmac.new(caller.key.encode(), f"events\n{job_id}\n{expires}".encode(), hashlib.sha256)
-    return base64.urlsafe_b64encode(mac.digest()).decode().rstrip("=")
+def _message(owner: str, job_id: str, expires: int) -> str:
+    return f"events\n{owner}\n{job_id}\n{expires}"
 
 
-def events_token(caller: Caller, job_id: str, ttl_s: int, now: float | None = None) -> str:
+def events_token(signer: Signer, caller: Caller, job_id: str, ttl_s: int, now: float | None = None) -> str:
     """`<key id>.<expiry>.<hmac>`: lets a browser's EventSource (no headers) read one job's events for ttl_s."""
-    expires = int((now or time.time()) + ttl_s)
-    return f"{caller.key_id}.{expires}.{_signature(caller, job_id, expires)}"
+    expires = int((time.time() if now is None else now) + ttl_s)
+    return f"{caller.key_id}.{expires}.{signer.sign(_message(caller.key_id, job_id, expires))}"
 
 
-def check_events_token(ring: KeyRing, token: str, job_id: str, now: float | None = None) -> Caller | None:
-    """The caller a valid, unexpired token for this job was issued to; None otherwise."""
-    owner, _, rest = token.partition(".")
-    expires_s, _, signature = rest.partition(".")
-    if not expires_s.isdigit() or not signature:
+def check_events_token(
+    signer: Signer, ring: KeyRing, token: str, job_id: str, now: float | None = None
+) -> Caller | None:
+    """The caller a valid, unexpired token for this job was issued to; None for anything else, however malformed."""
+    parsed = _TOKEN.match(token)
+    if parsed is None:
         return None
-    caller = ring.by_id(owner)
-    if caller is None or int(expires_s) < (now or time.time()):
+    owner, expires_s, signature = parsed.groups()
+    expires = int(expires_s)  # ASCII digits only: the pattern admits no other
+    if expires < (time.time() if now is None else now) or not signer.verify(
+        _message(owner, job_id, expires), signature
+    ):
         return None
-    expected = _signature(caller, job_id, int(expires_s))
-    return caller if hmac.compare_digest(expected.encode(), signature.encode()) else None
+    return ring.by_id(owner)

@@ -10,6 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from runtime.at_rest import AtRestKeyError
+from runtime.codec import PayloadDecryptionError
 from runtime.logging import get_logger
 from schemas.gateway import PROBLEM_JSON, Problem
 
@@ -73,6 +75,13 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return problem_response(exc.status_code, str(exc.detail), dict(exc.headers or {}))
+
+    @app.exception_handler(PayloadDecryptionError)
+    @app.exception_handler(AtRestKeyError)
+    async def _undecryptable(request: Request, exc: ValueError) -> JSONResponse:
+        # Configuration, not input: the message names the missing key id (never a key) so operators can fix it.
+        log.error("cannot decrypt", path=request.url.path, error=str(exc))
+        return problem_response(500, f"cannot decrypt this job's data: {exc}")
 
     @app.exception_handler(Exception)
     async def _crash(request: Request, exc: Exception) -> JSONResponse:

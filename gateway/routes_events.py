@@ -9,13 +9,14 @@ from sse_starlette import EventSourceResponse
 
 from gateway.auth import Caller, check_events_token
 from gateway.problems import ProblemError
-from gateway.routes_jobs import ERRORS, JobId, client_errors
+from gateway.routes_jobs import ERRORS, JobId, client_errors, owner_filter
 from gateway.sse import job_events, redis_answers
 from gateway.state import GatewayDep, authenticated, rate_limited
 
 router = APIRouter(prefix="/v1", tags=["events"])
 
-STREAM_ID = r"^\d{1,20}-\d{1,20}$"
+# ASCII digits, at most 19 each: every such id fits Redis' 64-bit stream ids (20 digits can overflow them).
+STREAM_ID = r"^[0-9]{1,19}-[0-9]{1,19}$"
 
 
 @router.get(
@@ -35,14 +36,14 @@ async def job_event_stream(
     """Step, token and approval events, then one terminal event; the stream closes after it."""
     caller: Caller
     if token is not None:
-        checked = check_events_token(gw.keys, token, job_id)
+        checked = check_events_token(gw.events_signer, gw.keys, token, job_id)
         if checked is None:
             raise ProblemError(
                 401,
                 "events token invalid or expired: take a fresh `events_url` from the job",
                 {"WWW-Authenticate": "Bearer"},
             )
-        # The owner's own request (its key signed the token): it counts against that key's rate limit, so a
+        # The owner's own request (the token was issued to its key): it counts against that key's rate limit, so a
         # browser's EventSource reconnecting in a loop is throttled like any other client of the key.
         await rate_limited(gw, checked)
         caller = checked
@@ -50,7 +51,7 @@ async def job_event_stream(
         caller = await authenticated(request, gw)
     flow = await gw.flow()
     async with client_errors():
-        info = await flow.status(job_id, with_steps=False, owner=None if caller.trusted else caller.key_id)
+        info = await flow.status(job_id, with_steps=False, owner=owner_filter(caller))
     if not await redis_answers(gw.stream_redis):
         reason = "progress events unavailable: Redis does not answer; retry shortly"
         raise ProblemError(503, reason, {"Retry-After": "2"})

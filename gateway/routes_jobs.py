@@ -42,6 +42,7 @@ IdempotencyKey = Annotated[
 ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": Problem, "description": why}
     for code, why in {
+        400: "malformed request (e.g. a page token this server did not hand out)",
         401: "missing or unknown API key",
         403: "the job belongs to another API key",
         404: "no such job",
@@ -66,7 +67,7 @@ async def client_errors() -> AsyncIterator[None]:
     except (IdempotencyConflictError, JobClosedError) as err:
         raise ProblemError(409, str(err)) from None
     except BadPageTokenError as err:
-        raise ProblemError(422, str(err)) from None
+        raise ProblemError(400, str(err)) from None
     except RPCError as err:
         raise ProblemError(503, f"Temporal call failed: {err.message}", {"Retry-After": "5"}) from None
 
@@ -79,7 +80,7 @@ def base_url(gw: Gateway, request: Request) -> str:
 def started_body(gw: Gateway, request: Request, caller: Caller, job_id: str, duplicate: bool) -> JobStarted:
     """The 202 body: status URL and an events URL carrying a short-lived signed token (for EventSource)."""
     base = f"{base_url(gw, request)}/v1/jobs/{job_id}"
-    token = events_token(caller, job_id, gw.settings.event_token_ttl_s)
+    token = events_token(gw.events_signer, caller, job_id, gw.settings.event_token_ttl_s)
     return JobStarted(job_id=job_id, status_url=base, events_url=f"{base}/events?token={token}", duplicate=duplicate)
 
 
@@ -117,7 +118,8 @@ async def post_answer(
 
 
 def owner_filter(caller: Caller) -> str | None:
-    return None if caller.trusted else caller.key_id
+    """The owner a caller's job queries are limited to (None: every owner, for admin keys and the local user)."""
+    return None if caller.sees_all else caller.key_id
 
 
 @router.get("/jobs", response_model=list[JobInfo], responses=ERRORS)

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from gateway.metrics import metrics_response
+from gateway.ops_access import OPS_ACCESS
 from gateway.state import GatewayDep
 from schemas.gateway import Health
 
@@ -42,4 +43,4 @@ async def readyz(gw: GatewayDep) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
 
 
-router.add_api_route("/metrics", metrics_response, methods=["GET"], include_in_schema=False)
+router.add_api_route("/metrics", metrics_response, methods=["GET"], include_in_schema=False, dependencies=OPS_ACCESS)

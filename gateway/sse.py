@@ -21,6 +21,8 @@ from redis.exceptions import RedisError, ResponseError
 from sse_starlette import ServerSentEvent
 
 from gateway.metrics import STREAMS
+from runtime.at_rest import at_rest_for
+from runtime.event_fields import opened_event
 from runtime.keys import RedisKeys
 from runtime.logging import get_logger
 from schemas.events import EventType, ProgressEvent
@@ -89,6 +91,7 @@ async def job_events(
 ) -> AsyncIterator[ServerSentEvent]:
     """The SSE events of one job from `last_id` ("0" = from the start) until its terminal event."""
     stream = RedisKeys.of(flow.settings).events(job_id)
+    at_rest = at_rest_for(flow.settings.encryption_entries)
     STREAMS.inc()
     try:
         async with asyncio.timeout(REDIS_GRACE_S):
@@ -106,8 +109,8 @@ async def job_events(
                 for entry_id, fields in entries:
                     last_id = entry_id
                     try:
-                        event = ProgressEvent.from_stream_fields(fields)
-                    except ValueError as err:
+                        event = opened_event(fields, at_rest, stream)
+                    except ValueError as err:  # AtRestKeyError too: its message names the missing key
                         log.warning("unreadable progress event skipped", job_id=job_id, id=entry_id, error=str(err))
                         continue
                     if event.type.terminal:

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import secrets as secrets_module
 from typing import Annotated
 
 import redis.asyncio
 from fastapi import Depends, Request
 
 from gateway.auth import Caller, KeyRing, bearer_or_basic
+from gateway.codec_owners import JobOwners
 from gateway.limits import RateLimit, RateLimiter
 from gateway.problems import ProblemError
+from runtime.logging import get_logger
 from runtime.redis import redis_client
-from runtime.settings import Settings
+from runtime.server_secret import Signer, stored_secret
+from runtime.settings import Settings, revealed
 from starter.client import GenAIFlowClient
+
+log = get_logger(__name__)
 
 
 class Gateway:
@@ -21,7 +27,12 @@ class Gateway:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.keys = KeyRing(settings.api_keys)
+        self.keys = KeyRing(settings.api_key_values, revealed(settings.admin_keys))
+        secrets = [s.encode() for s in revealed(settings.server_secret)] or [_home_secret(settings)]
+        self.events_signer = Signer(secrets, "events")
+        self.session_signer = Signer(secrets, "session")
+        self.csrf_signer = Signer(secrets, "csrf")
+        self.job_owners = JobOwners()  # for /codec/decode: which key owns the job a payload names
         # SSE comment interval; also how often an idle stream checks whether its run ended without an event.
         self.keepalive_s = keepalive_s = settings.sse_keepalive_s
         self.redis = redis_client(settings)
@@ -51,6 +62,15 @@ class Gateway:
             await self._flow.aclose()
         await self.redis.aclose()
         await self.stream_redis.aclose()
+
+
+def _home_secret(settings: Settings) -> bytes:
+    """The server secret kept in GENAI_FLOW_HOME; a per-process one (tokens die with it) when the home is read-only."""
+    try:
+        return stored_secret(settings.home)
+    except OSError as err:
+        log.warning("server secret not kept (set GENAI_FLOW_SERVER_SECRET)", home=str(settings.home), error=str(err))
+        return secrets_module.token_bytes(32)
 
 
 async def gateway_of(request: Request) -> Gateway:

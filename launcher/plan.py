@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from runtime import services
+from runtime import child_secrets, services
 from runtime.hosts import is_loopback
 from runtime.modules import module
 from runtime.processes import ManagedProcess, ServiceError, port_open
@@ -96,6 +96,13 @@ def web_ui_url(settings: Settings) -> str | None:
     return f"http://{_url_host(host)}:{settings.temporal_ui_port}/namespaces/{settings.temporal_namespace}/workflows"
 
 
+def gateway_url(settings: Settings) -> str:
+    """Where a browser on this machine reaches the gateway `up` starts (GENAI_FLOW_PUBLIC_URL when set)."""
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
+    return f"http://{_url_host(_probe_host(settings.gateway_host))}:{settings.gateway_port}"
+
+
 def _probe_host(host: str) -> str:
     # A wildcard bind (0.0.0.0 / ::) is reachable, and so health-checked, on loopback.
     return "127.0.0.1" if host in ("0.0.0.0", "::") else host
@@ -113,7 +120,8 @@ def _temporal(settings: Settings, state: Path) -> list[Component]:
     host, port = host_port(settings.temporal_address, 7233)
     if not is_loopback(host):
         return [Component("temporal", settings.temporal_address, "TEMPORAL_ADDRESS", EXTERNAL)]
-    proc = services.temporal_server(state, port, settings.temporal_ui_port, host, settings.temporal_namespace)
+    codec = f"{gateway_url(settings)}/codec" if settings.encryption_keys else None
+    proc = services.temporal_server(state, port, settings.temporal_ui_port, host, settings.temporal_namespace, codec)
     ui = web_ui_url(settings) or ""
     return [
         Component(
@@ -222,7 +230,13 @@ def _worker(settings: Settings, state: Path) -> Component:
     queues = declared_queues()
     host, port = settings.metrics_host, settings.metrics_port
     probe = _probe_host(host)
-    proc = ManagedProcess("worker", _cli("worker"), lambda: port_open(probe, port), state / "logs" / "worker.log")
+    proc = ManagedProcess(
+        "worker",
+        _cli("worker"),
+        lambda: port_open(probe, port),
+        state / "logs" / "worker.log",
+        secrets=child_secrets.worker_secrets(),
+    )
     return Component(
         "worker",
         url,
@@ -243,6 +257,7 @@ def _gateway(settings: Settings, state: Path) -> Component:
         _cli("gateway"),
         lambda: services.http_ok(f"http://{_url_host(probe)}:{port}/healthz"),
         state / "logs" / "gateway.log",
+        secrets=child_secrets.GATEWAY,
     )
     return Component(
         "gateway", url, "GENAI_FLOW_GATEWAY_PORT", STARTED, proc, [PortClaim(host, port, "GENAI_FLOW_GATEWAY_PORT")]

@@ -3,6 +3,8 @@
 Claims live under `GENAI_FLOW_CLAIMS_URL` (default `file://$GENAI_FLOW_HOME/claims`; `s3://bucket/prefix` when
 workers run on several hosts), one folder per run, deleted when the run closes. Every read checks the sha256 the
 reference carries, so a claim changed or truncated underneath a run fails loudly instead of indexing garbage.
+With GENAI_FLOW_ENCRYPTION_KEYS set, each claim is stored sealed (runtime/at_rest.py) under its URI, so extracted
+text and chunks never rest in the clear; the checksum covers the stored bytes.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import TypeVar
 import numpy as np
 from pydantic import BaseModel
 
+from runtime.at_rest import PLAIN, AtRest
 from runtime.objectstore import ObjectStore, ObjectStoreError, sha256_hex
 from schemas.ingest_steps import ClaimRef
 
@@ -26,9 +29,10 @@ class ClaimCorruptError(ObjectStoreError):
 class ClaimStore:
     """Put and get claims under one base URI."""
 
-    def __init__(self, store: ObjectStore, base: str) -> None:
+    def __init__(self, store: ObjectStore, base: str, at_rest: AtRest = PLAIN) -> None:
         self.store = store
         self.base = base.rstrip("/")
+        self.at_rest = at_rest
 
     def uri(self, key: str) -> str:
         """The URI of a claim key (`<run prefix>/<name>`)."""
@@ -37,6 +41,7 @@ class ClaimStore:
     async def put(self, key: str, data: bytes) -> ClaimRef:
         """Store bytes; returns the reference to pass on."""
         uri = self.uri(key)
+        data = self.at_rest.seal_bytes(data, uri)
         await self.store.put(uri, data)
         return ClaimRef(uri=uri, sha256=sha256_hex(data), size=len(data))
 
@@ -45,7 +50,7 @@ class ClaimStore:
         data = await self.store.get(ref.uri)
         if len(data) != ref.size or sha256_hex(data) != ref.sha256:
             raise ClaimCorruptError(f"claim {ref.uri} does not match its checksum (changed or truncated)")
-        return data
+        return self.at_rest.open_bytes(data, ref.uri)
 
     async def put_model(self, key: str, model: BaseModel) -> ClaimRef:
         """Store a pydantic model as JSON."""

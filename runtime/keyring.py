@@ -24,6 +24,10 @@ class KeyringError(ValueError):
     """The key list is malformed; the message names the entry and what is wrong with it."""
 
 
+class DecryptionError(ValueError):
+    """Data this process cannot decrypt (a key it lacks, or changed data); the message names the key id."""
+
+
 @dataclass(frozen=True)
 class EncryptionKey:
     """One key: its id (stored with each encrypted payload) and 32 secret bytes."""

@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from runtime.child_secrets import inherited
+
 
 class ServiceError(RuntimeError):
     """A service could not start: the message says why and what to do."""
@@ -56,6 +58,8 @@ class ManagedProcess:
     log_path: Path
     env: dict[str, str] | None = None
     cwd: Path | None = None
+    # The secret variables of this process's environment the child keeps (runtime/child_secrets.py); None: all.
+    secrets: frozenset[str] | None = None
     proc: subprocess.Popen[bytes] | None = field(default=None, init=False)
 
     @property
@@ -67,7 +71,7 @@ class ManagedProcess:
         """Start the process and wait until its health check passes (never a fixed sleep)."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("ab")
-        env = {**os.environ, **(self.env or {})}
+        env = {**inherited(self.secrets), **(self.env or {})}
         # A new session gives the child its own process group, so stop() reaches its grandchildren too.
         self.proc = subprocess.Popen(
             list(self.argv),

@@ -6,6 +6,7 @@ import sys
 import urllib.request
 from pathlib import Path
 
+from runtime import child_secrets
 from runtime.modules import module
 from runtime.processes import ManagedProcess, ServiceError, find_binary, port_open
 from runtime.redis import redis_answers
@@ -30,9 +31,17 @@ def http_ok(url: str, timeout: float = 0.5) -> bool:
 
 
 def temporal_server(
-    state_dir: Path, port: int, ui_port: int | None, host: str = "127.0.0.1", namespace: str = "default"
+    state_dir: Path,
+    port: int,
+    ui_port: int | None,
+    host: str = "127.0.0.1",
+    namespace: str = "default",
+    codec_endpoint: str | None = None,
 ) -> ManagedProcess:
-    """The Temporal dev server with file persistence, WAL pragmas and the project's search attributes."""
+    """The Temporal dev server with file persistence, WAL pragmas and the project's search attributes.
+
+    With `codec_endpoint` (the gateway's `/codec`, when payloads are encrypted) the Web UI decodes through it.
+    """
     argv = [
         find_binary("temporal", TEMPORAL_HINT),
         "server",
@@ -54,7 +63,10 @@ def temporal_server(
         argv += ["--namespace", namespace]
     # No network here: the UI's news feed would only fail.
     argv += ["--ui-port", str(ui_port), "--ui-disable-news-fetch"] if ui_port else ["--headless"]
-    return ManagedProcess("temporal", argv, lambda: port_open(host, port), state_dir / "logs" / "temporal.log")
+    if ui_port and codec_endpoint:
+        argv += ["--ui-codec-endpoint", codec_endpoint]
+    log = state_dir / "logs" / "temporal.log"
+    return ManagedProcess("temporal", argv, lambda: port_open(host, port), log, secrets=child_secrets.NONE)
 
 
 def redis_server(state_dir: Path, port: int, host: str = "127.0.0.1") -> ManagedProcess:
@@ -78,7 +90,8 @@ def redis_server(state_dir: Path, port: int, host: str = "127.0.0.1") -> Managed
     ]
     # PING, not an open port: something else may hold the port (then redis-server exits and start() says so).
     url = f"redis://{host}:{port}/0"
-    return ManagedProcess("redis", argv, lambda: redis_answers(url, timeout=0.3), state_dir / "logs" / "redis.log")
+    log = state_dir / "logs" / "redis.log"
+    return ManagedProcess("redis", argv, lambda: redis_answers(url, timeout=0.3), log, secrets=child_secrets.NONE)
 
 
 def chroma_server(state_dir: Path, port: int, host: str = "127.0.0.1") -> ManagedProcess:
@@ -99,6 +112,7 @@ def chroma_server(state_dir: Path, port: int, host: str = "127.0.0.1") -> Manage
         lambda: http_ok(f"http://{host}:{port}/api/v2/heartbeat"),
         state_dir / "logs" / "chroma.log",
         env={"ANONYMIZED_TELEMETRY": "False"},
+        secrets=child_secrets.NONE,
     )
 
 
@@ -106,7 +120,11 @@ def gateway(state_dir: Path, port: int, host: str = "127.0.0.1") -> ManagedProce
     """The HTTP gateway (`genai-flow gateway`), ready when `/healthz` answers."""
     argv = [sys.executable, "-m", module("starter.cli"), "gateway", "--host", host, "--port", str(port)]
     return ManagedProcess(
-        "gateway", argv, lambda: http_ok(f"http://{host}:{port}/healthz"), state_dir / "logs" / f"gateway-{port}.log"
+        "gateway",
+        argv,
+        lambda: http_ok(f"http://{host}:{port}/healthz"),
+        state_dir / "logs" / f"gateway-{port}.log",
+        secrets=child_secrets.GATEWAY,
     )
 
 
@@ -114,7 +132,11 @@ def simulator(state_dir: Path, port: int, extra: list[str] | None = None, host: 
     """The OpenAI-compatible simulator (`genai-flow sim`)."""
     argv = [sys.executable, "-m", module("starter.cli"), "sim", "--host", host, "--port", str(port), *(extra or [])]
     return ManagedProcess(
-        "simulator", argv, lambda: http_ok(f"http://{host}:{port}/v1/models"), state_dir / "logs" / "sim.log"
+        "simulator",
+        argv,
+        lambda: http_ok(f"http://{host}:{port}/v1/models"),
+        state_dir / "logs" / "sim.log",
+        secrets=child_secrets.NONE,
     )
 
 
@@ -153,4 +175,6 @@ def llama_server(
     else:
         argv += ["--ctx-size", "16384", "--parallel", "4", "--seed", "42", "--jinja"]
         argv += ["--dry-multiplier", "0.8", "--repeat-penalty", "1.1"]
-    return ManagedProcess(alias, argv, lambda: http_ok(f"http://{host}:{port}/health"), log_path)
+    return ManagedProcess(
+        alias, argv, lambda: http_ok(f"http://{host}:{port}/health"), log_path, secrets=child_secrets.NONE
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -36,6 +37,11 @@ LOCAL_SCORE_GAP = 0.25
 
 def _env(*names: str) -> AliasChoices:
     return AliasChoices(*names)
+
+
+def revealed(values: Sequence[SecretStr | str]) -> list[str]:
+    """Secret settings' values in the clear (plain strings pass: tests build settings with `model_copy`)."""
+    return [v.get_secret_value() if isinstance(v, SecretStr) else v for v in values]
 
 
 class Settings(BaseSettings):
@@ -78,7 +84,19 @@ class Settings(BaseSettings):
     gateway_host: str = Field("127.0.0.1", validation_alias=_env("GENAI_FLOW_GATEWAY_HOST"))
     gateway_port: Port = Field(8000, validation_alias=_env("GENAI_FLOW_GATEWAY_PORT"))
     public_url: HttpUrl | None = Field(None, validation_alias=_env("GENAI_FLOW_PUBLIC_URL"))
-    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, validation_alias=_env("GENAI_FLOW_API_KEYS"))
+    api_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("GENAI_FLOW_API_KEYS")
+    )
+    # API keys that may read every owner's jobs and decode every payload at /codec (a subset of api_keys).
+    admin_keys: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("GENAI_FLOW_ADMIN_KEYS")
+    )
+    # Signs events tokens and console sessions (runtime/server_secret.py); unset: one kept in GENAI_FLOW_HOME.
+    server_secret: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list, validation_alias=_env("GENAI_FLOW_SERVER_SECRET"), repr=False
+    )
+    # Deployments: /metrics, /docs and /openapi.json need an API key too (open on the dev stack).
+    protect_ops: bool = Field(False, validation_alias=_env("GENAI_FLOW_PROTECT_OPS"))
     allowed_buckets: Annotated[list[str], NoDecode] = Field(
         default_factory=list, validation_alias=_env("GENAI_FLOW_ALLOWED_BUCKETS")
     )
@@ -93,9 +111,9 @@ class Settings(BaseSettings):
         default_factory=list, validation_alias=_env("GENAI_FLOW_CORS_ORIGINS")
     )
     sse_keepalive_s: float = Field(15.0, gt=0, le=300, validation_alias=_env("GENAI_FLOW_SSE_KEEPALIVE_S"))
-    event_token_ttl_s: int = Field(900, ge=1, le=86_400, validation_alias=_env("GENAI_FLOW_EVENT_TOKEN_TTL_S"))
+    event_token_ttl_s: int = Field(600, ge=1, le=600, validation_alias=_env("GENAI_FLOW_EVENT_TOKEN_TTL_S"))
     sns_auto_confirm: bool = Field(False, validation_alias=_env("GENAI_FLOW_SNS_AUTO_CONFIRM"))
-    encryption_keys: Annotated[list[str], NoDecode] = Field(
+    encryption_keys: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list, validation_alias=_env("GENAI_FLOW_ENCRYPTION_KEYS"), repr=False
     )
     metrics_port: Port = Field(9464, validation_alias=_env("GENAI_FLOW_METRICS_PORT"))
@@ -140,6 +158,8 @@ class Settings(BaseSettings):
 
     @field_validator(
         "api_keys",
+        "admin_keys",
+        "server_secret",
         "allowed_buckets",
         "allowed_roots",
         "cors_origins",
@@ -156,12 +176,18 @@ class Settings(BaseSettings):
 
     @field_validator("encryption_keys")
     @classmethod
-    def _valid_keys(cls, value: list[str]) -> list[str]:
+    def _valid_keys(cls, value: list[SecretStr]) -> list[SecretStr]:
         if value:
             from runtime.codec import parse_keys  # imported only when keys are set (it pulls in cryptography)
 
-            parse_keys(value)  # raises with a message that names the setting, never a key
+            parse_keys(revealed(value))  # raises with a message that names the setting, never a key
         return value
+
+    @model_validator(mode="after")
+    def _admins_are_keys(self) -> Settings:
+        if not set(revealed(self.admin_keys)) <= set(revealed(self.api_keys)):
+            raise ValueError("GENAI_FLOW_ADMIN_KEYS: every admin key must also be in GENAI_FLOW_API_KEYS")
+        return self
 
     @field_validator("rate_limit", mode="before")
     @classmethod
@@ -196,6 +222,16 @@ class Settings(BaseSettings):
             except ModelsFileError as err:
                 raise SettingsError(f"GENAI_FLOW_MODELS_FILE {err}") from None
         return self
+
+    @property
+    def api_key_values(self) -> list[str]:
+        """The API keys in the clear (for the gateway's key ring only)."""
+        return revealed(self.api_keys)
+
+    @property
+    def encryption_entries(self) -> list[str]:
+        """GENAI_FLOW_ENCRYPTION_KEYS entries in the clear (for the codec and the at-rest sealer only)."""
+        return revealed(self.encryption_keys)
 
     @property
     def schema_string_bounds(self) -> bool:

@@ -30,6 +30,6 @@ async def connect(settings: Settings | None = None) -> Client:
         api_key=api_key,
         tls=tls_config(settings),
         # Encryption (when keys are set) wraps the pydantic converter for every process that connects here.
-        data_converter=with_encryption(pydantic_data_converter, settings.encryption_keys),
+        data_converter=with_encryption(pydantic_data_converter, settings.encryption_entries),
         interceptors=temporal_interceptors(settings),
     )

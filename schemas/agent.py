@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from schemas.answer import StepUsage
 from schemas.defaults import DEFAULT_APPROVAL_TIMEOUT_S, DEFAULT_COLLECTION, DEFAULT_MAX_DEPTH
-from schemas.fields import ApprovalTimeoutS, CollectionName, MaxDepth
+from schemas.fields import ApprovalTimeoutS, CollectionName, MaxDepth, TokenCount
 from schemas.inference import ChatMessage, ToolCall, ToolSpec
 from schemas.text import Task
 from schemas.usage import Usage
@@ -47,7 +47,7 @@ class AgentRequest(BaseModel):
 
     task: Task
     max_depth: MaxDepth = DEFAULT_MAX_DEPTH
-    token_budget: int | None = Field(None, ge=1)
+    token_budget: TokenCount | None = None
     approval_timeout_s: ApprovalTimeoutS = DEFAULT_APPROVAL_TIMEOUT_S
     collection: CollectionName = DEFAULT_COLLECTION
     tools: list[str] | None = Field(None, description="User tools to offer (default: every registered one).")
@@ -126,7 +126,7 @@ class ApproveRequest(BaseModel):
     """Update/signal `approve`: every field optional (a depth pause extends by 1; a budget pause needs tokens)."""
 
     extend_depth: int | None = Field(None, ge=1, le=10_000)
-    extend_tokens: int | None = Field(None, ge=1)
+    extend_tokens: TokenCount | None = None
     note: str | None = Field(None, max_length=2000)
     approver: str | None = Field(None, max_length=200)  # set by the client; `temporal-cli` when a signal has none
 
@@ -193,7 +193,7 @@ class ApprovalBody(BaseModel):
 
     decision: Literal["approve", "reject"]
     extend_depth: int | None = Field(None, ge=1, le=10_000)
-    extend_tokens: int | None = Field(None, ge=1)
+    extend_tokens: TokenCount | None = None
     note: str | None = Field(None, max_length=2000)
     reason: str | None = Field(None, max_length=2000)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, Field
 
 from schemas.defaults import DEFAULT_COLLECTION, DEFAULT_TOP_K
-from schemas.fields import CollectionName, ScoreGap, TopK
+from schemas.fields import CollectionName, ScoreGap, TokenCount, TopK
 from schemas.text import Question
 from schemas.usage import Usage
 
@@ -16,7 +16,7 @@ class AnswerRequest(BaseModel):
     question: Question
     collection: CollectionName = DEFAULT_COLLECTION
     top_k: TopK = DEFAULT_TOP_K
-    token_limit: int | None = Field(None, ge=1)
+    token_limit: TokenCount | None = None
     step_deadline_s: float | None = Field(
         None, gt=0, le=86_400, description="How long a step keeps retrying throttled calls (default 600 s)."
     )

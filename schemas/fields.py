@@ -19,3 +19,7 @@ ScoreGap = Annotated[float, Field(ge=0, le=2)]
 # Agents: model calls before a pause, and how long a pause may wait for a decision (a year at most).
 MaxDepth = Annotated[int, Field(ge=1, le=10_000)]
 ApprovalTimeoutS = Annotated[float, Field(gt=0, le=365 * 24 * 3600)]
+# Token limits, budgets and extensions a caller sends: a billion tokens is thousands of dollars on any model; larger
+# numbers are typos or probes (and overflow the 64-bit integers Temporal's search attributes hold).
+MAX_TOKENS = 1_000_000_000
+TokenCount = Annotated[int, Field(ge=1, le=MAX_TOKENS)]

@@ -37,5 +37,5 @@ class Health(BaseModel):
 class IngestionBody(BaseModel):
     """`POST /v1/ingestions`: one object to index (`s3://bucket/key` or `file:///absolute/path`)."""
 
-    uri: str = Field(min_length=6, max_length=4096)
+    uri: str = Field(min_length=6, max_length=4096, pattern=r"^(s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+|file:///.+)$")
     collection: CollectionName | None = None

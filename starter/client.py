@@ -101,6 +101,9 @@ def local_owner() -> str:
         return "cli:unknown"
 
 
+_UNAVAILABLE = frozenset({RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.RESOURCE_EXHAUSTED})
+
+
 class BadPageTokenError(ValueError):
     """A page token that this server did not hand out."""
 
@@ -363,9 +366,11 @@ class GenAIFlowClient:
         Ends after the terminal event, or when the run closed without one (terminated, cancelled, timed out).
         HTTP callers get the same events over SSE from the gateway.
         """
+        from runtime.at_rest import at_rest_for
         from starter.events import follow
 
-        async for _id, event in follow(self.redis, RedisKeys.of(self.settings), job_id, after):
+        at_rest = at_rest_for(self.settings.encryption_entries)
+        async for _id, event in follow(self.redis, RedisKeys.of(self.settings), job_id, after, at_rest=at_rest):
             if event is None:  # an idle second: did the run end without a terminal event?
                 if (await self.status(job_id, with_steps=False)).status.closed:
                     return
@@ -423,7 +428,9 @@ class GenAIFlowClient:
         try:
             await listing.fetch_next_page()
         except RPCError as err:
-            if err.status == RPCStatusCode.INVALID_ARGUMENT and page_token:
+            # The server answers a token it cannot parse with INVALID_ARGUMENT or an internal error (`AA==`):
+            # with a token given, anything but unavailability is the token's fault, so never "retry later".
+            if page_token and err.status not in _UNAVAILABLE:
                 raise BadPageTokenError("page token is not one this server handed out") from None
             raise
         jobs = [await listed_job_info(execution) for execution in listing.current_page or []]

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from runtime.at_rest import at_rest_for
 from runtime.deadletters import DeadLetterStore
 from runtime.keys import RedisKeys
 from runtime.redis import redis_client
@@ -37,7 +38,7 @@ class ReplayError(ValueError):
 async def list_dead_letters(client: GenAIFlowClient, limit: int = 100) -> list[DeadLetterView]:
     """Dead-lettered jobs from visibility (`DeadLettered = true`), joined with their Redis details."""
     redis = redis_client(client.settings)
-    store = DeadLetterStore(redis, RedisKeys.of(client.settings))
+    store = DeadLetterStore(redis, RedisKeys.of(client.settings), at_rest_for(client.settings.encryption_entries))
     views: list[DeadLetterView] = []
     try:
         async for wf in client.temporal.list_workflows("DeadLettered = true", limit=limit):
@@ -55,7 +56,7 @@ async def list_dead_letters(client: GenAIFlowClient, limit: int = 100) -> list[D
 async def replay(client: GenAIFlowClient, job_id: str, edited_input: dict[str, Any] | None = None) -> JobStarted:
     """Start a new run linked to a dead-lettered job, with its original input or an edited one."""
     redis = redis_client(client.settings)
-    store = DeadLetterStore(redis, RedisKeys.of(client.settings))
+    store = DeadLetterStore(redis, RedisKeys.of(client.settings), at_rest_for(client.settings.encryption_entries))
     try:
         entry = await store.load(job_id)
         if entry is None:

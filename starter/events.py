@@ -7,6 +7,8 @@ from typing import Any
 
 import redis.asyncio
 
+from runtime.at_rest import PLAIN, AtRest
+from runtime.event_fields import opened_event
 from runtime.keys import RedisKeys
 from schemas.events import EventType, ProgressEvent
 
@@ -46,9 +48,17 @@ class StreamedText:
 
 
 async def follow(
-    redis: redis.asyncio.Redis, keys: RedisKeys, job_id: str, last_id: str = "0", block_ms: int = 1000
+    redis: redis.asyncio.Redis,
+    keys: RedisKeys,
+    job_id: str,
+    last_id: str = "0",
+    block_ms: int = 1000,
+    at_rest: AtRest = PLAIN,
 ) -> AsyncIterator[tuple[str, ProgressEvent | None]]:
-    """Yield (stream id, event) as they arrive; (last id, None) after each idle `block_ms` so callers can poll."""
+    """Yield (stream id, event) as they arrive; (last id, None) after each idle `block_ms` so callers can poll.
+
+    `at_rest` opens events sealed with GENAI_FLOW_ENCRYPTION_KEYS (`at_rest_for(settings.encryption_entries)`).
+    """
     stream = keys.events(job_id)
     while True:
         batch: Any = await redis.xread({stream: last_id}, block=block_ms, count=200)
@@ -58,4 +68,4 @@ async def follow(
         for _name, entries in batch:
             for entry_id, fields in entries:
                 last_id = entry_id
-                yield entry_id, ProgressEvent.from_stream_fields(fields)
+                yield entry_id, opened_event(fields, at_rest, stream)

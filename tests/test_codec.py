@@ -15,6 +15,7 @@ from google.protobuf.json_format import MessageToDict
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client
 
+from gateway.auth import key_id
 from runtime.codec import EncryptionCodec, EncryptionKeyError, PayloadDecryptionError, parse_keys
 from runtime.settings import Settings, SettingsError, load_settings
 from runtime.temporal import connect
@@ -84,8 +85,11 @@ async def test_history_on_the_server_holds_no_plaintext_and_the_codec_endpoint_d
     await index_facts(tmp_path, collection, settings)
     secret = f"Who commissioned the Zephyr reactor? marker-{uuid.uuid4().hex}"
     encrypted = await connect(settings)
+    gw = gateway_factory(GENAI_FLOW_ENCRYPTION_KEYS=",".join(keys))
     async with running_workers(encrypted, settings) as flow:
-        started = await flow.start(Pipeline.ANSWER, AnswerRequest(question=secret, collection=collection))
+        # Owned by the gateway's first key: /codec/decode decodes a job's payloads for its owner only.
+        request = AnswerRequest(question=secret, collection=collection)
+        started = await flow.start(Pipeline.ANSWER, request, owner=key_id(gw.keys[0]))
         info = await asyncio.wait_for(flow.wait(started.job_id), 90)
     assert info.status is JobStatus.COMPLETED, info.error
     assert "Amelia Hartwell" in info.result["answer"]  # type: ignore[index]
@@ -99,7 +103,6 @@ async def test_history_on_the_server_holds_no_plaintext_and_the_codec_endpoint_d
     assert started_event.input.payloads[0].metadata["encoding"] == b"binary/encrypted"
 
     # The remote codec endpoint (what the Web UI calls) turns it back into the request.
-    gw = gateway_factory(GENAI_FLOW_ENCRYPTION_KEYS=",".join(keys))
     body = {"payloads": [MessageToDict(p) for p in started_event.input.payloads]}
     async with httpx.AsyncClient(base_url=gw.url, timeout=30) as http:
         decoded = await http.post("/codec/decode", json=body, headers=gw.auth())

@@ -104,8 +104,20 @@ CASES = [
         detail="not valid JSON: Expecting property name enclosed in double quotes at line 2, column 13 (near",
     ),
     Case("bad status filter", "GET", "/v1/jobs?status=sleeping", 422),
-    Case("bad page token", "GET", "/v1/jobs?page_token=%%%", 422),
+    Case("bad page token", "GET", "/v1/jobs?page_token=%%%", 400, detail="page token"),
+    # Base64 that Temporal cannot parse: a client error, never 503 + Retry-After (clients would retry forever).
+    Case("garbage page token", "GET", "/v1/jobs?page_token=AA==", 400, detail="page token"),
     Case("bad Last-Event-ID", "GET", "/v1/jobs/{job}/events", 422, headers={"Last-Event-ID": "yesterday"}),
+    Case(
+        "Last-Event-ID past Redis' range",
+        "GET",
+        "/v1/jobs/{job}/events",
+        422,
+        headers={"Last-Event-ID": "39-58278550228974437238"},
+    ),
+    Case("token with Unicode digits", "GET", "/v1/jobs/{job}/events?token=0123456789ab.²³.x", 401, key=None),
+    Case("token_limit past the bound", "POST", "/v1/answers", 422, body={"question": "q", "token_limit": 10**23}),
+    Case("token_budget past the bound", "POST", "/v1/agents", 422, body={"task": "t", "token_budget": 10**23}),
     Case("hostile job id", "GET", "/v1/jobs/..%2F..%2Fetc", 404),
     Case("body over the limit", "POST", "/v1/answers", 413, body={"question": "x" * (1024 * 1024 + 10)}),
 ]

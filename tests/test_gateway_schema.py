@@ -1,38 +1,127 @@
-"""schemathesis against the gateway's OpenAPI schema: generated requests (bounded) to a real uvicorn never get a 5xx."""
+"""schemathesis against the running gateway: every check (server errors, status codes, content types, response
+schemas, headers, auth, schema-valid data accepted, invalid data rejected), both keys, and stateful runs that follow
+the OpenAPI links from a started job to its status, events and cancellation."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import httpx
 import pytest
+import pytest_asyncio
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import not_a_server_error
+from hypothesis.stateful import run_state_machine_as_test
+from schemathesis import GenerationMode
+from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 
 from gateway.app import create_app
 from tests.conftest import GatewayUnderTest
 
-EXAMPLES = 12  # per operation: bounded, the suite shares two cores
+EXAMPLES = {GenerationMode.POSITIVE: 30, GenerationMode.NEGATIVE: 20}  # per operation: bounded, CI shares two cores
+STATEFUL_EXAMPLES = 12
+# A real job's stream: enough examples that 20-digit ids past Redis' range and odd tokens come up (each is cheap).
+EVENT_EXAMPLES = 150
 
 # The schema the app generates (the same document `/openapi.json` serves, checked below), loaded at collection
 # so each operation is its own test.
 SCHEMA = schemathesis.openapi.from_dict(create_app().openapi())
 OPERATIONS = [result.ok() for result in SCHEMA.get_all_operations()]
+# Negative data needs something to break: operations without parameters or a body have none.
+WITH_INPUT = [op for op in OPERATIONS if op.body or any(True for _ in op.iter_parameters())]
+CASES = [(op, GenerationMode.POSITIVE) for op in OPERATIONS] + [(op, GenerationMode.NEGATIVE) for op in WITH_INPUT]
 
 
 def test_the_served_schema_is_the_one_tested(gateway: GatewayUnderTest) -> None:
     served = httpx.get(f"{gateway.url}/openapi.json", timeout=30).json()
     assert served == create_app().openapi()
     assert len(OPERATIONS) >= 8
+    for item in served["paths"].values():
+        for operation in item.values():
+            for status, response in operation["responses"].items():
+                if status[0] in "45" and "application/json" in response.get("content", {}):
+                    raise AssertionError(f"{operation['operationId']} {status}: errors are problem+json")
 
 
-@pytest.mark.parametrize("operation", OPERATIONS, ids=[op.label for op in OPERATIONS])
-def test_generated_requests_never_get_a_server_error(
-    operation: schemathesis.APIOperation, gateway: GatewayUnderTest
+def _excluded(case: schemathesis.Case) -> list[Any]:
+    # A page token is opaque: no schema can tell one this server handed out from any other string, and a foreign
+    # one is refused with 400 by design. Every other schema-valid request must be accepted.
+    return [positive_data_acceptance] if case.query and "page_token" in case.query else []
+
+
+@pytest.mark.parametrize(("operation", "mode"), CASES, ids=[f"{op.label} {mode.value}" for op, mode in CASES])
+def test_generated_requests_pass_every_check(
+    operation: schemathesis.APIOperation, mode: GenerationMode, gateway: GatewayUnderTest
 ) -> None:
-    @given(case=operation.as_strategy())
-    @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    # Valid requests under key A, invalid ones under key B: both keys' paths are exercised.
+    headers = gateway.auth(gateway.keys[0] if mode is GenerationMode.POSITIVE else gateway.keys[1])
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(max_examples=EXAMPLES[mode], deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
     def check(case: schemathesis.Case) -> None:
-        response = case.call(base_url=gateway.url, headers=gateway.auth(), timeout=30)
-        case.validate_response(response, checks=[not_a_server_error])
+        response = case.call(base_url=gateway.url, headers=headers, timeout=30)
+        case.validate_response(response, excluded_checks=_excluded(case), headers=headers)
 
     check()
+
+
+EVENTS = next(op for op in OPERATIONS if op.label == "GET /v1/jobs/{job_id}/events")
+
+
+@pytest_asyncio.fixture(scope="module")
+async def finished_job(gateway: GatewayUnderTest) -> str:
+    """A completed answer of key A: its events reach Redis, where hostile ids and tokens once broke streams."""
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=60, headers=gateway.auth()) as http:
+        body = {"question": "Who commissioned the Zephyr reactor?", "collection": gateway.collection}
+        job_id: str = (await http.post("/v1/answers", json=body)).json()["job_id"]
+        info: dict[str, Any] = {}
+        for _ in range(600):  # the workers run on this event loop: wait without blocking it
+            info = (await http.get(f"/v1/jobs/{job_id}")).json()
+            if info["status"] in ("completed", "failed", "dead_lettered"):
+                break
+            await asyncio.sleep(0.2)
+    assert info["status"] == "completed", info
+    return job_id
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE], ids=lambda m: m.value)
+def test_a_real_jobs_event_stream_passes_every_check(
+    mode: GenerationMode, gateway: GatewayUnderTest, finished_job: str
+) -> None:
+    # Generated Last-Event-IDs and tokens against a job that exists: every stream ends whole, or a 4xx says why.
+    @given(case=EVENTS.as_strategy(generation_mode=mode))
+    @settings(max_examples=EVENT_EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+    def check(case: schemathesis.Case) -> None:
+        case.path_parameters = {"job_id": finished_job}
+        response = case.call(base_url=gateway.url, headers=gateway.auth(), timeout=30)
+        # The job id is replaced by a real one, so a negative case's violation may have gone with it (what is left
+        # can be an unknown query parameter, which servers ignore): rejection is checked by the test above.
+        excluded = [negative_data_rejection] if mode is GenerationMode.NEGATIVE else []
+        case.validate_response(response, headers=gateway.auth(), excluded_checks=excluded)
+        if response.status_code == 200:
+            assert "event: job.completed" in response.text  # the stream ran to its terminal event
+
+    check()
+
+
+def test_stateful_runs_follow_the_links(gateway: GatewayUnderTest) -> None:
+    base = SCHEMA.as_state_machine()
+
+    class Gateway(base):  # type: ignore[misc, valid-type]
+        def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
+            return {"base_url": gateway.url, "headers": gateway.auth(), "timeout": 30}
+
+        def validate_response(self, response: Any, case: schemathesis.Case, **kwargs: Any) -> None:
+            case.validate_response(response, excluded_checks=_excluded(case), headers=gateway.auth())
+
+    run_state_machine_as_test(
+        Gateway,
+        settings=settings(
+            max_examples=STATEFUL_EXAMPLES,
+            stateful_step_count=4,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            derandomize=True,
+        ),
+    )

@@ -123,7 +123,7 @@ def test_comma_lists(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("GENAI_FLOW_ALLOWED_BUCKETS", "docs,*")
     clean_env.setenv("GENAI_FLOW_ALLOWED_ROOTS", "/srv/a,/srv/b")
     s = load_settings()
-    assert s.api_keys == ["k1", "k2", "k3"]
+    assert s.api_key_values == ["k1", "k2", "k3"]
     assert s.allowed_buckets == ["docs", "*"]
     assert s.allowed_roots == [Path("/srv/a"), Path("/srv/b")]
 

@@ -108,12 +108,13 @@ def inference_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:
 
 def _claims(deps: WorkerDeps) -> Any:
     """The claim store (object store under GENAI_FLOW_CLAIMS_URL), closed with the worker."""
+    from runtime.at_rest import at_rest_for
     from runtime.claims import ClaimStore
     from runtime.objectstore import ObjectStore
 
     store = ObjectStore()
     deps.resources.push_async_callback(store.close)
-    return ClaimStore(store, deps.settings.claims_base)
+    return ClaimStore(store, deps.settings.claims_base, at_rest_for(deps.settings.encryption_entries))
 
 
 def ingest_activities(deps: WorkerDeps) -> list[Callable[..., Any]]:

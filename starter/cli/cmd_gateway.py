@@ -20,6 +20,7 @@ def gateway(
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.auth import MIN_KEY_CHARS
     from runtime.hosts import is_loopback
     from runtime.logging import get_logger
     from starter.cli.exit_codes import ExitCode
@@ -38,6 +39,15 @@ def gateway(
                 ExitCode.USAGE,
             )
         log.warning("no API keys configured (GENAI_FLOW_API_KEYS): every local caller is trusted; loopback only")
+    short = [key for key in settings.api_key_values if len(key) < MIN_KEY_CHARS]
+    if short:
+        message = (
+            f"{len(short)} of GENAI_FLOW_API_KEYS shorter than {MIN_KEY_CHARS} characters (guessable); "
+            'generate keys with: python -c "import secrets; print(secrets.token_urlsafe(32))"'
+        )
+        if not is_loopback(settings.gateway_host):
+            raise fail(f"refusing to serve on {settings.gateway_host}: {message}", ExitCode.USAGE)
+        log.warning(message + " (allowed on loopback only)")
     uvicorn.run(
         create_app(settings),
         host=settings.gateway_host,

@@ -7,6 +7,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from runtime.at_rest import at_rest_for
 from runtime.keys import RedisKeys
 from runtime.redis import redis_client
 from schemas.events import EventType, ProgressEvent
@@ -57,7 +58,8 @@ async def watch(client: GenAIFlowClient, job_id: str, console: Console) -> JobIn
     view = ProgressView()
     try:
         with Live(view.render(), console=console, refresh_per_second=8, transient=True) as live:
-            async for _id, event in follow(redis, RedisKeys.of(client.settings), job_id):
+            at_rest = at_rest_for(client.settings.encryption_entries)  # events rest encrypted when keys are set
+            async for _id, event in follow(redis, RedisKeys.of(client.settings), job_id, at_rest=at_rest):
                 if event is not None:
                     view.apply(event)
                     live.update(view.render())

@@ -87,6 +87,7 @@ def run(make: Callable[[], Awaitable[T]]) -> T:
     """Run an async CLI body; unreachable servers exit 5 and bad settings exit 2, without a traceback."""
     import asyncio
 
+    from runtime.keyring import DecryptionError
     from starter.client import (
         IdempotencyConflictError,
         JobClosedError,
@@ -107,6 +108,8 @@ def run(make: Callable[[], Awaitable[T]]) -> T:
         raise fail(str(err), ExitCode.REJECTED) from None
     except UpdateNotTakenError as err:
         raise fail(str(err), ExitCode.UNREACHABLE) from None
+    except DecryptionError as err:  # configuration: GENAI_FLOW_ENCRYPTION_KEYS lacks the key it names
+        raise fail(f"cannot decrypt: {err}", ExitCode.USAGE) from None
     except (ConnectionError, OSError) as err:
         raise fail(f"cannot reach a server: {err}", ExitCode.UNREACHABLE) from None
     except RuntimeError as err:

@@ -92,7 +92,9 @@ async def test_worker_killed_while_waiting_then_approval_resumes_on_another(
 
     second = _worker(settings, None, tmp_path / "worker2.log")
     try:
-        state = await flow.approve(job, ApproveRequest(extend_depth=1, note="after the crash"), approver="cli:tester")
+        # The update waits for the new worker process, which may still be importing on a loaded machine.
+        approval = ApproveRequest(extend_depth=1, note="after the crash")
+        state = await flow.approve(job, approval, approver="cli:tester", timeout_s=120)
         assert state.max_depth == 3
         await until_status(flow, job, JobStatus.RUNNING)
         await until_status(flow, job, JobStatus.AWAITING_APPROVAL)

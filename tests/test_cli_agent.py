@@ -97,7 +97,7 @@ async def test_approve_while_the_agent_runs_is_refused_with_exit_4(
 ) -> None:
     settings = agent_settings(unique)
     async with running_workers(client, settings) as flow:
-        task = f"Think slowly [[sim:latency=12s]] ({unique})"
+        task = f"Think slowly [[sim:latency=60s]] ({unique})"  # never done before the test terminates it
         job = (await flow.start_agent(AgentRequest(task=task, max_depth=2))).job_id
         await until_status(flow, job, JobStatus.RUNNING)
         code, _, err = await cli(settings, "approve", job, "--extend-depth", "1")

@@ -28,4 +28,4 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(CsrfRefused)
     async def _csrf(_request: Request, _exc: CsrfRefused) -> HTMLResponse:
         detail = "this form is missing its security token (CSRF); reload the page and try again"
-        return page("error.html", None, status=403, status_code=403, detail=detail)
+        return page("error.html", None, http_status=403, status_code=403, detail=detail)

@@ -40,7 +40,9 @@ def _invalid(err: ValidationError) -> str:
 
 
 def _form_error(gw: Gateway, user: ConsoleUser, status: int, message: str, form: dict[str, Any]) -> HTMLResponse:
-    return page("new.html", user, status=status, collection=gw.settings.ingest_collection, error=message, form=form)
+    return page(
+        "new.html", user, http_status=status, collection=gw.settings.ingest_collection, error=message, form=form
+    )
 
 
 async def _start(

@@ -34,7 +34,7 @@ LIST_LIMIT = 100
 
 def error_page(user: ConsoleUser | None, err: ProblemError) -> HTMLResponse:
     """A problem shown as a page (never raw JSON): what went wrong and where to go."""
-    return page("error.html", user, status=err.status, status_code=err.status, detail=err.detail)
+    return page("error.html", user, http_status=err.status, status_code=err.status, detail=err.detail)
 
 
 @router.get("", include_in_schema=False)
@@ -47,7 +47,7 @@ async def console_root() -> RedirectResponse:
 async def static(name: str) -> Response:
     """The console's own CSS and JS (shipped in the package; nothing from a CDN)."""
     if name not in STATIC_FILES:
-        return page("error.html", None, status=404, status_code=404, detail="no such file")
+        return page("error.html", None, http_status=404, status_code=404, detail="no such file")
     return FileResponse(STATIC / name, media_type=STATIC_FILES[name], headers={"Cache-Control": "max-age=300"})
 
 

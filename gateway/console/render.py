@@ -43,7 +43,7 @@ _env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoesc
 _env.filters.update(money=money, age=age, duration=duration)
 
 
-def page(template: str, user: ConsoleUser | None, status: int = 200, **context: Any) -> HTMLResponse:
+def page(template: str, user: ConsoleUser | None, http_status: int = 200, **context: Any) -> HTMLResponse:
     """A rendered console page; `user` (None on error pages before sign-in) gives the nav and the CSRF token."""
     html = _env.get_template(template).render(user=user, csrf=user.csrf if user else "", **context)
-    return HTMLResponse(html, status_code=status)
+    return HTMLResponse(html, status_code=http_status)

@@ -248,6 +248,13 @@ async def test_dead_letter_under_failed_filter_and_replayed_from_the_page(
     text = await page.inner_text(card)
     assert "retrieve" in text and "Transient" in text and "5" in text
     await shoot(page, "dead-letters")
+    await page.goto(f"/ui/jobs/{job_id}")
+    retrieve = page.locator("#waterfall .wf-row", has_text="retrieve")
+    assert await retrieve.locator(".bar.attempt").count() == 5  # four from the event stream, the last from history
+    assert "Transient" in await retrieve.inner_text()
+    assert "Transient" in await page.inner_text("#job-error")
+    await shoot(page, "job-dead-lettered")
+    await page.goto("/ui/dead-letters")
     await page.click(f"{card} form.replay button[type=submit]")
     await page.wait_for_url(f"**/ui/jobs/{job_id}-replay-1")
     await page.wait_for_selector("#status.s-completed", timeout=90_000)

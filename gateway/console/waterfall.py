@@ -139,7 +139,8 @@ def build(acts: list[_Activity], events: list[ProgressEvent], t0: datetime, now:
     rows: list[StepRow] = []
     for act in acts:
         end = act.closed or now
-        seen = starts.get(act.name, {})
+        # History names a step by its summary (`retrieve: top-4 of docs`), events by the step alone (`retrieve`).
+        seen = starts.get(act.name) or starts.get(act.name.split(":", 1)[0]) or {}
         first_start = seen.get(1) or (act.started if act.attempt == 1 else None) or act.started or end
         bars = [Bar(kind="queue", start_s=rel(act.scheduled), end_s=rel(first_start), outcome="waiting")]
         for n in range(1, act.attempt):  # earlier attempts: from the stream (approximate when it was trimmed)

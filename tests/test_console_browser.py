@@ -252,7 +252,7 @@ async def test_dead_letter_under_failed_filter_and_replayed_from_the_page(
     retrieve = page.locator("#waterfall .wf-row", has_text="retrieve")
     assert await retrieve.locator(".bar.attempt").count() == 5  # four from the event stream, the last from history
     assert "Transient" in await retrieve.inner_text()
-    assert "Transient" in await page.inner_text("#job-error")
+    assert "after 5 attempt" in await page.inner_text("#job-error")
     await shoot(page, "job-dead-lettered")
     await page.goto("/ui/dead-letters")
     await page.click(f"{card} form.replay button[type=submit]")

@@ -13,10 +13,13 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from gateway import (
+    console,
     openapi,
     problems,
     routes_agents,
     routes_codec,
+    routes_deadletters,
+    routes_documents,
     routes_events,
     routes_ingest,
     routes_jobs,
@@ -78,11 +81,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         routes_codec.router,
         routes_ops.router,
         routes_login.router,
+        routes_deadletters.router,
+        routes_documents.router,
     )
     for router in routers:
         app.include_router(router)
+    console.install(app)  # the web console's pages under /ui (sign-in is routes_login)
     # Starlette runs the last-added middleware first: metrics see every answer, 413 comes before any parsing.
-    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    uploads = {routes_documents.PATH: settings.max_upload_bytes, console.UPLOAD_PATH: settings.max_upload_bytes}
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes, per_path=uploads)
     origins = cors_origins(settings)
     app.add_middleware(
         CORSMiddleware,

@@ -103,6 +103,11 @@ def gateway_url(settings: Settings) -> str:
     return f"http://{_url_host(_probe_host(settings.gateway_host))}:{settings.gateway_port}"
 
 
+def console_url(settings: Settings) -> str:
+    """The gateway's web console (its job list; every page asks for an API key first)."""
+    return f"{gateway_url(settings)}/ui/jobs"
+
+
 def _probe_host(host: str) -> str:
     # A wildcard bind (0.0.0.0 / ::) is reachable, and so health-checked, on loopback.
     return "127.0.0.1" if host in ("0.0.0.0", "::") else host

@@ -104,6 +104,8 @@ class Settings(BaseSettings):
         default_factory=list, validation_alias=_env("GENAI_FLOW_ALLOWED_ROOTS")
     )
     max_body_bytes: int = Field(1024 * 1024, ge=1, validation_alias=_env("GENAI_FLOW_MAX_BODY_BYTES"))
+    # Document uploads (POST /v1/documents, the console's upload form) have their own, larger limit.
+    max_upload_bytes: int = Field(50 * 1024 * 1024, ge=1, validation_alias=_env("GENAI_FLOW_MAX_UPLOAD_BYTES"))
     rate_limit: str | None = Field(
         "100/10s", pattern=r"^\d+/\d*(s|m|h)$", validation_alias=_env("GENAI_FLOW_RATE_LIMIT")
     )

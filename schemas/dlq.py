@@ -42,3 +42,21 @@ class FinishedJob(BaseModel):
 
     steps: list[StepUsage]
     cost_usd: float
+
+
+class DeadLetterRow(BaseModel):
+    """One dead-lettered job as `GET /v1/dead-letters` lists it (details missing when Redis lost the entry)."""
+
+    job_id: str
+    pipeline: Pipeline | None = None
+    step: str | None = None
+    reason: str | None = Field(None, description="The failure class and last error that dead-lettered the job.")
+    attempts: int | None = None
+    at: datetime | None = None
+    replayed_as: list[str] = Field(default_factory=list)
+
+
+class ReplayBody(BaseModel):
+    """`POST /v1/dead-letters/{id}/replay`: an edited input, or none for the original one."""
+
+    input: dict[str, Any] | None = None

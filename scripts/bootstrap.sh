@@ -3,6 +3,7 @@
 #   1. uv (pip-installed, pinned, when missing)
 #   2. .venv synced from uv.lock (the machine's Python; uv never downloads one)
 #   3. redis-server (apt-get when root on Debian/Ubuntu; otherwise the exact command to run is printed)
+#   4. chromium for the console's browser tests (the same way; Playwright drives it, never `playwright install`)
 # Safe to run again: each step is skipped when already done.
 # BOOTSTRAP_GROUPS="local" also syncs those opt-in dependency groups (`make local-llm`); without it they are removed.
 set -euo pipefail
@@ -62,5 +63,16 @@ else
     hint="install Redis 7 with your package manager so that \`redis-server\` is on PATH"
   fi
   die "redis-server is missing; run: $hint   (or point REDIS_URL at a running Redis)"
+fi
+# --- 4. chromium (the console's browser tests drive Debian's build; `playwright install` would download one) ------
+if command -v chromium >/dev/null 2>&1; then
+  say "chromium: $(command -v chromium)"
+elif [ "$(id -u)" = "0" ] && [ -f /etc/debian_version ] && command -v apt-get >/dev/null 2>&1; then
+  say "installing chromium with apt-get"
+  apt-get update -qq </dev/null
+  apt-get install -y -qq --no-install-recommends chromium </dev/null
+  command -v chromium >/dev/null 2>&1 || die "apt-get finished but chromium is still missing"
+else
+  die "chromium is missing (the console's browser tests need it); run: sudo apt-get install -y chromium"
 fi
 say "ready"

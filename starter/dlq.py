@@ -14,7 +14,7 @@ from runtime.redis import redis_client
 from schemas.jobs import JobStarted, Pipeline
 from schemas.pipelines import request_model
 from schemas.search_attributes import PIPELINE as _PIPELINE
-from starter.client import GenAIFlowClient, JobNotFoundError
+from starter.client import GenAIFlowClient, JobNotFoundError, _quoted
 
 
 class DeadLetterView(BaseModel):
@@ -35,13 +35,21 @@ class ReplayError(ValueError):
     """A replay cannot start: no dead letter for the job, or the edited input is invalid."""
 
 
-async def list_dead_letters(client: GenAIFlowClient, limit: int = 100) -> list[DeadLetterView]:
-    """Dead-lettered jobs from visibility (`DeadLettered = true`), joined with their Redis details."""
+class NoDeadLetterError(ReplayError):
+    """The job exists but has no dead letter to replay (HTTP 409)."""
+
+
+async def list_dead_letters(
+    client: GenAIFlowClient, limit: int = 100, owner: str | None = None
+) -> list[DeadLetterView]:
+    """Dead-lettered jobs from visibility (`DeadLettered = true`), joined with their Redis details; with `owner`,
+    only that key id's jobs (as the HTTP API lists them)."""
+    query = "DeadLettered = true" if owner is None else f"DeadLettered = true AND GenAIOwner = {_quoted(owner)}"
     redis = redis_client(client.settings)
     store = DeadLetterStore(redis, RedisKeys.of(client.settings), at_rest_for(client.settings.encryption_entries))
     views: list[DeadLetterView] = []
     try:
-        async for wf in client.temporal.list_workflows("DeadLettered = true", limit=limit):
+        async for wf in client.temporal.list_workflows(query, limit=limit):
             entry = await store.load(wf.id)
             pipeline = wf.typed_search_attributes.get(_PIPELINE)
             if entry is None:
@@ -53,21 +61,24 @@ async def list_dead_letters(client: GenAIFlowClient, limit: int = 100) -> list[D
     return views
 
 
-async def replay(client: GenAIFlowClient, job_id: str, edited_input: dict[str, Any] | None = None) -> JobStarted:
-    """Start a new run linked to a dead-lettered job, with its original input or an edited one."""
+async def replay(
+    client: GenAIFlowClient, job_id: str, edited_input: dict[str, Any] | None = None, owner: str | None = None
+) -> JobStarted:
+    """Start a new run linked to a dead-lettered job, with its original input or an edited one (owned by `owner`,
+    default the local user)."""
     redis = redis_client(client.settings)
     store = DeadLetterStore(redis, RedisKeys.of(client.settings), at_rest_for(client.settings.encryption_entries))
     try:
         entry = await store.load(job_id)
         if entry is None:
             await client.status(job_id, with_steps=False)  # raises JobNotFoundError for an unknown id
-            raise ReplayError(f"job {job_id} has no dead letter to replay")
+            raise NoDeadLetterError(f"job {job_id} has no dead letter to replay")
         try:
             request = request_model(entry.pipeline).model_validate(edited_input or entry.input)
         except ValidationError as err:
             raise ReplayError(f"invalid input for {entry.pipeline.value}: {err}") from None
         new_id = f"{job_id}-replay-{len(entry.replayed_as) + 1}"
-        started = await client.start(entry.pipeline, request, job_id=new_id, replay_of=job_id)
+        started = await client.start(entry.pipeline, request, job_id=new_id, owner=owner, replay_of=job_id)
         entry.replayed_as.append(new_id)
         await store.save(entry)
         return started
@@ -82,4 +93,4 @@ def _pipeline(value: str | None) -> Pipeline | None:
         return None
 
 
-__all__ = ["DeadLetterView", "JobNotFoundError", "ReplayError", "list_dead_letters", "replay"]
+__all__ = ["DeadLetterView", "JobNotFoundError", "NoDeadLetterError", "ReplayError", "list_dead_letters", "replay"]

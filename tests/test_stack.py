@@ -170,6 +170,7 @@ async def test_up_serves_cli_persists_workflows_and_leaves_no_orphans(tmp_path: 
         assert expected in names, names
     gateway = f"http://127.0.0.1:{env['GENAI_FLOW_GATEWAY_PORT']}"
     assert gateway in out  # listed with its address
+    assert f"web console: {gateway}/ui/jobs" in out
     health = httpx.get(f"{gateway}/healthz", timeout=10)
     assert health.status_code == 200 and health.json()["status"] == "ok", health.text
     assert "starter.cli worker" in names, names
@@ -250,6 +251,7 @@ def test_demo_runs_and_stops_the_stack(tmp_path: Path) -> None:
     assert READY in output and "demo finished with exit code 0" in output
     assert "paused at its depth limit" in output and "approved: depth 1/2" in output  # the agent part
     assert f"http://127.0.0.1:{env['GENAI_FLOW_TEMPORAL_UI_PORT']}/namespaces/default/workflows" in output
+    assert f"http://127.0.0.1:{env['GENAI_FLOW_GATEWAY_PORT']}/ui/jobs" in output  # the web console
     assert "Traceback" not in output
     for name in ("TEMPORAL_ADDRESS", "GENAI_FLOW_CHROMA_URL"):
         port = int(env[name].rsplit(":", 1)[1])

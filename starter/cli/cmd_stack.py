@@ -87,7 +87,7 @@ async def _pipelines(settings: Settings, console: Console) -> int:
 
 def demo() -> None:
     """Start the stack, run every pipeline that exists, print results and Web UI links, stop; exit with the result."""
-    from launcher.plan import web_ui_url
+    from launcher.plan import console_url, web_ui_url
     from launcher.stack import StackInterrupted, running_stack
     from runtime.processes import ServiceError
 
@@ -99,6 +99,7 @@ def demo() -> None:
             ui = web_ui_url(settings)
             if ui:
                 console.print(f"Temporal Web UI (while a stack runs): {ui}")
+            console.print(f"web console (while a stack runs): {console_url(settings)}")
     except StackInterrupted:
         code = 130
     except ServiceError as err:

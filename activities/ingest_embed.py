@@ -23,6 +23,7 @@ from temporalio import activity
 from activities.attempt import StepContext
 from activities.embeddings import EMBED_BATCH, embed_texts
 from activities.inference import InferenceActivities
+from activities.router import owned_by
 from activities.step_events import StepEvents
 from runtime.claims import ClaimStore
 from schemas.inference import InferenceCall
@@ -49,9 +50,10 @@ class EmbedChunksActivities:
         model = req.model or self.inference.settings.embed_model
         texts = [inert_markers(chunk.text) for chunk in group.chunks]
         results: list[EmbedBatchResult] = []
-        for start in range(0, len(texts), EMBED_BATCH):
-            number = (group.first + start) // EMBED_BATCH  # the batch's ordinal in the document: its key
-            results.append(await self._batch(req, number, texts[start : start + EMBED_BATCH], model))
+        with owned_by(req.owner):  # the router shares an endpoint's bulk part between owner keys, then their jobs
+            for start in range(0, len(texts), EMBED_BATCH):
+                number = (group.first + start) // EMBED_BATCH  # the batch's ordinal in the document: its key
+                results.append(await self._batch(req, number, texts[start : start + EMBED_BATCH], model))
         matrices = [await self.claims.get_vectors(r.vectors) for r in results]
         vectors = np.concatenate(matrices) if matrices else np.zeros((0, 0), dtype=np.float32)
         ref = await self.claims.put_vectors(f"{req.claim_prefix}/vectors/group-{req.group:05d}.npy", vectors)

@@ -15,8 +15,9 @@ see ordinary responses. For each request it walks the logical model's endpoints 
    (`served_by`), so the step's usage records it.
 
 Redis unreachable: fail closed (a 429 after `unavailable_retry_s`). Bulk work (ingestion's `embed_chunks`) may fill
-only `bulk_share` of an endpoint's limits, so interactive calls always find the rest free, and bulk jobs share that
-part fairly (the limiter's `owner`: n jobs in the window hold at most 1/n of it each).
+only `bulk_share` of an endpoint's limits, so interactive calls always find the rest free, and that part is shared
+fairly (the limiter's `BulkOwner`): n owner keys in the window hold at most 1/n of it each, and a key's m jobs at most
+1/m of the key's part each. `embed_chunks` names its job's owner key with `owned_by`.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import httpx2
 from temporalio import activity
 
 from activities.router_wire import counted_tokens, estimate_tokens, provider_pause
-from runtime.limiter import KEEP, Grant, Limiter, LimiterUnavailable
+from runtime.limiter import KEEP, BulkOwner, Grant, Limiter, LimiterUnavailable
 from runtime.logging import get_logger
 from schemas.models_file import Endpoint, ModelsFile
 
@@ -59,6 +60,7 @@ class Served:
 
 
 _SERVED: contextvars.ContextVar[Served | None] = contextvars.ContextVar("genai_flow_served", default=None)
+_OWNER: contextvars.ContextVar[str] = contextvars.ContextVar("genai_flow_owner", default="")
 
 
 @contextlib.contextmanager
@@ -72,6 +74,16 @@ def served_by() -> Iterator[Served]:
         _SERVED.reset(token)
 
 
+@contextlib.contextmanager
+def owned_by(owner: str) -> Iterator[None]:
+    """Name the owner key id of the job whose model calls run inside this block ('' for jobs without a key)."""
+    token = _OWNER.set(owner)
+    try:
+        yield
+    finally:
+        _OWNER.reset(token)
+
+
 def _throttled(wait_s: float, message: str) -> httpx2.Response:
     """The 429 the router answers itself: the classifier reads `retry-after-ms` as the Throttled delay."""
     body = {"error": {"message": f"router: {message}", "type": "rate_limit_error", "code": "router_throttled"}}
@@ -83,9 +95,9 @@ def _bulk() -> bool:
     return activity.in_activity() and activity.info().activity_type in BULK_ACTIVITIES
 
 
-def _bulk_owner() -> str:
-    """The job a bulk call belongs to (bulk jobs share an endpoint fairly), '' for interactive calls."""
-    return (activity.info().workflow_id or "") if _bulk() else ""
+def _bulk_owner() -> BulkOwner | None:
+    """Whose bulk call this is (bulk work shares an endpoint fairly by owner key, then job); None for interactive."""
+    return BulkOwner(_OWNER.get(), activity.info().workflow_id or "") if _bulk() else None
 
 
 class RouterTransport(httpx2.AsyncBaseTransport):

@@ -2,19 +2,60 @@
 -- Clock: the Redis server's TIME, so workers on hosts with skewed clocks share one window.
 -- KEYS: 1 win (zset id -> arrival ms), 2 tok (hash id -> tokens), 3 total (tokens in the window), 4 conc (zset id ->
 --       expiry ms), 5 pause (until ms), 6 open (breaker open until ms), 7 probe (half-open probe taken), 8 fails
---       (zset of failure ms), 9 stats (hash of counters), 10 own (hash id -> owner of a bulk reservation),
---       11 owntot (hash owner -> its tokens in the window)
+--       (zset of failure ms), 9 stats (hash of counters), 10 own (hash id -> "<owner key>\n<job>" of a bulk
+--       reservation), 11 owntot (hash owner key -> its tokens in the window), 12 jobtot (hash "<owner key>\n<job>" ->
+--       that job's tokens in the window)
 -- ARGV[1] is the operation; the rest depend on it.
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local op = ARGV[1]
-local win, tok, total, conc, pause, open, probe, fails, stats, own, owntot =
-  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11]
+local win, tok, total, conc, pause, open, probe, fails, stats, own, owntot, jobtot =
+  KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9], KEYS[10], KEYS[11], KEYS[12]
 
+local function key_of(who)
+  return string.match(who, '^(.-)\n') or who
+end
+
+-- Add `delta` tokens to the owner key and the job of a bulk reservation; a total that reaches 0 leaves its hash.
 local function owner_add(id, delta)
   local who = redis.call('HGET', own, id)
-  if who and redis.call('HINCRBY', owntot, who, delta) <= 0 then redis.call('HDEL', owntot, who) end
+  if not who then return nil end
+  local key = key_of(who)
+  if redis.call('HINCRBY', owntot, key, delta) <= 0 then redis.call('HDEL', owntot, key) end
+  if redis.call('HINCRBY', jobtot, who, delta) <= 0 then redis.call('HDEL', jobtot, who) end
   return who
+end
+
+-- How long until the oldest entry of the window whose bulk owner passes `mine` leaves it.
+local function oldest_of(mine, window)
+  local entries = redis.call('ZRANGE', win, 0, -1, 'WITHSCORES')
+  for i = 1, #entries, 2 do
+    local who = redis.call('HGET', own, entries[i])
+    if who and mine(who) then return tonumber(entries[i + 1]) + window - now end
+  end
+  return window
+end
+
+-- Fair shares of bulk work: with n owner keys holding tokens in the window none may hold more than tpm / n, and
+-- within a key with m jobs holding tokens none may hold more than the key's share / m. A wait, or nil.
+local function share_wait(key, job, need, tpm, window)
+  local who = key .. '\n' .. job
+  local mine = tonumber(redis.call('HGET', owntot, key) or '0')
+  local n = redis.call('HLEN', owntot)
+  if mine == 0 then n = n + 1 end
+  local share = tpm / n
+  if n > 1 and mine + need > share then
+    return oldest_of(function(w) return key_of(w) == key end, window)
+  end
+  local held, m = tonumber(redis.call('HGET', jobtot, who) or '0'), 0
+  for _, w in ipairs(redis.call('HKEYS', jobtot)) do
+    if key_of(w) == key then m = m + 1 end
+  end
+  if held == 0 then m = m + 1 end
+  if m > 1 and held + need > share / m then
+    return oldest_of(function(w) return w == who end, window)
+  end
+  return nil
 end
 
 local function expire_window(window)
@@ -37,8 +78,9 @@ local function refuse(wait, reason)
 end
 
 if op == 'reserve' then
-  -- ARGV: id, tokens, rpm, tpm, concurrency, window ms, in-flight ttl ms (0 = no limit), owner ('' = none)
-  local id, need, owner = ARGV[2], tonumber(ARGV[3]), ARGV[9] or ''
+  -- ARGV: id, tokens, rpm, tpm, concurrency, window ms, in-flight ttl ms (0 = no limit), bulk ('1' = a bulk call,
+  -- shared fairly), its owner key, its job
+  local id, need, bulk, owner, job = ARGV[2], tonumber(ARGV[3]), ARGV[9] == '1', ARGV[10] or '', ARGV[11] or ''
 
   local rpm, tpm, cmax = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
   local window, ttl = tonumber(ARGV[7]), tonumber(ARGV[8])
@@ -66,20 +108,9 @@ if op == 'reserve' then
       end
       return refuse(window, 'tpm')
     end
-    if owner ~= '' then
-      -- Fair shares among the owners of bulk work: with n of them in the window, none may hold more than tpm / n.
-      local mine = tonumber(redis.call('HGET', owntot, owner) or '0')
-      local n = redis.call('HLEN', owntot)
-      if mine == 0 then n = n + 1 end
-      if n > 1 and mine + need > tpm / n then
-        local entries = redis.call('ZRANGE', win, 0, -1, 'WITHSCORES')
-        for i = 1, #entries, 2 do
-          if redis.call('HGET', own, entries[i]) == owner then
-            return refuse(tonumber(entries[i + 1]) + window - now, 'share')
-          end
-        end
-        return refuse(window, 'share')
-      end
+    if bulk then
+      local wait = share_wait(owner, job, need, tpm, window)
+      if wait then return refuse(wait, 'share') end
     end
   end
   if cmax > 0 then
@@ -91,10 +122,10 @@ if op == 'reserve' then
   redis.call('ZADD', win, now, id)
   redis.call('HSET', tok, id, need)
   redis.call('INCRBY', total, need)
-  if owner ~= '' and tpm > 0 then
-    redis.call('HSET', own, id, owner); redis.call('HINCRBY', owntot, owner, need)
+  if bulk and tpm > 0 then
+    redis.call('HSET', own, id, owner .. '\n' .. job); owner_add(id, need)
   end
-  for _, k in ipairs({win, tok, total, own, owntot}) do redis.call('PEXPIRE', k, window * 2) end
+  for _, k in ipairs({win, tok, total, own, owntot, jobtot}) do redis.call('PEXPIRE', k, window * 2) end
   redis.call('HINCRBY', stats, 'reserved', 1)
   return {1, 0, 'ok'}
 

@@ -2,11 +2,13 @@
 
 Per endpoint, under `<GENAI_FLOW_KEY_PREFIX>:router:<endpoint>:`, Redis keeps the sliding 60 s window of reservations
 (`win`, `tok`, `total`), the calls in flight (`conc`), a provider-ordered pause (`pause`), the breaker (`open`,
-`probe`, `fails`) and counters (`stats`). Each operation runs as one script (runtime/limiter.lua), so two workers on
-two hosts can never both take the last slot, and the clock is the Redis server's, not the workers'.
+`probe`, `fails`), counters (`stats`) and the bulk shares (`own`, `owntot`, `jobtot`). Each operation runs as one
+script (runtime/limiter.lua), so two workers on two hosts can never both take the last slot, and the clock is the
+Redis server's, not the workers'.
 
 `reserve` takes one request and an estimate of its tokens on the RPM/TPM windows and one concurrency slot, or says
-how long until capacity (bulk jobs, given as `owner`, share the TPM fairly); `settle` replaces the estimate with what
+how long until capacity (bulk calls, given as `bulk`, share the TPM fairly between owner keys, then between a key's
+jobs); `settle` replaces the estimate with what
 the provider counted, frees the slot and feeds the breaker. Redis unreachable is `LimiterUnavailable`: the router
 fails closed on it (waits, never pays).
 """
@@ -27,7 +29,7 @@ from schemas.models_file import Endpoint, RouterOptions
 WINDOW_MS = 60_000
 KEEP = -2  # settle's `tokens` for a call the provider may have counted but did not report: the estimate stays
 SCRIPT = (Path(__file__).with_name("limiter.lua")).read_text(encoding="utf-8")
-_PARTS = ("win", "tok", "total", "conc", "pause", "open", "probe", "fails", "stats", "own", "owntot")
+_PARTS = ("win", "tok", "total", "conc", "pause", "open", "probe", "fails", "stats", "own", "owntot", "jobtot")
 
 
 class LimiterUnavailable(RuntimeError):
@@ -42,6 +44,14 @@ class Grant:
     wait_s: float = 0.0
     reason: str = "ok"
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
+
+
+@dataclass(frozen=True)
+class BulkOwner:
+    """Whose bulk call this is: the job's owner key id ('' for jobs without one, which share one part) and the job."""
+
+    key: str
+    job: str
 
 
 @dataclass(frozen=True)
@@ -66,7 +76,7 @@ class Limiter:
         self.script = redis_client.register_script(SCRIPT)
 
     def keys(self, endpoint: str) -> list[str]:
-        """The nine keys of one endpoint, in the script's order."""
+        """The keys of one endpoint, in the script's order."""
         keys = RedisKeys(self.prefix)
         return [keys.router(endpoint, part) for part in _PARTS]
 
@@ -76,15 +86,19 @@ class Limiter:
         except (RedisError, OSError) as err:
             raise LimiterUnavailable(f"the router's limiter cannot reach Redis: {err}") from err
 
-    async def reserve(self, name: str, endpoint: Endpoint, tokens: int, hold_s: float, owner: str = "") -> Grant:
+    async def reserve(
+        self, name: str, endpoint: Endpoint, tokens: int, hold_s: float, bulk: BulkOwner | None = None
+    ) -> Grant:
         """One request and `tokens` on the endpoint's windows and a slot held at most `hold_s`, or the wait.
 
-        With an `owner` (a bulk job), the TPM is also shared fairly: with n owners holding tokens in the window, none
-        may hold more than tpm / n (refused with reason `share` until its own oldest call leaves the window)."""
+        A `bulk` call also shares the TPM fairly: with n owner keys holding bulk tokens in the window none may hold
+        more than tpm / n, and within a key with m jobs none more than the key's part / m (refused with reason
+        `share` until the key's, or the job's, oldest call leaves the window)."""
         grant_id = uuid.uuid4().hex
         ok, wait_ms, reason = await self._run(
             name, "reserve", grant_id, max(0, tokens), endpoint.rpm or 0, endpoint.tpm or 0,
-            endpoint.max_concurrency or 0, int(endpoint.window_s * 1000), max(1000, int(hold_s * 1000)), owner,
+            endpoint.max_concurrency or 0, int(endpoint.window_s * 1000), max(1000, int(hold_s * 1000)),
+            "1" if bulk else "0", bulk.key if bulk else "", bulk.job if bulk else "",
         )  # fmt: skip
         return Grant(bool(int(ok)), int(wait_ms) / 1000, str(reason), grant_id)
 

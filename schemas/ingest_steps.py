@@ -97,6 +97,7 @@ class EmbedChunksRequest(InferenceCall):
     group: int
     claim_prefix: str
     total: int | None = None  # chunks in the whole document: the `total` of the group's progress events
+    owner: str = ""  # the job's owner key id: the model router shares an endpoint's bulk part fairly between keys
 
 
 class EmbedBatchResult(BaseModel):

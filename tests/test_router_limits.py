@@ -10,6 +10,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pytest
 import redis.asyncio
 
 from activities.router_wire import counted_tokens, estimate_tokens, provider_pause
-from runtime.limiter import KEEP, Limiter, LimiterUnavailable
+from runtime.limiter import KEEP, BulkOwner, Limiter, LimiterUnavailable
 from runtime.models_file import ModelsFileError, parse_models
 from runtime.settings import Settings, SettingsError, load_settings
 from schemas.models_file import Endpoint, RouterOptions
@@ -175,24 +176,30 @@ async def test_the_simulator_counts_requests_and_tokens_as_a_provider(sim_factor
     assert limits["requests"] == 3 and limits["tokens"] == 279 and limits["refused_rpm"] == 1
 
 
-async def test_bulk_jobs_share_an_endpoint_fairly(
+async def test_bulk_work_shares_an_endpoint_fairly_between_keys_then_jobs(
     isolated_settings: Settings, isolated_redis: redis.asyncio.Redis
 ) -> None:
     limiter = _limiter(isolated_settings, isolated_redis)
-    endpoint = Endpoint(base_url="http://127.0.0.1:1/v1", tpm=100)
-    held = {"a": 0, "b": 0}
+    endpoint = Endpoint(base_url="http://127.0.0.1:1/v1", tpm=200)
+    held: Counter[str] = Counter()
+    refused: Counter[str] = Counter()
 
-    async def take(owner: str, times: int) -> None:
+    async def take(key: str, job: str, times: int) -> None:
         for _ in range(times):
-            grant = await limiter.reserve("e", endpoint, 10, 30, owner=owner)
+            grant = await limiter.reserve("e", endpoint, 10, 30, bulk=BulkOwner(key, job))
             if grant.granted:
-                held[owner] += 10
+                held[f"{key}/{job}"] += 10
             else:
-                assert grant.reason in ("share", "tpm") and grant.wait_s > 0
+                assert 0 < grant.wait_s <= 60
+                refused[f"{key}/{job} {grant.reason}"] += 1
 
-    await take("a", 5)  # alone: a may take all of it
-    await take("b", 1)  # b arrives: two owners, 50 each at most
-    await take("a", 5)  # a already holds 50: refused beyond its share, though 40 are free (without shares: 90 / 10)
-    await take("b", 5)
-    assert held == {"a": 50, "b": 50}
+    await take("a", "a1", 4)  # alone: key a may take all of it
+    await take("a", "a2", 2)  # a's second job: each of a's jobs may hold half of a's part (all of it, for now)
+    # Key b arrives with one job while a has two: b gets half the endpoint (100), where shares per job gave it a third.
+    await take("b", "b1", 12)
+    assert held["b/b1"] == 100 and refused == Counter({"b/b1 share": 2})  # 40 tokens are still free
+    await take("a", "a1", 3)  # a's part is 100, 50 a job: a1 (40) takes one more
+    await take("a", "a2", 3)  # a2 (20) takes three: a holds its 100
+    assert held == Counter({"a/a1": 50, "a/a2": 50, "b/b1": 100})
+    assert refused == Counter({"b/b1 share": 2, "a/a1 share": 2})
     assert (await limiter.reserve("e", endpoint, 10, 30)).reason == "tpm"  # the window is full for everyone

@@ -20,6 +20,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from activities.retry import BACKOFF, DEFAULT_STEP_DEADLINE_S, MAX_ATTEMPTS, inference_activity_options
     from schemas import queues
+    from schemas import search_attributes as sa
     from schemas.failures import FailureType
     from schemas.ingest import IngestAction, IngestOutcome, IngestRequest, IngestResult
     from schemas.ingest_steps import (
@@ -166,6 +167,7 @@ class IngestDocument:
         options = {**inference_activity_options(deadline), "start_to_close_timeout": timedelta(minutes=10)}
         gate = asyncio.Semaphore(EMBED_PARALLELISM)
         began = workflow.time()
+        owner = workflow.info().typed_search_attributes.get(sa.OWNER) or ""
 
         async def one(group: int) -> EmbedChunksResult:
             async with gate:
@@ -176,6 +178,7 @@ class IngestDocument:
                     group=group,
                     claim_prefix=self.claim_prefix,
                     total=chunked.chunks,
+                    owner=owner,
                 )
                 result: EmbedChunksResult = await workflow.execute_activity(
                     "embed_chunks",

@@ -37,14 +37,15 @@ local function oldest_of(mine, window)
 end
 
 -- Fair shares of bulk work: with n owner keys holding tokens in the window none may hold more than tpm / n, and
--- within a key with m jobs holding tokens none may hold more than the key's share / m. A wait, or nil.
+-- within a key with m jobs holding tokens none may hold more than the key's share / m. A key or job holding nothing
+-- may always take one call (else a call larger than its share would wait for ever). A wait, or nil.
 local function share_wait(key, job, need, tpm, window)
   local who = key .. '\n' .. job
   local mine = tonumber(redis.call('HGET', owntot, key) or '0')
   local n = redis.call('HLEN', owntot)
   if mine == 0 then n = n + 1 end
   local share = tpm / n
-  if n > 1 and mine + need > share then
+  if n > 1 and mine > 0 and mine + need > share then
     return oldest_of(function(w) return key_of(w) == key end, window)
   end
   local held, m = tonumber(redis.call('HGET', jobtot, who) or '0'), 0
@@ -52,7 +53,7 @@ local function share_wait(key, job, need, tpm, window)
     if key_of(w) == key then m = m + 1 end
   end
   if held == 0 then m = m + 1 end
-  if m > 1 and held + need > share / m then
+  if m > 1 and held > 0 and held + need > share / m then
     return oldest_of(function(w) return w == who end, window)
   end
   return nil

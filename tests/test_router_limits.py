@@ -203,3 +203,8 @@ async def test_bulk_work_shares_an_endpoint_fairly_between_keys_then_jobs(
     assert held == Counter({"a/a1": 50, "a/a2": 50, "b/b1": 100})
     assert refused == Counter({"b/b1 share": 2, "a/a1 share": 2})
     assert (await limiter.reserve("e", endpoint, 10, 30)).reason == "tpm"  # the window is full for everyone
+    # A key (or a job) holding nothing may always take one call, even one larger than its share.
+    small = Endpoint(base_url="http://127.0.0.1:1/v1", tpm=100)
+    assert (await limiter.reserve("f", small, 30, 30, bulk=BulkOwner("x", "x1"))).granted
+    assert (await limiter.reserve("f", small, 60, 30, bulk=BulkOwner("y", "y1"))).granted
+    assert (await limiter.reserve("f", small, 5, 30, bulk=BulkOwner("y", "y1"))).reason == "share"

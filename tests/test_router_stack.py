@@ -2,8 +2,9 @@
 
 - A limited endpoint: jobs wait for capacity (Throttled, never counted) instead of meeting 429s; none dead-letters.
 - A bulk ingestion saturating that endpoint: answer jobs submitted while it waits finish before it does.
-- The primary killed, then a 503 outage (3 s here, 60 s in production terms): jobs go on on the backup, none is
-  dead-lettered or paid twice (both simulators' ledgers), and traffic returns to the primary once it recovers.
+- The primary killed, then a 60 s 503 outage (ended once the jobs run during it are done, to keep the test short):
+  jobs go on on the backup, none is dead-lettered or paid twice (both simulators' ledgers), and traffic returns to
+  the primary once it recovers.
 """
 
 from __future__ import annotations
@@ -157,9 +158,13 @@ async def test_jobs_go_on_through_a_dead_then_failing_primary_and_come_back(
             dead = await answer_all(flow, collection, 3, "dead")
             primary = services.simulator(state_dir, port).start(timeout=60)
             async with httpx.AsyncClient(base_url=primary_url) as http:
-                await http.post("/sim/outage", json={"status": 503, "seconds": 3})
-            failing = await answer_all(flow, collection, 3, "outage")
-            await asyncio.sleep(3.5)  # the outage is over, the breaker half-open
+                await http.post("/sim/outage", json={"status": 503, "seconds": 60})
+                # Completed, so none dead-lettered; the breaker's probes (every 1 s) keep failing meanwhile.
+                failing = await answer_all(flow, collection, 3, "outage")
+                await http.post("/sim/outage", json={"status": 503, "seconds": 0})  # the primary recovers
+            await asyncio.sleep(1.5)  # the breaker half-open: the next call probes the primary and closes it
+            # While the probe is in flight a concurrent call of this job goes to the backup: only later jobs count.
+            await answer_all(flow, collection, 1, "probe")
             after = await answer_all(flow, collection, 2, "after")
             ledgers += [await sim_ledger(primary_url), await sim_ledger(backup_url)]
     finally:

@@ -60,14 +60,19 @@ def test_a_bad_models_file_names_the_field(text: str, named: str) -> None:
         parse_models(text, "m.yaml")
 
 
-def test_a_worker_refuses_a_bad_models_file_at_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_up_worker_and_doctor_refuse_a_bad_models_file_at_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     bad = tmp_path / "models.yaml"
     bad.write_text(GOOD.replace("tpm: 30000", "tpm: lots"))
-    env = {**os.environ, "GENAI_FLOW_MODELS_FILE": str(bad)}
-    done = subprocess.run([CLI, "worker"], env=env, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 2, done.stderr
-    assert "GENAI_FLOW_MODELS_FILE" in done.stderr and "endpoints.backup.tpm" in done.stderr
-    assert "Traceback" not in done.stderr
+    env = {**os.environ, "GENAI_FLOW_MODELS_FILE": str(bad), "GENAI_FLOW_HOME": str(tmp_path / "home")}
+    for command in ("up", "worker", "doctor"):
+        done = subprocess.run([CLI, command], env=env, capture_output=True, text=True, timeout=120)
+        said = done.stdout + done.stderr
+        assert done.returncode == 2, (command, said)
+        assert f"GENAI_FLOW_MODELS_FILE {bad}: endpoints.backup.tpm: Input should be a valid integer" in said, command
+        assert "Traceback" not in said
+    assert not (tmp_path / "home" / "temporal.db").exists()  # `up` started nothing
     # A model this deployment uses must be listed (the same check every command runs when it reads the settings).
     bad.write_text(GOOD.replace("sim-embed:", "other-embed:"))
     monkeypatch.setenv("GENAI_FLOW_MODELS_FILE", str(bad))

@@ -58,18 +58,27 @@ def statuses(ledger: SimLedger, job_ids: list[str]) -> Counter[int | str]:
     return Counter(c.status for k, e in ledger.entries.items() if k.split("/")[0] in job_ids for c in e.calls)
 
 
-async def test_jobs_wait_for_capacity_instead_of_meeting_429s(
-    client: Client, sim_factory: Callable[..., str], tmp_path: Path, unique: str
-) -> None:
-    limited = sim_factory("--tpm", "4000", "--limit-window", "2")
+async def limited_stack(
+    sim_factory: Callable[..., str], tmp_path: Path, unique: str, tpm: int, window_s: int
+) -> tuple[str, Settings, str]:
+    """A simulator limited to `tpm` per `window_s`, the models file naming it (endpoint `l`) with the same limit, and
+    the facts indexed through it: (its URL, the settings, the collection)."""
+    limited = sim_factory("--tpm", str(tpm), "--limit-window", str(window_s))
     models = tmp_path / "models.yaml"
     models.write_text(
-        f'endpoints: {{l: {{base_url: "{limited}/v1", tpm: 4000, window_s: 2}}}}\n'
+        f'endpoints: {{l: {{base_url: "{limited}/v1", tpm: {tpm}, window_s: {window_s}}}}}\n'
         "models: {sim-chat: [l], sim-embed: [l]}\n"
     )
     settings = routed_settings(unique, models)
     collection = f"facts-{unique}"
     await index_facts(tmp_path, collection, settings)
+    return limited, settings, collection
+
+
+async def test_jobs_wait_for_capacity_instead_of_meeting_429s(
+    client: Client, sim_factory: Callable[..., str], tmp_path: Path, unique: str
+) -> None:
+    limited, settings, collection = await limited_stack(sim_factory, tmp_path, unique, 4000, 2)
     async with running_workers(client, settings) as flow:
         jobs = await answer_all(flow, collection, 6, "burst")
         result = AnswerResult.model_validate((await flow.status(jobs[0])).result)
@@ -97,15 +106,7 @@ async def test_interactive_jobs_finish_before_the_bulk_work_queued_ahead_of_them
 ) -> None:
     # TPM 40,000 per 4 s window; ingestion's embeddings may fill 80 % of it. Four 0.2 MB documents are ~16 requests
     # of ~10,000 tokens, three a window at most: some 20 s of bulk work, most of it waiting for capacity.
-    limited = sim_factory("--tpm", "40000", "--limit-window", "4")
-    models = tmp_path / "models.yaml"
-    models.write_text(
-        f'endpoints: {{l: {{base_url: "{limited}/v1", tpm: 40000, window_s: 4}}}}\n'
-        "models: {sim-chat: [l], sim-embed: [l]}\n"
-    )
-    settings = routed_settings(unique, models)
-    collection = f"facts-{unique}"
-    await index_facts(tmp_path, collection, settings)
+    limited, settings, collection = await limited_stack(sim_factory, tmp_path, unique, 40000, 4)
     docs = [write_large_text(tmp_path / f"bulk-{n}.txt", 0.2, seed=n) for n in range(4)]
     limiter = Limiter(redis_client(settings), settings.key_prefix, RouterOptions())
     try:

@@ -1,23 +1,20 @@
 """The web console driven in a real headless Chromium (Debian's `chromium`, through Playwright) on the real stack.
 
-With GENAI_FLOW_CONSOLE_SHOTS=<dir> the tests also write screenshots of every page (laptop and 390 px wide) there:
-docs/console/ holds the ones docs/console.md shows.
+Screenshots: tests/console_pages.py (GENAI_FLOW_CONSOLE_SHOTS=<dir>).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, Page
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
@@ -26,36 +23,14 @@ from gateway.auth import key_id
 from schemas import search_attributes as sa
 from tests.conftest import GatewayUnderTest
 from tests.console_big import BigResult
+from tests.console_pages import LAPTOP, chromium, shoot, signed_in
 from tests.helpers import index_facts, running_workers
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-LAPTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
-SHOTS = os.environ.get("GENAI_FLOW_CONSOLE_SHOTS")
 # How much of the answer step's streamed text the job page shows so far (-1 before its first token).
 ANSWER_LENGTH = """(() => {
   const t = document.querySelector("#live [data-step='generate_answer'] .live-text");
   return t ? t.textContent.length : -1;
 })()"""
-
-
-async def shoot(page: Page, name: str) -> None:
-    """Screenshots of the current page at laptop and phone width (only when GENAI_FLOW_CONSOLE_SHOTS is set)."""
-    if not SHOTS:
-        return
-    Path(SHOTS).mkdir(parents=True, exist_ok=True)
-    for label, size in (("laptop", LAPTOP), ("phone", PHONE)):
-        await page.set_viewport_size(size)
-        await page.screenshot(path=f"{SHOTS}/{name}-{label}.png", full_page=True)
-    await page.set_viewport_size(LAPTOP)
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -77,29 +52,15 @@ async def console(
 
 @pytest_asyncio.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    """One headless Chromium for the module (never `playwright install`: the system's browser)."""
-    async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    """One headless Chromium for the module."""
+    async with chromium() as launched:
         yield launched
-        await launched.close()
 
 
 @pytest_asyncio.fixture
 async def api(console: GatewayUnderTest) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=console.url, headers=console.auth(), timeout=60) as http:
         yield http
-
-
-async def signed_in(browser: Browser, gw: GatewayUnderTest, key: str) -> tuple[BrowserContext, Page]:
-    """A browser context signed into the console with `key` through the sign-in form."""
-    context = await browser.new_context(base_url=gw.url, viewport=LAPTOP)
-    page = await context.new_page()
-    await page.goto("/ui/jobs")
-    assert "/ui/login" in page.url
-    await page.fill("input[name=api_key]", key)
-    await page.click("button[type=submit]")
-    await page.wait_for_url("**/ui/jobs")
-    return context, page
 
 
 async def status_of(http: httpx.AsyncClient, job: str, *wanted: str, timeout: float = 120) -> dict[str, Any]:

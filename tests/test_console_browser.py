@@ -158,6 +158,42 @@ async def test_ask_in_the_page_streams_then_shows_citations_and_cost(
     await context.close()
 
 
+async def test_jobs_list_filters_and_updates_live(
+    browser: Browser, console: GatewayUnderTest, api: httpx.AsyncClient
+) -> None:
+    context, page = await signed_in(browser, console, console.keys[0])
+    for label in ("#stat-backlog", "#stat-inflight", "#stat-spend"):  # the deployment's figures at the top
+        assert (await page.inner_text(label)).strip()
+    assert (await page.inner_text("#stat-spend")).startswith("$")
+    await page.evaluate("window.loadedOnce = true")  # gone if the page reloads
+    body = {"question": f"Who catalogued Comet Veyra? {uuid.uuid4().hex[:8]}", "collection": console.collection}
+    job = (await api.post("/v1/answers", json=body)).json()["job_id"]
+    row = f"tr[data-job='{job}']"
+    # Submitted after the page loaded: the table's refresh brings it in, no reload.
+    await page.wait_for_selector(row, timeout=60_000)
+    assert await page.evaluate("window.loadedOnce === true")
+    await status_of(api, job, "completed")
+    await page.wait_for_selector(f"{row} .s-completed", timeout=60_000)  # and its status follows
+
+    async def shown(query: str) -> bool:
+        await reload_until(page, f"/ui/jobs?{query}", "table.jobs")
+        return await page.locator(row).count() == 1
+
+    await page.goto("/ui/jobs")
+    await page.select_option("select[name=pipeline]", "answer")
+    await page.select_option("select[name=status]", "completed")
+    await page.select_option("select[name=age]", "1h")
+    await page.click("form.filters button[type=submit]")
+    await page.wait_for_url("**/ui/jobs?status=completed&pipeline=answer&age=1h")
+    assert await page.locator(row).count() == 1
+    assert all(s == "completed" for s in await page.locator("table.jobs .status").all_inner_texts())
+    assert not await shown("pipeline=agent") and not await shown("status=problems")
+    assert not await shown("status=running&pipeline=answer")
+    bad = await context.request.get(f"{console.url}/ui/jobs?status=nonsense")
+    assert bad.status == 422 and "unknown status" in await bad.text()
+    await context.close()
+
+
 async def test_agent_paused_is_approved_in_the_page(
     browser: Browser, console: GatewayUnderTest, api: httpx.AsyncClient
 ) -> None:
@@ -172,6 +208,8 @@ async def test_agent_paused_is_approved_in_the_page(
     card = f"article.approval[data-job='{job}']"
     await reload_until(page, "/ui/approvals", card)
     assert "depth" in await page.inner_text(card)
+    spend = await page.inner_text(f"{card} .spend .usd")  # dollars from the paused run's ledger, priced
+    assert spend.startswith("$") and float(spend[1:].replace(",", "")) > 0, spend
     await shoot(page, "approvals")
     await page.fill(f"{card} form.approve input[name=note]", "one more step is fine")
     await page.click(f"{card} form.approve button[type=submit]")
@@ -212,7 +250,10 @@ async def test_dead_letter_under_failed_filter_and_replayed_from_the_page(
     await page.goto(f"/ui/jobs/{job_id}")
     retrieve = page.locator("#waterfall .wf-row", has_text="retrieve")
     assert await retrieve.locator(".bar.attempt").count() == 5  # four from the event stream, the last from history
-    assert "Transient" in await retrieve.inner_text()
+    # Each attempt's failure class: the first four named by the next attempt's `step.retrying`, the last by history.
+    bars = retrieve.locator(".bar.attempt")
+    titles = [await bars.nth(i).get_attribute("title") or "" for i in range(5)]
+    assert all("Transient" in title for title in titles), titles
     assert "after 5 attempt" in await page.inner_text("#job-error")
     await shoot(page, "job-dead-lettered")
     await page.goto("/ui/dead-letters")

@@ -240,7 +240,8 @@ async def test_dead_letter_under_failed_filter_and_replayed_from_the_page(
     await page.click("#failed-filter")
     row = f"tr[data-job='{job_id}']"
     await reload_until(page, "/ui/jobs?status=problems", row)
-    assert "dead_lettered" in await page.inner_text(row)
+    listed = await page.inner_text(row)
+    assert "dead_lettered" in listed and "retrieve: Transient" in listed, listed  # with its reason
     await shoot(page, "jobs-failed")
     card = f"article.dead-letter[data-job='{job_id}']"
     await reload_until(page, "/ui/dead-letters", card)

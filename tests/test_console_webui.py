@@ -12,14 +12,18 @@ import base64
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, Response
+from rich.console import Console
 
 from gateway.auth import key_id
+from launcher.stack import Stack
 from runtime import services
 from runtime.processes import ManagedProcess, free_port
+from runtime.settings import get_settings
 from runtime.temporal import connect
 from schemas.answer import AnswerRequest
 from schemas.jobs import Pipeline
@@ -133,3 +137,17 @@ async def test_web_ui_shows_the_decrypted_input_to_a_signed_in_user(
     assert set(await decode_statuses(page, run_url, 1)) == {401}
     assert secret not in await page.inner_text("body")
     await anonymous.close()
+
+
+def test_up_points_the_web_ui_at_the_codec_and_says_what_the_browser_needs(tmp_path: Path) -> None:
+    keys = [f"k1:{base64.b64encode(os.urandom(32)).decode()}"]
+    settings = get_settings().model_copy(
+        update={"encryption_keys": keys, "temporal_address": "127.0.0.1:7233", "gateway_port": 8000, "home": tmp_path}
+    )
+    out = Console(record=True, width=200)
+    stack = Stack(settings, out)  # planned only: nothing starts
+    [temporal] = [c for c in stack.components if c.name == "temporal" and c.process]
+    argv = list(temporal.process.argv)  # type: ignore[union-attr]
+    assert argv[argv.index("--ui-codec-endpoint") + 1] == "http://127.0.0.1:8000/codec"
+    stack.print_summary()
+    assert "'Include cross-origin credentials' on" in out.export_text()

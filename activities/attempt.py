@@ -150,7 +150,9 @@ class _Attempt:
             await self.publisher.publish(self.job_id, EventType.STEP_STARTED, call.step, {"attempt": self.attempt})
             if self.attempt > 1:
                 # Before this attempt's first token: consumers drop the step's partial text from earlier attempts.
-                await self.publisher.publish(self.job_id, EventType.STEP_RETRYING, call.step, {"attempt": self.attempt})
+                # It also names the previous attempt's failure class: history keeps only the last attempt's.
+                retrying = {"attempt": self.attempt, **self.state.failure_before(self.attempt)}
+                await self.publisher.publish(self.job_id, EventType.STEP_RETRYING, call.step, retrying)
         try:
             stored = await self._claim(wait_budget, digest)
             if stored is not None:
@@ -315,6 +317,7 @@ class _Attempt:
     def _waiting(self, exc: Exception) -> ApplicationError:
         """Redis could not prove our lease: wait and try again (`Throttled`: never counted, bounded by the deadline)."""
         log.warning("waiting for the idempotency store", key=self.key, attempt=self.attempt, error=str(exc))
+        self.state.failed(self.attempt, FailureType.THROTTLED.value)
         self.beat()  # keeps the failure count for the next attempt
         message = f"waiting for Redis to hold the never-pay-twice lease: {exc}"
         return ApplicationError(message, type=FailureType.THROTTLED.value, next_retry_delay=REDIS_WAIT_RETRY)
@@ -329,6 +332,7 @@ class _Attempt:
         if kind.counts:
             self.state.failures += 1
             self.state.last_error = err.message
+        self.state.failed(self.attempt, kind.value)
         if isinstance(exc, InvalidOutputError):
             self.state.billed_tokens += exc.billed_tokens
             self.state.reject(exc.output, str(exc))

@@ -20,8 +20,20 @@ class AttemptState(BaseModel):
 
     failures: int = 0  # counting failures (Transient, InvalidOutput) of this step so far
     last_error: str = ""
+    # The failure class of the latest attempt that failed with one, and its number: the next attempt's
+    # `step.retrying` names it (an attempt that crashed or timed out leaves no class, and none is claimed for it).
+    last_failure: str = ""
+    last_failure_attempt: int = 0
     billed_tokens: int = 0  # tokens the provider billed for failed attempts (invalid output): added to the result
     repair: Repair | None = None  # the latest rejected reply and its error, sent back to the model
+
+    def failed(self, attempt: int, failure: str) -> None:
+        """Remember that `attempt` failed with this failure class."""
+        self.last_failure, self.last_failure_attempt = failure, attempt
+
+    def failure_before(self, attempt: int) -> dict[str, str]:
+        """`{"failure": class}` when the attempt just before `attempt` failed with a class; else empty."""
+        return {"failure": self.last_failure} if self.last_failure and self.last_failure_attempt == attempt - 1 else {}
 
     def reject(self, output: str, error: str) -> None:
         """Remember a rejected reply and why, for the next attempt to send back (repair)."""

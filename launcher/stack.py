@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 
-from launcher.plan import EXTERNAL, STARTED, Component, check_ports, console_url, plan, web_ui_url
+from launcher.plan import EXTERNAL, STARTED, Component, check_ports, console_url, gateway_url, plan, web_ui_url
 from launcher.supervisor import Supervisor
 from runtime import services
 from runtime.logging import get_logger
@@ -152,6 +152,11 @@ class Stack:
         ui = web_ui_url(s)
         if ui:
             self.console.print(f"Temporal Web UI: {ui}")
+            if s.encryption_keys:  # the one setting the dev server cannot make for the Web UI (docs/console.md)
+                self.console.print(
+                    f"  payloads are encrypted: sign in to the web console, then in the Web UI's codec settings use "
+                    f"your browser setting {gateway_url(s)}/codec with 'Include cross-origin credentials' on"
+                )
         self.console.print(f"web console: {console_url(s)} (sign in with an API key)")
         self.console.print(f"logs: {s.home / 'logs'}")
         self.console.print(f"[bold green]{READY_LINE}[/bold green] (Ctrl-C stops everything)")

@@ -184,6 +184,7 @@ class PendingApproval(BaseModel):
     max_depth: int | None = None
     tokens_used: int | None = None
     token_budget: int | None = None
+    cost_usd: float | None = Field(None, description="USD spent so far (priced by the reader's price table)")
     paused_at: datetime | None = None
     deadline: datetime | None = None
     owner: str | None = None
@@ -253,4 +254,8 @@ class AgentMemo(BaseModel):
     max_depth: int = 0
     tokens_used: int = 0
     token_budget: int = 0
+    # The spend so far, priced by the reader (workflows cannot read the price table): one usage per model, and the
+    # dollars of children that priced their own ledger.
+    ledger: list[Usage] = Field(default_factory=list)
+    priced_usd: float = 0.0
     outcome: str = ""

@@ -26,6 +26,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from runtime.keys import RedisKeys
+from runtime.pricing import price_table
 from runtime.settings import Settings, get_settings
 from runtime.temporal import connect
 from schemas import queues
@@ -316,6 +317,7 @@ class GenAIFlowClient:
         """Agents waiting for approval, oldest pause first: visibility plus memo, so no worker is needed."""
         query = "GenAIPipeline = 'agent' AND AwaitingApproval = true AND ExecutionStatus = 'Running'"
         rows: list[PendingApproval] = []
+        prices = price_table()
         async for execution in self.temporal.list_workflows(query, limit=limit):
             raw = await execution.memo()
             memo = AgentMemo.model_validate({k: v for k, v in raw.items() if k in AgentMemo.model_fields})
@@ -332,6 +334,7 @@ class GenAIFlowClient:
                     max_depth=memo.max_depth,
                     tokens_used=memo.tokens_used,
                     token_budget=memo.token_budget or None,
+                    cost_usd=memo.priced_usd + sum(prices.cost(usage) for usage in memo.ledger),
                     paused_at=memo.paused_at or None,
                     deadline=memo.deadline or None,
                     owner=row_owner,

@@ -107,7 +107,8 @@ def gateway_factory(servers: dict[str, str], state_dir: Path) -> Iterator[Callab
 
     started: list[ManagedProcess] = []
 
-    def start(**overrides: str) -> GatewayUnderTest:
+    def start(port: int | None = None, **overrides: str) -> GatewayUnderTest:
+        """`port`: one the caller reserved (something else must know the gateway's URL before it starts)."""
         unique = uuid.uuid4().hex[:8]
         keys = [f"key-a-{unique}", f"key-b-{unique}"]
         env = {
@@ -124,7 +125,10 @@ def gateway_factory(servers: dict[str, str], state_dir: Path) -> Iterator[Callab
             proc.env = env
             return proc
 
-        port, proc = _start_on_free_port(build)
+        if port is None:
+            port, proc = _start_on_free_port(build)
+        else:
+            proc = build(port).start(timeout=90)
         started.append(proc)
         settings = get_settings().model_copy(
             update={

@@ -1,23 +1,20 @@
 """The web console driven in a real headless Chromium (Debian's `chromium`, through Playwright) on the real stack.
 
-With GENAI_FLOW_CONSOLE_SHOTS=<dir> the tests also write screenshots of every page (laptop and 390 px wide) there:
-docs/console/ holds the ones docs/console.md shows.
+Screenshots: tests/console_pages.py (GENAI_FLOW_CONSOLE_SHOTS=<dir>).
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, Page
 from temporalio.client import Client
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
@@ -26,36 +23,14 @@ from gateway.auth import key_id
 from schemas import search_attributes as sa
 from tests.conftest import GatewayUnderTest
 from tests.console_big import BigResult
+from tests.console_pages import LAPTOP, chromium, shoot, signed_in
 from tests.helpers import index_facts, running_workers
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-LAPTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
-SHOTS = os.environ.get("GENAI_FLOW_CONSOLE_SHOTS")
 # How much of the answer step's streamed text the job page shows so far (-1 before its first token).
 ANSWER_LENGTH = """(() => {
   const t = document.querySelector("#live [data-step='generate_answer'] .live-text");
   return t ? t.textContent.length : -1;
 })()"""
-
-
-async def shoot(page: Page, name: str) -> None:
-    """Screenshots of the current page at laptop and phone width (only when GENAI_FLOW_CONSOLE_SHOTS is set)."""
-    if not SHOTS:
-        return
-    Path(SHOTS).mkdir(parents=True, exist_ok=True)
-    for label, size in (("laptop", LAPTOP), ("phone", PHONE)):
-        await page.set_viewport_size(size)
-        await page.screenshot(path=f"{SHOTS}/{name}-{label}.png", full_page=True)
-    await page.set_viewport_size(LAPTOP)
 
 
 @pytest_asyncio.fixture(scope="module")
@@ -77,29 +52,15 @@ async def console(
 
 @pytest_asyncio.fixture(scope="module")
 async def browser() -> AsyncIterator[Browser]:
-    """One headless Chromium for the module (never `playwright install`: the system's browser)."""
-    async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    """One headless Chromium for the module."""
+    async with chromium() as launched:
         yield launched
-        await launched.close()
 
 
 @pytest_asyncio.fixture
 async def api(console: GatewayUnderTest) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=console.url, headers=console.auth(), timeout=60) as http:
         yield http
-
-
-async def signed_in(browser: Browser, gw: GatewayUnderTest, key: str) -> tuple[BrowserContext, Page]:
-    """A browser context signed into the console with `key` through the sign-in form."""
-    context = await browser.new_context(base_url=gw.url, viewport=LAPTOP)
-    page = await context.new_page()
-    await page.goto("/ui/jobs")
-    assert "/ui/login" in page.url
-    await page.fill("input[name=api_key]", key)
-    await page.click("button[type=submit]")
-    await page.wait_for_url("**/ui/jobs")
-    return context, page
 
 
 async def status_of(http: httpx.AsyncClient, job: str, *wanted: str, timeout: float = 120) -> dict[str, Any]:
@@ -197,6 +158,42 @@ async def test_ask_in_the_page_streams_then_shows_citations_and_cost(
     await context.close()
 
 
+async def test_jobs_list_filters_and_updates_live(
+    browser: Browser, console: GatewayUnderTest, api: httpx.AsyncClient
+) -> None:
+    context, page = await signed_in(browser, console, console.keys[0])
+    for label in ("#stat-backlog", "#stat-inflight", "#stat-spend"):  # the deployment's figures at the top
+        assert (await page.inner_text(label)).strip()
+    assert (await page.inner_text("#stat-spend")).startswith("$")
+    await page.evaluate("window.loadedOnce = true")  # gone if the page reloads
+    body = {"question": f"Who catalogued Comet Veyra? {uuid.uuid4().hex[:8]}", "collection": console.collection}
+    job = (await api.post("/v1/answers", json=body)).json()["job_id"]
+    row = f"tr[data-job='{job}']"
+    # Submitted after the page loaded: the table's refresh brings it in, no reload.
+    await page.wait_for_selector(row, timeout=60_000)
+    assert await page.evaluate("window.loadedOnce === true")
+    await status_of(api, job, "completed")
+    await page.wait_for_selector(f"{row} .s-completed", timeout=60_000)  # and its status follows
+
+    async def shown(query: str) -> bool:
+        await reload_until(page, f"/ui/jobs?{query}", "table.jobs")
+        return await page.locator(row).count() == 1
+
+    await page.goto("/ui/jobs")
+    await page.select_option("select[name=pipeline]", "answer")
+    await page.select_option("select[name=status]", "completed")
+    await page.select_option("select[name=age]", "1h")
+    await page.click("form.filters button[type=submit]")
+    await page.wait_for_url("**/ui/jobs?status=completed&pipeline=answer&age=1h")
+    assert await page.locator(row).count() == 1
+    assert all(s == "completed" for s in await page.locator("table.jobs .status").all_inner_texts())
+    assert not await shown("pipeline=agent") and not await shown("status=problems")
+    assert not await shown("status=running&pipeline=answer")
+    bad = await context.request.get(f"{console.url}/ui/jobs?status=nonsense")
+    assert bad.status == 422 and "unknown status" in await bad.text()
+    await context.close()
+
+
 async def test_agent_paused_is_approved_in_the_page(
     browser: Browser, console: GatewayUnderTest, api: httpx.AsyncClient
 ) -> None:
@@ -211,6 +208,8 @@ async def test_agent_paused_is_approved_in_the_page(
     card = f"article.approval[data-job='{job}']"
     await reload_until(page, "/ui/approvals", card)
     assert "depth" in await page.inner_text(card)
+    spend = await page.inner_text(f"{card} .spend .usd")  # dollars from the paused run's ledger, priced
+    assert spend.startswith("$") and float(spend[1:].replace(",", "")) > 0, spend
     await shoot(page, "approvals")
     await page.fill(f"{card} form.approve input[name=note]", "one more step is fine")
     await page.click(f"{card} form.approve button[type=submit]")
@@ -241,7 +240,8 @@ async def test_dead_letter_under_failed_filter_and_replayed_from_the_page(
     await page.click("#failed-filter")
     row = f"tr[data-job='{job_id}']"
     await reload_until(page, "/ui/jobs?status=problems", row)
-    assert "dead_lettered" in await page.inner_text(row)
+    listed = await page.inner_text(row)
+    assert "dead_lettered" in listed and "retrieve: Transient" in listed, listed  # with its reason
     await shoot(page, "jobs-failed")
     card = f"article.dead-letter[data-job='{job_id}']"
     await reload_until(page, "/ui/dead-letters", card)
@@ -251,7 +251,10 @@ async def test_dead_letter_under_failed_filter_and_replayed_from_the_page(
     await page.goto(f"/ui/jobs/{job_id}")
     retrieve = page.locator("#waterfall .wf-row", has_text="retrieve")
     assert await retrieve.locator(".bar.attempt").count() == 5  # four from the event stream, the last from history
-    assert "Transient" in await retrieve.inner_text()
+    # Each attempt's failure class: the first four named by the next attempt's `step.retrying`, the last by history.
+    bars = retrieve.locator(".bar.attempt")
+    titles = [await bars.nth(i).get_attribute("title") or "" for i in range(5)]
+    assert all("Transient" in title for title in titles), titles
     assert "after 5 attempt" in await page.inner_text("#job-error")
     await shoot(page, "job-dead-lettered")
     await page.goto("/ui/dead-letters")

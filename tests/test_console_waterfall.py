@@ -15,16 +15,13 @@ def at(seconds: float) -> datetime:
     return T0 + timedelta(seconds=seconds)
 
 
-def started(step: str, attempt: int, seconds: float) -> list[ProgressEvent]:
+def started(step: str, attempt: int, seconds: float, failure: str | None = None) -> list[ProgressEvent]:
     events = [
         ProgressEvent(type=EventType.STEP_STARTED, job_id="j", step=step, data={"attempt": attempt}, at=at(seconds))
     ]
     if attempt > 1:
-        events.append(
-            ProgressEvent(
-                type=EventType.STEP_RETRYING, job_id="j", step=step, data={"attempt": attempt}, at=at(seconds)
-            )
-        )
+        data: dict[str, object] = {"attempt": attempt, **({"failure": failure} if failure else {})}
+        events.append(ProgressEvent(type=EventType.STEP_RETRYING, job_id="j", step=step, data=data, at=at(seconds)))
     return events
 
 
@@ -40,6 +37,25 @@ def test_a_retried_step_has_a_queue_bar_and_one_bar_per_attempt() -> None:
     assert (second.start_s, second.end_s, second.failure) == (3.0, 7.0, "Transient")
     assert (last.attempt, last.start_s, last.end_s, last.outcome) == (3, 7.0, 8.0, "completed")
     assert row.queue_s == 0.5 and row.run_s == 6.5
+
+
+def test_every_earlier_attempt_carries_the_failure_class_its_retry_named() -> None:
+    act = _Activity("generate_answer", at(0))
+    act.started, act.closed, act.attempt, act.status, act.failure = at(9), at(10), 4, "failed", "InvalidOutput"
+    act.previous_failure = "Throttled"  # history's word for attempt 3
+    events = (
+        started("generate_answer", 1, 1)
+        + started("generate_answer", 2, 3, "Transient")
+        + started("generate_answer", 3, 5, "InvalidOutput")
+        + started("generate_answer", 4, 9)  # an older worker's retry names nothing: history still does
+    )
+    [row] = build([act], events, T0, at(10)).steps
+    assert [(b.attempt, b.failure) for b in row.bars[1:]] == [
+        (1, "Transient"),
+        (2, "InvalidOutput"),
+        (3, "Throttled"),
+        (4, "InvalidOutput"),
+    ]
 
 
 def test_a_running_step_without_history_start_uses_its_event() -> None:

@@ -45,6 +45,7 @@ async def test_agent_pauses_is_listed_approved_then_rejected_over_http(
     pending = (await http.get("/v1/approvals")).json()
     row = next(p for p in pending if p["job_id"] == job)
     assert row["reason"] == "depth" and row["depth"] == 2 and row["owner"] == key_id(gateway.keys[0])
+    assert row["tokens_used"] > 0 and row["cost_usd"] > 0  # its two model calls so far, priced
     other = await http.get("/v1/approvals", headers=gateway.auth(gateway.keys[1]))
     assert job not in {p["job_id"] for p in other.json()}
 

@@ -56,6 +56,11 @@ async def test_429x7_completes_and_honours_retry_after(rig: Rig) -> None:
     assert all(0.95 <= gap < 2.5 for gap in gaps), gaps
     assert result["content"] == "Hi"
     assert result["usage"]["billed_tokens"] == billed(ledger) > 0
+    # Each retry's `step.retrying` names the failure class of the attempt before it (the console's waterfall).
+    entries = await rig.redis.xrange(RedisKeys.of(rig.settings).events(rig.wf("429")))
+    events = [ProgressEvent.from_stream_fields(fields) for _id, fields in entries]
+    retrying = [e.data for e in events if e.type == EventType.STEP_RETRYING]
+    assert retrying == [{"attempt": n, "failure": "Throttled"} for n in range(2, 9)], retrying
 
 
 async def test_500x4_succeeds_on_the_fifth_attempt(rig: Rig) -> None:

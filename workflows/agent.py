@@ -182,6 +182,8 @@ class AgentRun(ApprovalGate):
             max_depth=self.carry.max_depth,
             tokens_used=self.carry.usage.billed_tokens,
             token_budget=self.carry.token_budget or 0,
+            ledger=self.carry.ledger,
+            priced_usd=self.carry.priced_usd,
         )
         workflow.upsert_memo(memo.model_dump())
         workflow.upsert_search_attributes([sa.AWAITING_APPROVAL.value_set(True)])

@@ -69,6 +69,15 @@ async def _jobs(gw: GatewayDep, user: ConsoleUser, status: str, pipeline: Pipeli
         return await flow.jobs(JobStatus(status) if status else None, pipeline, LIST_LIMIT, owner)
 
 
+async def _dead_letter_reasons(gw: GatewayDep, user: ConsoleUser) -> dict[str, str]:
+    """job id -> why it was dead-lettered (the list's rows come from visibility, which keeps no error)."""
+    try:
+        rows = await dead_letters_of(gw, user.caller)
+    except ProblemError:
+        return {}  # the list still shows; the dead-letters page says what went wrong
+    return {r.job_id: f"{r.step}: {r.reason}" if r.step else r.reason for r in rows if r.reason}
+
+
 @router.get("/jobs", response_class=HTMLResponse)
 async def jobs_page(
     request: Request,
@@ -96,6 +105,7 @@ async def jobs_page(
         jobs = [j for j in jobs if j.created_at and j.created_at >= since]
     context: dict[str, Any] = {
         "jobs": jobs,
+        "reasons": await _dead_letter_reasons(gw, user) if status in (PROBLEMS, JobStatus.DEAD_LETTERED.value) else {},
         "status": status,
         "pipeline": pipeline,
         "age": age,

@@ -3,8 +3,9 @@
 Temporal's history keeps only an activity's last attempt (its ActivityTaskStarted carries the attempt number and
 the previous attempt's failure). Earlier attempts come from the job's progress stream: each attempt publishes
 `step.started {attempt}` (and `step.retrying` from the second on), so an earlier attempt's bar runs from its own
-start to the next attempt's start. The stream is bounded (trimmed), so very old attempts may be missing: the bar
-count then follows the attempt number from history and says so.
+start to the next attempt's start; a model step's `step.retrying` also names the previous attempt's failure class
+(`failure`), so every earlier bar carries one. The stream is bounded (trimmed), so very old attempts may be
+missing: the bar count then follows the attempt number from history and says so.
 """
 
 from __future__ import annotations
@@ -129,9 +130,24 @@ def _attempt_starts(events: list[ProgressEvent]) -> dict[str, dict[int, datetime
     return starts
 
 
+def _attempt_failures(events: list[ProgressEvent]) -> dict[str, dict[int, str]]:
+    """step -> attempt -> its failure class, from the next attempt's `step.retrying {attempt, failure}`."""
+    failures: dict[str, dict[int, str]] = {}
+    for event in events:
+        failure = event.data.get("failure")
+        if event.step and event.type is ProgressType.STEP_RETRYING and isinstance(failure, str) and failure:
+            failures.setdefault(event.step, {})[int(event.data.get("attempt") or 2) - 1] = failure
+    return failures
+
+
+def _named(by_step: dict[str, dict[int, Any]], name: str) -> dict[int, Any]:
+    # History names a step by its summary (`retrieve: top-4 of docs`), events by the step alone (`retrieve`).
+    return by_step.get(name) or by_step.get(name.split(":", 1)[0]) or {}
+
+
 def build(acts: list[_Activity], events: list[ProgressEvent], t0: datetime, now: datetime) -> Waterfall:
     """The waterfall of these activities (from history) and attempt starts (from the progress stream)."""
-    starts = _attempt_starts(events)
+    starts, failures = _attempt_starts(events), _attempt_failures(events)
 
     def rel(when: datetime) -> float:
         return max(0.0, (when - t0).total_seconds())
@@ -139,14 +155,13 @@ def build(acts: list[_Activity], events: list[ProgressEvent], t0: datetime, now:
     rows: list[StepRow] = []
     for act in acts:
         end = act.closed or now
-        # History names a step by its summary (`retrieve: top-4 of docs`), events by the step alone (`retrieve`).
-        seen = starts.get(act.name) or starts.get(act.name.split(":", 1)[0]) or {}
+        seen, failed = _named(starts, act.name), _named(failures, act.name)
         first_start = seen.get(1) or (act.started if act.attempt == 1 else None) or act.started or end
         bars = [Bar(kind="queue", start_s=rel(act.scheduled), end_s=rel(first_start), outcome="waiting")]
         for n in range(1, act.attempt):  # earlier attempts: from the stream (approximate when it was trimmed)
             begin = seen.get(n, first_start if n == 1 else seen.get(n - 1, first_start))
             finish = seen.get(n + 1) or act.started or end
-            failure = act.previous_failure if n == act.attempt - 1 else None
+            failure = failed.get(n) or (act.previous_failure if n == act.attempt - 1 else None)
             span = {"start_s": rel(begin), "end_s": rel(finish)}
             bars.append(Bar(kind="attempt", attempt=n, outcome="retried", failure=failure, **span))
         last_start = act.started or seen.get(act.attempt)

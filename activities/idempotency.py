@@ -15,6 +15,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import redis.asyncio
@@ -23,6 +24,7 @@ from redis.exceptions import RedisError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.events import Staged
 from activities.lease import bounded
 from runtime.at_rest import AtRestKeyError, at_rest_for
 from runtime.keys import RedisKeys
@@ -108,9 +110,11 @@ class IdempotencyStore:
         lease_s: float,
         wait_s: float,
         on_wait: Callable[[], None] = lambda: None,
+        before: Staged | None = None,
     ) -> Claim:
         """Take the lease, or return the stored result; waits (calling on_wait) while another attempt's lease lives.
 
+        `before` (an event, activities/events.py) goes out in the same round trip as the first SET, ahead of it.
         Raises LockBusy when the lease is still live after wait_s, StoreUnavailable when Redis fails.
         """
         key = self.keys.idempotency(idempotency_key)
@@ -119,7 +123,9 @@ class IdempotencyStore:
         pause = min(0.05, lease_s / 10)
         while True:
             token, sent = f"{attempt}:{_now_ms()}", time.monotonic()
-            if await self._guard(self.redis.set(key, token, nx=True, px=lease_ms)):
+            took = await self._with(before, partial(_set_nx, key=key, value=token, px=lease_ms))
+            before = None  # sent with the first SET only
+            if took:
                 return Claim(token=token, sent=sent)
             seen = _text(await self._guard(self.redis.get(key)))
             if seen is None:
@@ -141,10 +147,32 @@ class IdempotencyStore:
         """Drop our lease (after a failed call) so the next attempt need not wait for it to expire."""
         await self._guard(self._cas(keys=[self.keys.idempotency(idempotency_key)], args=[token, 0]))
 
-    async def store(self, idempotency_key: str, result_json: str) -> None:
-        """Mark the call completed with its result (unconditionally: any attempt's result is a valid one)."""
+    async def store(self, idempotency_key: str, result_json: str, after: Staged | None = None) -> None:
+        """Mark the call completed with its result (unconditionally: any attempt's result is a valid one).
+
+        `after` (an event) goes out in the same round trip, behind the SET: a reader never sees it before the result.
+        """
         key = self.keys.idempotency(idempotency_key)
-        await self._guard(self.redis.set(key, COMPLETED + self.at_rest.seal(result_json, key), ex=self.ttl_s))
+        value = COMPLETED + self.at_rest.seal(result_json, key)
+        await self._with(after, lambda pipe: pipe.set(key, value, ex=self.ttl_s), first=True)
+
+    async def _with(self, staged: Staged | None, command: Callable[[Any], Any], first: bool = False) -> Any:
+        """One command's reply, sent alone or in one pipeline with a staged event (before it, or after if first)."""
+        if staged is None:
+            return await self._guard(command(self.redis))
+        pipe = self.redis.pipeline(transaction=False)
+        if first:
+            command(pipe)
+            staged.stage(pipe)
+        else:
+            count = staged.stage(pipe)
+            command(pipe)
+        replies = await self._guard(pipe.execute(raise_on_error=False))
+        mine = replies[0] if first else replies[count]
+        staged.dropped(replies[1:] if first else replies[:count])
+        if isinstance(mine, Exception):
+            raise StoreUnavailable(str(mine) or type(mine).__name__)
+        return mine
 
     async def cached(self, digest: str) -> str | None:
         """A cross-job cached result of a deterministic call, if any."""
@@ -164,6 +192,11 @@ class IdempotencyStore:
             return await bounded(pending)
         except REDIS_ERRORS as err:
             raise StoreUnavailable(str(err) or type(err).__name__) from err
+
+
+def _set_nx(target: Any, key: str, value: str, px: int) -> Any:
+    """`SET key value NX PX px` on a client or a pipeline."""
+    return target.set(key, value, nx=True, px=px)
 
 
 def count_unavailable(idempotency_key: str, action: str, err: BaseException) -> None:

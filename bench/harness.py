@@ -119,6 +119,22 @@ def median(samples: list[float]) -> float:
     return statistics.median(samples)
 
 
+def cpu_seconds(procs: dict[str, psutil.Process]) -> dict[str, float]:
+    """CPU seconds (user + system) so far of each process and its children (not the caller's: they are the rest)."""
+    out: dict[str, float] = {}
+    for name, proc in procs.items():
+        total = 0.0
+        family = [proc] if proc.pid == os.getpid() else [proc, *proc.children(recursive=True)]
+        for p in family:
+            try:
+                times = p.cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                continue
+        out[name] = total
+    return out
+
+
 def load_results() -> list[BenchResult]:
     """Every stored result, for summaries."""
     return [BenchResult.model_validate(json.loads(p.read_text())) for p in sorted(RESULTS_DIR.glob("*.json"))]

@@ -5,8 +5,8 @@ run as subprocesses and are sampled by this process (peak RSS while their calls 
 - **Subject**: `genai-flow worker` (every queue, GENAI_FLOW_MAX_CONCURRENT_ACTIVITIES=CALLS) serving CALLS
   AnswerQuestion jobs whose question carries the marker, so each job's first model call (retrieve's embedding)
   waits in the simulator: CALLS workflows cached and CALLS activities in flight, as a deployment holds them.
-- **Baseline**: `python -m bench.bench_b4_memory --bare URL`: asyncio and one httpx.AsyncClient (pool of CALLS)
-  sending the same CALLS embedding requests (same body, Idempotency-Key header) and waiting on them.
+- **Baseline**: `python -m bench.b4_bare`: asyncio and one httpx.AsyncClient (pool of CALLS), nothing else
+  imported, sending the same CALLS embedding requests (same body, Idempotency-Key header) and waiting on them.
 Each side is counted as held once the simulator's ledger shows CALLS of its calls pending. The details add each
 side's idle RSS and the growth per held call. Run: `python -m bench.bench_b4_memory` (about four minutes).
 """
@@ -14,13 +14,11 @@ side's idle RSS and the growth per held call. Run: `python -m bench.bench_b4_mem
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import resource
 import sys
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,9 +29,10 @@ from bench.stack import QUESTIONS, REPO, BenchStack, bench_stack, worker_process
 from runtime.processes import ManagedProcess
 
 CALLS = int(os.environ.get("B4_CALLS", "2000"))
-HOLD_S = 240  # longer than it takes to get every call in flight on a loaded machine
+HOLD_S = 420  # longer than it takes to get every call in flight on a loaded machine
 SETTLE_S = 5.0  # RSS is sampled this long after the last call arrived
-FILL_TIMEOUT_S = 200.0
+FILL_TIMEOUT_S = 360.0
+STARTS_AT_ONCE = 64  # 2,000 start_workflow calls at once time out on a busy dev server
 
 
 def _marked(i: int, tag: str) -> str:
@@ -90,8 +89,13 @@ async def subject(stack: BenchStack) -> dict[str, Any]:
         for started in await asyncio.gather(*(jobs.start(Pipeline.ANSWER, req) for req in warm)):
             await stack.client.get_workflow_handle(started.job_id).result()
         tag = f"#w{uuid.uuid4().hex[:6]}"
-        requests = [AnswerRequest(question=_marked(i, tag), collection=stack.collection) for i in range(CALLS)]
-        starting = asyncio.gather(*(jobs.start(Pipeline.ANSWER, req) for req in requests))
+        gate = asyncio.Semaphore(STARTS_AT_ONCE)
+
+        async def start(i: int) -> None:
+            async with gate:
+                await jobs.start(Pipeline.ANSWER, AnswerRequest(question=_marked(i, tag), collection=stack.collection))
+
+        starting = asyncio.gather(*(start(i) for i in range(CALLS)))
         held = await _hold("genai-flow worker", proc.pid, stack.sim_url, "answer-")
         await starting
         return held
@@ -100,35 +104,18 @@ async def subject(stack: BenchStack) -> dict[str, Any]:
 
 
 async def baseline(stack: BenchStack) -> dict[str, Any]:
-    """The same CALLS embedding requests held by a bare asyncio + httpx process; its RSS."""
-    tag = f"#b{uuid.uuid4().hex[:6]}"
-    argv = [sys.executable, "-m", "bench.bench_b4_memory", "--bare", stack.sim_url, tag]
-    ready_file = stack.state_dir / f"bare-{tag[1:]}.ready"
+    """The same CALLS embedding requests held by a bare asyncio + httpx process (bench/b4_bare.py); its RSS."""
+    prefix = f"bare-{uuid.uuid4().hex[:6]}-"
+    ready_file = stack.state_dir / f"{prefix}ready"
+    argv = [sys.executable, "-m", "bench.b4_bare", stack.sim_url, prefix, str(CALLS), str(HOLD_S), str(ready_file)]
     log = stack.state_dir / "logs" / "b4-bare.log"
-    env = {**os.environ, "B4_READY_FILE": str(ready_file)}
-    proc = ManagedProcess("b4-bare", argv, ready_file.exists, log, env=env, cwd=REPO)
+    proc = ManagedProcess("b4-bare", argv, ready_file.exists, log, cwd=REPO)
     proc.start(timeout=60)
     try:
         assert proc.pid is not None
-        return await _hold("bare asyncio + httpx", proc.pid, stack.sim_url, f"bare-{tag}-")
+        return await _hold("bare asyncio + httpx", proc.pid, stack.sim_url, prefix)
     finally:
         proc.stop()
-
-
-async def bare_client(sim_url: str, tag: str) -> None:
-    """The baseline process: one AsyncClient, CALLS embedding requests at once, held until they answer."""
-    limits = httpx.Limits(max_connections=CALLS, max_keepalive_connections=CALLS)
-    async with httpx.AsyncClient(limits=limits, timeout=HOLD_S * 2) as client:
-        await client.get(f"{sim_url}/v1/models")  # warm, as the worker is
-        await asyncio.to_thread(Path(os.environ["B4_READY_FILE"]).touch)
-
-        async def call(i: int) -> None:
-            body = {"model": "sim-embed", "input": [_marked(i, tag)]}
-            headers = {"Authorization": "Bearer sim", "Idempotency-Key": f"bare-{tag}-{i}/retrieve"}
-            resp = await client.post(f"{sim_url}/v1/embeddings", content=json.dumps(body), headers=headers)
-            resp.raise_for_status()
-
-        await asyncio.gather(*(call(i) for i in range(CALLS)), return_exceptions=True)
 
 
 def _raise_fd_limit() -> None:
@@ -150,7 +137,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "--bare":
-        asyncio.run(bare_client(sys.argv[2], sys.argv[3]))
-    else:
-        asyncio.run(main())
+    asyncio.run(main())

@@ -14,6 +14,7 @@ side's idle RSS and the growth per held call. Run: `python -m bench.bench_b4_mem
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import resource
 import sys
@@ -29,9 +30,9 @@ from bench.stack import QUESTIONS, REPO, BenchStack, bench_stack, worker_process
 from runtime.processes import ManagedProcess
 
 CALLS = int(os.environ.get("B4_CALLS", "2000"))
-HOLD_S = 420  # longer than it takes to get every call in flight on a loaded machine
+HOLD_S = 100  # under the worker's 120 s call timeout: a job whose call ends moves on to its next (held) call
 SETTLE_S = 5.0  # RSS is sampled this long after the last call arrived
-FILL_TIMEOUT_S = 360.0
+FILL_TIMEOUT_S = 240.0  # past this the peak so far is recorded with how many calls were held
 STARTS_AT_ONCE = 64  # 2,000 start_workflow calls at once time out on a busy dev server
 
 
@@ -49,7 +50,7 @@ async def _hold(name: str, pid: int, sim_url: str, prefix: str) -> dict[str, Any
     """Sample pid's RSS until CALLS calls under prefix are pending in the simulator, then SETTLE_S more; the peak."""
     proc = psutil.Process(pid)
     idle = proc.memory_info().rss
-    peak, held, full_at = idle, 0, None
+    peak, held, most, full_at = idle, 0, 0, None
     start = time.monotonic()
     async with httpx.AsyncClient(timeout=30) as client:
         while True:
@@ -60,14 +61,16 @@ async def _hold(name: str, pid: int, sim_url: str, prefix: str) -> dict[str, Any
             if full_at is not None and time.monotonic() - full_at >= SETTLE_S:
                 break
             if time.monotonic() - start > FILL_TIMEOUT_S:
-                raise RuntimeError(f"{name}: only {held} of {CALLS} calls reached the simulator")
+                break  # recorded as is: `most_held` says how far it got
             await asyncio.sleep(1.0)
+            most = max(most, held)
     fill_s = (full_at or time.monotonic()) - start
     summary = {
         "idle_mib": round(idle / 2**20, 1),
         "peak_mib": round(peak / 2**20, 1),
-        "kib_per_call": round((peak - idle) / 1024 / CALLS, 1),
+        "kib_per_call": round((peak - idle) / 1024 / max(1, most, held), 1),
         "fill_s": round(fill_s, 1),
+        "most_held": max(most, held),
     }
     print(f"{name}: {held} calls held; {summary}", file=sys.stderr, flush=True)
     return summary
@@ -97,7 +100,9 @@ async def subject(stack: BenchStack) -> dict[str, Any]:
 
         starting = asyncio.gather(*(start(i) for i in range(CALLS)))
         held = await _hold("genai-flow worker", proc.pid, stack.sim_url, "answer-")
-        await starting
+        starting.cancel()  # starts still queued when the hold ended are not needed
+        with contextlib.suppress(asyncio.CancelledError):
+            await starting
         return held
     finally:
         proc.stop()

@@ -7,7 +7,6 @@ import redis.asyncio
 
 from runtime.settings import Settings
 
-
 # redis-py 8's asyncio pool holds 100 connections and fails the 101st command at once ("Too many connections"): a
 # worker with 2,000 model calls in flight (each renewing its lease, publishing events) lost leases to it in B4.
 # A blocking pool makes a command wait for a free connection instead, within the command's own bound.

@@ -17,7 +17,7 @@ from typing import Any
 
 import redis.asyncio
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from runtime.logging import get_logger
@@ -248,7 +248,7 @@ def worker_options(settings: Settings, queue: str) -> dict[str, Any]:
     }
     if queue == WORKFLOWS_QUEUE:
         options["max_concurrent_workflow_tasks"] = settings.max_concurrent_workflow_tasks
-        options["workflow_runner"] = workflow_runner()
+        options["workflow_runner"] = workflow_runner() if settings.workflow_sandbox else UnsandboxedWorkflowRunner()
     return options
 
 

@@ -67,7 +67,8 @@ def record(
         machine=machine(),
         command=" ".join(shlex.quote(a) for a in ["python", "-m", *_module_argv()]),
         at=datetime.now(UTC).isoformat(timespec="seconds"),
-        details=details or {},
+        # The machine is shared: the load when the result was taken says how much to trust its absolute figures.
+        details={**(details or {}), "load_avg_1_5_15": [round(x, 1) for x in os.getloadavg()]},
     )
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     (RESULTS_DIR / f"{name}.json").write_text(result.model_dump_json(indent=2) + "\n")

@@ -43,17 +43,22 @@ def _cpu_text(result: BenchResult) -> str:
     return "; ".join(parts) or "-"
 
 
+def _load(result: BenchResult) -> str:
+    load = result.details.get("load_avg_1_5_15")
+    return f" ({load[0]:g})" if load else ""
+
+
 def summary_table(results: list[BenchResult]) -> list[str]:
     """One row per result: figure, baseline, value, ratio, target, met, CPU ms per job per process, when."""
     rows = [
-        "| result | unit | baseline | value | ratio | target | met | CPU ms per job, per process | measured |",
+        "| result | unit | baseline | value | ratio | target | met | CPU ms per job, per process | measured (load) |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         met = "yes" if r.met else "**no**"
         rows.append(
             f"| `{r.name}` | {r.unit} | {_num(r.baseline)} | {_num(r.value)} | {r.ratio:.3f} | {r.target} | {met} "
-            f"| {_cpu_text(r)} | {r.at[:16].replace('T', ' ')} |"
+            f"| {_cpu_text(r)} | {r.at[:16].replace('T', ' ')}{_load(r)} |"
         )
     return rows
 

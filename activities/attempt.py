@@ -22,7 +22,7 @@ import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
-from typing import TypeVar, cast
+from typing import Any, TypeVar, cast
 
 from pydantic import BaseModel
 from temporalio import activity
@@ -30,7 +30,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.background import repeating
 from activities.errors import InvalidOutputError, classify
-from activities.events import EventPublisher, TokenBatcher
+from activities.events import EventPublisher, Staged, TokenBatcher
 from activities.faults import fault_point
 from activities.idempotency import IdempotencyStore, LockBusy, StoreUnavailable, count_unavailable
 from activities.lease import LeaseGuard, LeaseLost
@@ -146,15 +146,19 @@ class _Attempt:
         wait_budget: float,
     ) -> R:
         call, emit = self.call, self.call.emit_events
+        started = None
         if emit:
-            await self.publisher.publish(self.job_id, EventType.STEP_STARTED, call.step, {"attempt": self.attempt})
+            if self.attempt > 1 or self.store is None:
+                await self.publisher.publish(self.job_id, EventType.STEP_STARTED, call.step, {"attempt": self.attempt})
+            else:  # the first attempt's `step.started` rides with its lease's SET: one Redis round trip, not two
+                started = self.publisher.staged(self.job_id, EventType.STEP_STARTED, call.step, {"attempt": 1})
             if self.attempt > 1:
                 # Before this attempt's first token: consumers drop the step's partial text from earlier attempts.
                 # It also names the previous attempt's failure class: history keeps only the last attempt's.
                 retrying = {"attempt": self.attempt, **self.state.failure_before(self.attempt)}
                 await self.publisher.publish(self.job_id, EventType.STEP_RETRYING, call.step, retrying)
         try:
-            stored = await self._claim(wait_budget, digest)
+            stored = await self._claim(wait_budget, digest, started)
             if stored is not None:
                 return await self._hit(result_type, stored)
             fault_point(self.settings, call.step, "before_call")
@@ -177,7 +181,9 @@ class _Attempt:
                 await tokens.flush()
             result = self._with_earlier_billing(result)
             fault_point(self.settings, call.step, "after_call")
-            await self._store(result.model_dump_json(), digest)
+            completed = self._completed(result) if emit else None
+            if await self._store(result.model_dump_json(), digest, completed):
+                completed = None  # went out with the stored result
             fault_point(self.settings, call.step, "after_store")
         except asyncio.CancelledError:
             await self._release()
@@ -188,10 +194,17 @@ class _Attempt:
         except Exception as exc:
             await self._release()
             raise self._failure(exc) from exc
-        if emit:
-            data = {"attempt": self.attempt, "usage": usage_of(result).model_dump(mode="json")}
-            await self.publisher.publish(self.job_id, EventType.STEP_COMPLETED, call.step, data)
+        if completed is not None:
+            await self.publisher.publish(self.job_id, EventType.STEP_COMPLETED, call.step, self._completed_data(result))
         return result
+
+    def _completed_data(self, result: BaseModel) -> dict[str, Any]:
+        return {"attempt": self.attempt, "usage": usage_of(result).model_dump(mode="json")}
+
+    def _completed(self, result: BaseModel) -> Staged:
+        """`step.completed` staged to go out with the stored result."""
+        data = self._completed_data(result)
+        return self.publisher.staged(self.job_id, EventType.STEP_COMPLETED, self.call.step, data)
 
     async def _compute(
         self, compute: Callable[[StepContext], Awaitable[R]], call_timeout: float, tokens: TokenBatcher | None
@@ -239,12 +252,12 @@ class _Attempt:
         call_timeout = max(0.5, min(self.settings.inference_timeout_s, left))
         return call_timeout, max(0.0, left - call_timeout)
 
-    async def _claim(self, wait_s: float, digest: str | None) -> str | None:
+    async def _claim(self, wait_s: float, digest: str | None, started: Staged | None) -> str | None:
         """A stored result (JSON) to return, or None after taking the lease; StoreUnavailable while Redis is out."""
         if self.store is None:
             return None
         try:
-            claim = await self.store.acquire(self.key, self.attempt, self.lease_s, wait_s)
+            claim = await self.store.acquire(self.key, self.attempt, self.lease_s, wait_s, before=started)
         except LockBusy as err:
             # Another attempt is still working on this very call: not a model failure, so it must not count.
             throttled = FailureType.THROTTLED.value
@@ -296,16 +309,20 @@ class _Attempt:
         async with repeating(min(max(self.lease_s / 4, 0.1), 10.0), tick):
             yield
 
-    async def _store(self, result_json: str, digest: str | None) -> None:
+    async def _store(self, result_json: str, digest: str | None, completed: Staged | None) -> bool:
+        """Store the result (with `completed` in the same round trip); whether `completed` went out with it."""
         if self.store is None:
-            return
+            return False
+        sent = False
         try:
-            await self.store.store(self.key, result_json)
+            await self.store.store(self.key, result_json, after=completed)
+            sent = True
             if digest is not None:
                 await self.store.cache(digest, result_json)
         except StoreUnavailable as err:
             count_unavailable(self.key, "store", err)
         self.token = None  # the key now holds the result, not our lock
+        return sent
 
     async def _release(self) -> None:
         if self.store is None or self.token is None:

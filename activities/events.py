@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio
+from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 from temporalio import activity
 
@@ -55,14 +57,48 @@ class EventPublisher:
                     return None
             else:
                 async with self.redis.pipeline(transaction=False) as pipe:
-                    entry = sealed_fields(event, self.at_rest, stream)
-                    pipe.xadd(stream, entry, maxlen=STREAM_MAXLEN, approximate=True)  # type: ignore[arg-type]
-                    pipe.expire(stream, STREAM_TTL_S)
+                    self._stage(pipe, event)
                     entry_id, _ = await pipe.execute()
         except (RedisError, OSError) as err:
             log.warning("progress event dropped", job_id=job_id, type=event.type.value, step=step, error=str(err))
             return None
         return entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)
+
+    def staged(self, job_id: str, type: EventType, step: str, data: dict[str, Any]) -> Staged:
+        """A non-terminal event as commands to queue on another pipeline: one Redis round trip for both.
+
+        The step runner sends `step.started` with its lease's SET and `step.completed` with the stored result (each
+        is its own round trip otherwise, four per model call). Queued before the other command, the event keeps its
+        order; `dropped` logs it when its reply is an error, as `publish` does.
+        """
+        event = ProgressEvent(type=type, job_id=job_id, step=step, data=data)
+
+        def stage(pipe: Pipeline) -> int:
+            return self._stage(pipe, event)
+
+        def dropped(replies: list[Any]) -> None:
+            for reply in replies:
+                if isinstance(reply, Exception):
+                    log.warning("progress event dropped", job_id=job_id, type=type.value, step=step, error=str(reply))
+                    return
+
+        return Staged(stage, dropped)
+
+    def _stage(self, pipe: Pipeline, event: ProgressEvent) -> int:
+        """Queue XADD + EXPIRE of a non-terminal event on pipe; the number of commands queued."""
+        stream = self.keys.events(event.job_id)
+        entry = sealed_fields(event, self.at_rest, stream)
+        pipe.xadd(stream, entry, maxlen=STREAM_MAXLEN, approximate=True)  # type: ignore[arg-type]
+        pipe.expire(stream, STREAM_TTL_S)
+        return 2
+
+
+@dataclass(frozen=True)
+class Staged:
+    """Commands that queue an event on a pipeline (`stage` returns how many) and the check of their replies."""
+
+    stage: Callable[[Pipeline], int]
+    dropped: Callable[[list[Any]], None]
 
 
 # KEYS: stream, marker; ARGV: maxlen, ttl, field, value, ...: append the event unless the marker is already set.

@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import redis.asyncio
@@ -23,6 +24,7 @@ from redis.exceptions import RedisError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.events import Staged
 from activities.lease import bounded
 from runtime.at_rest import AtRestKeyError, at_rest_for
 from runtime.keys import RedisKeys
@@ -44,6 +46,19 @@ if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 if ARGV[2] == '0' then redis.call('DEL', KEYS[1]) else redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 1
 """
+
+
+RENEW_BATCH_S = 0.02  # lease renewals asked for within this window share one pipeline
+
+
+@dataclass
+class _Renewal:
+    """One queued lease renewal: the Redis key, our token, the new time-to-live, and where its reply goes."""
+
+    key: str
+    token: str
+    ms: int
+    done: asyncio.Future[Any] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
 class LockBusy(Exception):
@@ -87,6 +102,8 @@ class IdempotencyStore:
         self.keys = RedisKeys.of(settings)
         self.ttl_s = settings.idempotency_ttl_s
         self._cas = redis.register_script(_CAS)
+        self._renewals: list[_Renewal] = []
+        self._flusher: asyncio.Task[None] | None = None
         self.at_rest = at_rest_for(settings.encryption_entries)  # results rest encrypted when keys are set
 
     def _open(self, value: str, key: str) -> str:
@@ -108,9 +125,11 @@ class IdempotencyStore:
         lease_s: float,
         wait_s: float,
         on_wait: Callable[[], None] = lambda: None,
+        before: Staged | None = None,
     ) -> Claim:
         """Take the lease, or return the stored result; waits (calling on_wait) while another attempt's lease lives.
 
+        `before` (an event, activities/events.py) goes out in the same round trip as the first SET, ahead of it.
         Raises LockBusy when the lease is still live after wait_s, StoreUnavailable when Redis fails.
         """
         key = self.keys.idempotency(idempotency_key)
@@ -119,7 +138,9 @@ class IdempotencyStore:
         pause = min(0.05, lease_s / 10)
         while True:
             token, sent = f"{attempt}:{_now_ms()}", time.monotonic()
-            if await self._guard(self.redis.set(key, token, nx=True, px=lease_ms)):
+            took = await self._with(before, partial(_set_nx, key=key, value=token, px=lease_ms))
+            before = None  # sent with the first SET only
+            if took:
                 return Claim(token=token, sent=sent)
             seen = _text(await self._guard(self.redis.get(key)))
             if seen is None:
@@ -133,18 +154,67 @@ class IdempotencyStore:
             pause = min(pause * 2, 1.0, max(lease_s / 4, 0.05))
 
     async def renew(self, idempotency_key: str, token: str, lease_s: float) -> bool:
-        """Extend our lease to lease_s from now; False when the key no longer holds our lease."""
-        args: list[str | int] = [token, max(1, round(lease_s * 1000))]
-        return bool(await self._guard(self._cas(keys=[self.keys.idempotency(idempotency_key)], args=args)))
+        """Extend our lease to lease_s from now; False when the key no longer holds our lease.
+
+        Renewals are coalesced: those asked for within RENEW_BATCH_S go out as one pipeline. A worker holding 2,000
+        calls renews ~1,300 leases a second; one round trip each starved the pool and the event loop in B4, and
+        leases were lost. The holder dates its proof from before it asked (activities/lease.py), so the wait for
+        the batch only makes that proof more conservative.
+        """
+        renewal = _Renewal(self.keys.idempotency(idempotency_key), token, max(1, round(lease_s * 1000)))
+        self._renewals.append(renewal)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_renewals())
+        return bool(await self._guard(asyncio.shield(renewal.done)))
+
+    async def _flush_renewals(self) -> None:
+        await asyncio.sleep(RENEW_BATCH_S)
+        batch, self._renewals = self._renewals, []
+        pipe = self.redis.pipeline(transaction=False)
+        for renewal in batch:
+            await self._cas(keys=[renewal.key], args=[renewal.token, renewal.ms], client=pipe)  # queued on pipe
+        try:
+            replies = await bounded(pipe.execute(raise_on_error=False))
+        except REDIS_ERRORS as err:
+            replies = [err] * len(batch)
+        for renewal, reply in zip(batch, replies, strict=True):
+            if renewal.done.done():
+                continue
+            if isinstance(reply, BaseException):
+                renewal.done.set_exception(reply)
+            else:
+                renewal.done.set_result(reply)
 
     async def release(self, idempotency_key: str, token: str) -> None:
         """Drop our lease (after a failed call) so the next attempt need not wait for it to expire."""
         await self._guard(self._cas(keys=[self.keys.idempotency(idempotency_key)], args=[token, 0]))
 
-    async def store(self, idempotency_key: str, result_json: str) -> None:
-        """Mark the call completed with its result (unconditionally: any attempt's result is a valid one)."""
+    async def store(self, idempotency_key: str, result_json: str, after: Staged | None = None) -> None:
+        """Mark the call completed with its result (unconditionally: any attempt's result is a valid one).
+
+        `after` (an event) goes out in the same round trip, behind the SET: a reader never sees it before the result.
+        """
         key = self.keys.idempotency(idempotency_key)
-        await self._guard(self.redis.set(key, COMPLETED + self.at_rest.seal(result_json, key), ex=self.ttl_s))
+        value = COMPLETED + self.at_rest.seal(result_json, key)
+        await self._with(after, lambda pipe: pipe.set(key, value, ex=self.ttl_s), first=True)
+
+    async def _with(self, staged: Staged | None, command: Callable[[Any], Any], first: bool = False) -> Any:
+        """One command's reply, sent alone or in one pipeline with a staged event (before it, or after if first)."""
+        if staged is None:
+            return await self._guard(command(self.redis))
+        pipe = self.redis.pipeline(transaction=False)
+        if first:
+            command(pipe)
+            staged.stage(pipe)
+        else:
+            count = staged.stage(pipe)
+            command(pipe)
+        replies = await self._guard(pipe.execute(raise_on_error=False))
+        mine = replies[0] if first else replies[count]
+        staged.dropped(replies[1:] if first else replies[:count])
+        if isinstance(mine, Exception):
+            raise StoreUnavailable(str(mine) or type(mine).__name__)
+        return mine
 
     async def cached(self, digest: str) -> str | None:
         """A cross-job cached result of a deterministic call, if any."""
@@ -164,6 +234,11 @@ class IdempotencyStore:
             return await bounded(pending)
         except REDIS_ERRORS as err:
             raise StoreUnavailable(str(err) or type(err).__name__) from err
+
+
+def _set_nx(target: Any, key: str, value: str, px: int) -> Any:
+    """`SET key value NX PX px` on a client or a pipeline."""
+    return target.set(key, value, nx=True, px=px)
 
 
 def count_unavailable(idempotency_key: str, action: str, err: BaseException) -> None:

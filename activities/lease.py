@@ -97,12 +97,13 @@ class LeaseGuard:
             self._lose("the lease belongs to another attempt or expired")
             return
         self.proven_at = max(self.proven_at, sent)
-        if self._deadline is not None and self.lost_reason is None:
+        # An expiring deadline is already cancelling the call: rescheduling it raises (seen with 2,000 calls held).
+        if self._deadline is not None and self.lost_reason is None and not self._deadline.expired():
             self._deadline.reschedule(self.abort_at())
 
     def _lose(self, reason: str) -> None:
         self.lost_reason = reason
-        if self._deadline is not None:
+        if self._deadline is not None and not self._deadline.expired():
             self._deadline.reschedule(asyncio.get_running_loop().time())
 
     @contextlib.asynccontextmanager

@@ -7,19 +7,24 @@ and `celery worker --pool threads --concurrency CONCURRENCY` (threads, not prefo
 the steps wait on I/O). This process only starts jobs and collects results. Per round, each side runs JOBS jobs
 started together, timed from the first start to the last result; rounds alternate sides, the best round of each
 counts. The details add CPU seconds per job of every process involved, which is where the time goes on 2 cores.
-Run: `python -m bench.bench_b2_throughput` (about three minutes).
+Run: `python -m bench.bench_b2_throughput` (about three minutes). `B2_PROFILE=DIR` also records the genai-flow
+worker's measured rounds with py-spy (`uvx py-spy`, run outside the project's dependencies) as collapsed stacks in
+DIR, summarised by `python -m bench.profile_summary DIR/*.txt`; `B2_JOBS` / `B2_ROUNDS` shrink a run for a look.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import shutil
+import signal
+import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,32 +32,15 @@ import psutil
 import redis
 
 from bench import celery_chain
-from bench.harness import record
-from bench.stack import QUESTIONS, BenchStack, bench_stack
-from runtime import services
-from runtime.processes import ManagedProcess, find_binary, free_port
+from bench.harness import cpu_seconds, record
+from bench.stack import QUESTIONS, REPO, BenchStack, bench_stack, worker_process
+from runtime.processes import ManagedProcess, find_binary
 
-JOBS = 200
+JOBS = int(os.environ.get("B2_JOBS", "200"))
 CONCURRENCY = 32
 WARMUP_JOBS = 10
-ROUNDS = 2
+ROUNDS = int(os.environ.get("B2_ROUNDS", "2"))
 JOB_TIMEOUT_S = 240.0
-REPO = Path(__file__).resolve().parent.parent
-
-
-def temporal_worker(stack: BenchStack) -> ManagedProcess:
-    """`genai-flow worker` on the stack's private queues, CONCURRENCY activities at once, cache off."""
-    log = stack.state_dir / "logs" / "genai-worker.log"
-    metrics_port = free_port()
-    env = {
-        **stack.child_env(),
-        "GENAI_FLOW_MAX_CONCURRENT_ACTIVITIES": str(CONCURRENCY),
-        "GENAI_FLOW_METRICS_PORT": str(metrics_port),
-    }
-    argv = [sys.executable, "-m", "starter.cli", "worker"]
-    # The metrics endpoint opens just before the workers connect; the warm-up jobs then wait for them to poll.
-    ready = partial(services.http_ok, f"http://127.0.0.1:{metrics_port}/metrics")
-    return ManagedProcess("genai-worker", argv, ready, log, env=env, cwd=REPO)
 
 
 def celery_worker(stack: BenchStack) -> ManagedProcess:
@@ -122,31 +110,15 @@ def celery_jobs(stack: BenchStack, n: int) -> int:
     return sum(1 for r in results if r["answer"])
 
 
-def _cpu_s(procs: dict[str, psutil.Process]) -> dict[str, float]:
-    """CPU seconds (user + system) so far of each process and its children (not this process's: they are the rest)."""
-    out: dict[str, float] = {}
-    for name, proc in procs.items():
-        total = 0.0
-        family = [proc] if proc.pid == os.getpid() else [proc, *proc.children(recursive=True)]
-        for p in family:
-            try:
-                times = p.cpu_times()
-                total += times.user + times.system
-            except psutil.NoSuchProcess:
-                continue
-        out[name] = total
-    return out
-
-
 async def measure(
     name: str, run: Callable[[int], Awaitable[int]], n: int, procs: dict[str, psutil.Process]
 ) -> dict[str, Any]:
     """Run n jobs on one side: rate, elapsed, and CPU ms per job of each process."""
-    before = _cpu_s(procs)
+    before = cpu_seconds(procs)
     start = time.perf_counter()
     done = await run(n)
     elapsed = time.perf_counter() - start
-    after = _cpu_s(procs)
+    after = cpu_seconds(procs)
     cpu = {k: round((after[k] - before[k]) * 1000 / n, 1) for k in procs}
     print(f"{name}: {done}/{n} in {elapsed:.1f}s = {done / elapsed:.1f} jobs/s; cpu ms/job {cpu}", file=sys.stderr)
     if done != n:
@@ -154,10 +126,31 @@ async def measure(
     return {"rate": done / elapsed, "elapsed_s": round(elapsed, 2), "cpu_ms_per_job": cpu}
 
 
+@contextlib.contextmanager
+def profiled(side: str, pid: int | None, round_no: int) -> Iterator[None]:
+    """With B2_PROFILE set, py-spy samples the side's worker process for the block (collapsed stacks to a file)."""
+    out_dir = os.environ.get("B2_PROFILE")
+    if not out_dir or pid is None:
+        yield
+        return
+    out = Path(out_dir) / f"{side}-worker-round{round_no}.txt"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    uvx = shutil.which("uvx") or str(Path.home() / ".local" / "bin" / "uvx")
+    argv = [uvx, "py-spy", "record", "--pid", str(pid), "--format", "raw", "--rate", "200", "--output", str(out)]
+    spy = subprocess.Popen([*argv, "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)  # py-spy attaches before the round starts
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        spy.wait(timeout=30)
+        print(f"{side}: py-spy profile in {out}", file=sys.stderr)
+
+
 async def main() -> None:
     """Start the stack and both workers, alternate rounds of JOBS jobs per side, record B2."""
     async with bench_stack("b2") as stack:
-        workers = {"genai": temporal_worker(stack), "celery": celery_worker(stack)}
+        workers = {"genai": worker_process(stack, "genai-worker", CONCURRENCY), "celery": celery_worker(stack)}
         try:
             for proc in workers.values():
                 proc.start(timeout=90)
@@ -173,9 +166,10 @@ async def main() -> None:
             for run in sides.values():  # warm-up: imports, connections, the sandbox's module cache
                 await run(WARMUP_JOBS)
             rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in sides}
-            for _ in range(ROUNDS):
+            for i in range(ROUNDS):
                 for name, run in sides.items():
-                    rounds[name].append(await measure(name, run, JOBS, procs))
+                    with profiled(name, workers[name].pid, i):
+                        rounds[name].append(await measure(name, run, JOBS, procs))
             await loop.run_in_executor(celery_thread, celery_chain.release_results)
             celery_thread.shutdown()
         finally:
@@ -192,6 +186,9 @@ async def main() -> None:
         "celery_best": best["celery"],
         "genai_best": best["genai"],
     }
+    if os.environ.get("B2_PROFILE"):
+        print("profiled run: not recorded (py-spy takes CPU from both sides)", file=sys.stderr)
+        return
     record("b2_answer_throughput", ">= 0.5", best["celery"]["rate"], best["genai"]["rate"], "jobs/s", details)
 
 

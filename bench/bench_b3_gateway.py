@@ -35,9 +35,8 @@ import aiohttp
 import psutil
 
 from bench.b3_driver import BareSide, open_loop, question
-from bench.bench_b2_throughput import temporal_worker
 from bench.harness import percentile, record
-from bench.stack import BenchStack, bench_stack
+from bench.stack import BenchStack, bench_stack, worker_process
 from runtime import services
 from runtime.processes import ManagedProcess, free_port
 from schemas import queues
@@ -213,7 +212,7 @@ async def completed_share(stack: BenchStack) -> dict[str, object]:
     """Answered share of a COMPLETION_JOBS burst: the async gateway + worker versus a blocking thread-pool API."""
     from starter.client import GenAIFlowClient
 
-    worker = temporal_worker(stack).start(timeout=90)
+    worker = worker_process(stack, "genai-worker", 32).start(timeout=90)  # B2's worker
     gateway = gateway_process(stack, stack.settings.task_queue_prefix).start(timeout=90)
     sync_port = free_port()
     sync = ManagedProcess(

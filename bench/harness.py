@@ -67,7 +67,8 @@ def record(
         machine=machine(),
         command=" ".join(shlex.quote(a) for a in ["python", "-m", *_module_argv()]),
         at=datetime.now(UTC).isoformat(timespec="seconds"),
-        details=details or {},
+        # The machine is shared: the load when the result was taken says how much to trust its absolute figures.
+        details={**(details or {}), "load_avg_1_5_15": [round(x, 1) for x in os.getloadavg()]},
     )
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     (RESULTS_DIR / f"{name}.json").write_text(result.model_dump_json(indent=2) + "\n")
@@ -117,6 +118,22 @@ async def interleaved(
 def median(samples: list[float]) -> float:
     """Median of samples."""
     return statistics.median(samples)
+
+
+def cpu_seconds(procs: dict[str, psutil.Process]) -> dict[str, float]:
+    """CPU seconds (user + system) so far of each process and its children (not the caller's: they are the rest)."""
+    out: dict[str, float] = {}
+    for name, proc in procs.items():
+        total = 0.0
+        family = [proc] if proc.pid == os.getpid() else [proc, *proc.children(recursive=True)]
+        for p in family:
+            try:
+                times = p.cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                continue
+        out[name] = total
+    return out
 
 
 def load_results() -> list[BenchResult]:

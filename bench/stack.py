@@ -15,14 +15,17 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from temporalio.client import Client
 
+from runtime import services
 from runtime.devservers import environment, loopback_servers
-from runtime.processes import ManagedProcess
+from runtime.processes import ManagedProcess, free_port
 from runtime.settings import Settings, get_settings
 
+REPO = Path(__file__).resolve().parent.parent
 QUESTIONS = (
     "Who commissioned the Zephyr reactor, and where?",
     "What does the Harlow orchard grow?",
@@ -51,6 +54,20 @@ class BenchStack:
             "GENAI_FLOW_CROSS_JOB_CACHE": "false",
             "GENAI_FLOW_LOG_LEVEL": "WARNING",
         }
+
+
+def worker_process(stack: BenchStack, name: str, concurrency: int) -> ManagedProcess:
+    """`genai-flow worker` (every queue) on the stack's private queues with `concurrency` activity slots, cache off."""
+    metrics_port = free_port()
+    env = {
+        **stack.child_env(),
+        "GENAI_FLOW_MAX_CONCURRENT_ACTIVITIES": str(concurrency),
+        "GENAI_FLOW_METRICS_PORT": str(metrics_port),
+    }
+    argv = [sys.executable, "-m", "starter.cli", "worker"]
+    # The metrics endpoint opens just before the workers connect; the warm-up jobs then wait for them to poll.
+    ready = partial(services.http_ok, f"http://127.0.0.1:{metrics_port}/metrics")
+    return ManagedProcess(name, argv, ready, stack.state_dir / "logs" / f"{name}.log", env=env, cwd=REPO)
 
 
 @asynccontextmanager

@@ -7,11 +7,19 @@ import redis.asyncio
 
 from runtime.settings import Settings
 
+# redis-py 8's asyncio pool holds 100 connections and fails the 101st command at once ("Too many connections"): a
+# worker with 2,000 model calls in flight (each renewing its lease, publishing events) lost leases to it in B4.
+# A blocking pool makes a command wait for a free connection instead, within the command's own bound.
+MAX_CONNECTIONS = 256
+POOL_WAIT_S = 2.0
+
 
 def redis_client(settings: Settings) -> redis.asyncio.Redis:
     """An asyncio Redis client for REDIS_URL; strings in and out (decode_responses=True)."""
-    return redis.asyncio.Redis.from_url(
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
         settings.redis_url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=POOL_WAIT_S,
         decode_responses=True,
         socket_connect_timeout=2,
         # A Redis that stops answering must fail calls fast (steps then wait, requests get a clear status), not
@@ -20,6 +28,7 @@ def redis_client(settings: Settings) -> redis.asyncio.Redis:
         # Idle pooled connections are checked before use, so a restarted Redis does not fail the next call.
         health_check_interval=30,
     )
+    return redis.asyncio.Redis.from_pool(pool)  # the client owns the pool: aclose() closes it
 
 
 def redis_answers(url: str, timeout: float = 1.0) -> bool:

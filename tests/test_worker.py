@@ -217,3 +217,14 @@ async def test_build_workers_skips_empty_queues_and_applies_settings(
             registry.build_workers(client, settings, [registry.INFERENCE_QUEUE], deps)
         with pytest.raises(ValueError, match="unknown task queue"):
             registry.build_workers(client, settings, ["genai-nowhere"], deps)
+
+
+def test_the_workflow_sandbox_is_on_unless_turned_off(isolated_settings: Settings) -> None:
+    from temporalio.worker import UnsandboxedWorkflowRunner
+    from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
+
+    on = registry.worker_options(isolated_settings, registry.WORKFLOWS_QUEUE)["workflow_runner"]
+    off_settings = isolated_settings.model_copy(update={"workflow_sandbox": False})
+    off = registry.worker_options(off_settings, registry.WORKFLOWS_QUEUE)["workflow_runner"]
+    assert isinstance(on, SandboxedWorkflowRunner) and isinstance(off, UnsandboxedWorkflowRunner)
+    assert Settings(GENAI_FLOW_WORKFLOW_SANDBOX="false").workflow_sandbox is False  # type: ignore[call-arg]

@@ -104,6 +104,8 @@ class Settings(BaseSettings):
     )
     step_deadline_s: float = Field(600.0, gt=0, validation_alias=_env("GENAI_FLOW_STEP_DEADLINE_S"))
     score_gap: float | None = Field(None, ge=0, le=2, validation_alias=_env("GENAI_FLOW_SCORE_GAP"))
+    # Best retrieval score below which an answer is "not in the documents" (default: the embed model's measured floor).
+    score_floor: float | None = Field(None, ge=-1, le=1, validation_alias=_env("GENAI_FLOW_SCORE_FLOOR"))
     max_tokens: Annotated[dict[str, int], NoDecode] = Field(
         default_factory=lambda: dict(DEFAULT_MAX_TOKENS), validation_alias=_env("GENAI_FLOW_MAX_TOKENS")
     )

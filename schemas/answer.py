@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
+from schemas.grounding import Grounding
 from schemas.usage import Usage
 
 
@@ -65,6 +68,11 @@ class Citation(BaseModel):
     inferred: bool = Field(
         False, description="True when the model named no chunk for the text: attributed by word overlap instead."
     )
+    label: Literal["evidence", "context"] = Field(
+        "evidence",
+        description="evidence: a supported sentence rests on it; context: the passage the question points at, "
+        "or what was found instead of an answer (not evidence for any sentence).",
+    )
 
 
 class StepUsage(BaseModel):
@@ -83,9 +91,11 @@ class AnswerResult(BaseModel):
     answer: str
     citations: list[Citation] = Field(default_factory=list)
     truncated: bool = Field(False, description="The answer was cut at the step's max_tokens bound.")
+    grounding: Grounding | None = Field(None, description="Each sentence checked against its sources.")
     entities: list[Entity] = Field(default_factory=list)
     summary: Summary | None = None
     steps: list[StepUsage] = Field(default_factory=list)
     usage: Usage
     cost_usd: float = 0.0
     duration_ms: float = 0.0
+

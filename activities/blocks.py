@@ -2,7 +2,8 @@
 
 Markdown is parsed with markdown-it-py (CommonMark plus tables); HTML tables are read cell by cell. Blocks are
 joined by blank lines, so the chunker keeps each whole and a quote never runs a heading into the next sentence.
-Headings become `#` lines (the chunker turns them into "Title:" lead-ins); a table row is its cells joined by
+Headings become `#` lines (the chunker turns them into "Title:" lead-ins), code blocks are indented four spaces
+(so a shell prompt's `#` is no heading); a table row is its cells joined by
 ` | ` and ended as a sentence, so a quote holds one row, not the table; inline markup (emphasis, links) is reduced
 to its text, so a link's `[text]` never reads as a citation.
 """
@@ -24,6 +25,11 @@ def table_row(cells: list[str]) -> str:
     """A table row as one block: its non-empty cells joined by ` | `, ended as a sentence."""
     row = CELL_SEPARATOR.join(" ".join(cell.split()) for cell in cells if cell.strip())
     return row if not row or row[-1] in ".!?:" else f"{row}."
+
+
+def code_block(text: str) -> str:
+    """A code block indented four spaces, as Markdown writes one: its `# comment` lines are no headings."""
+    return "\n".join(f"    {line}" if line.strip() else "" for line in text.strip("\n").splitlines())
 
 
 def heading(level: int, text: str) -> str:
@@ -49,7 +55,7 @@ def markdown_blocks(text: str) -> str:
         elif token.type == "inline" and row is None and tokens[i - 1].type == "paragraph_open":
             blocks.append(_inline_text(token))
         elif token.type in ("fence", "code_block"):
-            blocks.append(token.content.rstrip("\n"))
+            blocks.append(code_block(token.content))
         elif token.type == "html_block":
             blocks.append(token.content.strip())
     return "\n\n".join(block for block in blocks if block.strip())

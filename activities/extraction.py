@@ -11,7 +11,7 @@ import logging
 import warnings
 from pathlib import PurePosixPath
 
-from activities.blocks import heading, markdown_blocks, table_row
+from activities.blocks import code_block, heading, markdown_blocks, table_row
 from schemas.ingest import SUPPORTED_SUFFIXES
 from schemas.ingest_steps import ExtractedText
 
@@ -20,6 +20,7 @@ MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
 # Elements whose text is not the document's (code a browser runs, styling, page chrome).
 HTML_DROP = ("script", "style", "noscript", "template", "svg", "head", "nav")
+_CODE_MARK = "\x00code-block-"  # stands in for a <pre> while the page's whitespace is folded
 HEADINGS = {f"h{n}": n for n in range(1, 7)}
 HTML_BLOCKS = ("p", "div", "section", "article", "li", "tr", "br", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "table")
 
@@ -69,6 +70,9 @@ def html_text(data: bytes) -> str:
         row.replace_with(f"\n\n{table_row([cell.get_text(' ') for cell in row.find_all(['td', 'th'])])}\n\n")
     for tag in soup.find_all(list(HEADINGS)):
         tag.replace_with(f"\n\n{heading(HEADINGS[tag.name], tag.get_text(' '))}\n\n")
+    code = [pre.get_text() for pre in soup.find_all("pre")]
+    for i, pre in enumerate(soup.find_all("pre")):
+        pre.replace_with(f"\n\n{_CODE_MARK}{i}\n\n")  # kept out of the whitespace folding below
     for tag in soup.find_all(HTML_BLOCKS):
         tag.insert_before("\n\n")
         tag.insert_after("\n\n")
@@ -82,7 +86,12 @@ def html_text(data: bytes) -> str:
             current = []
     if current:
         paragraphs.append(" ".join(current))
-    return "\n\n".join(paragraphs)
+    return "\n\n".join(code_block(code[int(p[len(_CODE_MARK) :])]) if _is_code(p, len(code)) else p for p in paragraphs)
+
+
+def _is_code(paragraph: str, count: int) -> bool:
+    index = paragraph.removeprefix(_CODE_MARK)
+    return paragraph.startswith(_CODE_MARK) and index.isdigit() and int(index) < count
 
 
 def pdf_text(data: bytes) -> ExtractedText:

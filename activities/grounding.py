@@ -35,8 +35,9 @@ _RUN_ON = re.compile(
 )
 # Best-chunk cosine similarity below which nothing retrieved is about the question, per embedding model. sim-embed:
 # on the labelled corpus (tests/grounding_corpus.py) and the test-real corpus every answerable question's best chunk
-# scored 0.157 or more; all-MiniLM-L6-v2 scores unrelated passages near 0.1 and related ones 0.4 and up.
-SCORE_FLOORS = {"sim-embed": 0.12, LOCAL_EMBED_MODEL: 0.2}
+# scored 0.157 or more. all-MiniLM-L6-v2: the test-real questions score 0.72 to 0.83 against their own document
+# and at most 0.35 against any other (docs/models.md).
+SCORE_FLOORS = {"sim-embed": 0.12, LOCAL_EMBED_MODEL: 0.3}
 NOT_IN_DOCUMENTS = "The documents do not contain the answer to this question."
 NAME_LIKENESS = 0.6  # names this alike (difflib ratio) are the same kind of value: Harlow and Harlan
 _REFUSAL = re.compile(

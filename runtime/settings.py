@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     embed_base_url: str | None = Field(None, validation_alias=_env("GENAI_FLOW_EMBED_BASE_URL"))
     local_llm_port: int = Field(8003, validation_alias=_env("GENAI_FLOW_LOCAL_LLM_PORT"))
     local_embed_port: int = Field(8004, validation_alias=_env("GENAI_FLOW_LOCAL_EMBED_PORT"))
+    # A GGUF chat model of the user's own for the local backend, instead of the packaged SmolLM2-135M.
+    local_chat_gguf: Path | None = Field(None, validation_alias=_env("GENAI_FLOW_LOCAL_CHAT_GGUF"))
     # Built llama-server and converted weights (`make local-llm`): outside any checkout, shared by all of them.
     local_llm_dir: Path = Field(
         Path.home() / ".cache" / "genai-flow" / "llama", validation_alias=_env("GENAI_FLOW_LOCAL_LLM_DIR")

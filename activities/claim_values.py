@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 
 def _word_list(text: str) -> list[str]:
@@ -72,11 +73,13 @@ def values(text: str) -> list[Value]:
     return list(found.values())
 
 
+@lru_cache(maxsize=4096)  # the same chunk sentences are looked up for every value of every answer sentence
 def words(text: str) -> frozenset[str]:
     """Lowercased words of a text: where names are looked up (a name's parts must all be there)."""
     return frozenset(_WORD.findall(_plain(text).lower()))
 
 
+@lru_cache(maxsize=4096)
 def numbers(text: str) -> frozenset[tuple[str, str]]:
     """The (kind, normal form) of every number and year in a text."""
     return frozenset((v.kind, v.norm) for v in _numbers(text))

@@ -1,7 +1,6 @@
 """A labelled corpus for the grounding check: near-duplicate names and years, an HTML table, unanswerable questions.
 
-Shared by the unit tests on recorded answers (tests/test_grounding.py) and the real-model run
-(tests_real/test_grounding_real.py).
+Used by the unit tests on recorded answers (tests/test_grounding.py) and the extraction tests.
 """
 
 from __future__ import annotations

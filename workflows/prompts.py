@@ -10,8 +10,11 @@ from schemas.sim import inert_markers
 
 SYSTEM = (
     "You answer questions using only the context. Every sentence of your answer ends with the id of the chunk it "
-    "relies on, in square brackets, e.g. [doc.md#2]. If the context does not hold the answer, say so."
+    "relies on, in square brackets, e.g. [doc.md#2]. Copy numbers, dates and names exactly as the context writes "
+    "them. If the context does not hold the answer, reply only: The documents do not contain the answer."
 )
+# Sent as `stop` with the answer: small models go on to invent the transcript's next turn ("\n\nQuestion: …").
+STOP_SEQUENCES = ["\nQuestion:", "\nQ:", "\nUser:", "\nContext:"]
 
 _CITATION = re.compile(r"\[([^\[\]\s]+)\]")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?])")

@@ -12,6 +12,7 @@ from schemas.answer import StepUsage
 from schemas.defaults import DEFAULT_APPROVAL_TIMEOUT_S, DEFAULT_COLLECTION, DEFAULT_MAX_DEPTH
 from schemas.fields import ApprovalTimeoutS, CollectionName, MaxDepth, TokenCount
 from schemas.inference import ChatMessage, ToolCall, ToolSpec
+from schemas.request import RequestModel
 from schemas.text import Task
 from schemas.usage import Usage
 
@@ -42,7 +43,7 @@ class Outcome(StrEnum):
     STOPPED = "stopped"  # a sub-agent that hit the global depth or its budget slice (never a root job)
 
 
-class AgentRequest(BaseModel):
+class AgentRequest(RequestModel):
     """Start an agent: `POST /v1/agents`, `genai-flow agent TASK`."""
 
     task: Task
@@ -188,7 +189,7 @@ class PendingApproval(BaseModel):
     owner: str | None = None
 
 
-class ApprovalBody(BaseModel):
+class ApprovalBody(RequestModel):
     """`POST /v1/jobs/{id}/approval`: one body for both decisions."""
 
     decision: Literal["approve", "reject"]

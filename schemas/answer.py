@@ -9,11 +9,12 @@ from pydantic import BaseModel, Field
 from schemas.defaults import DEFAULT_COLLECTION, DEFAULT_TOP_K
 from schemas.fields import CollectionName, ScoreGap, TokenCount, TopK
 from schemas.grounding import Grounding
+from schemas.request import RequestModel
 from schemas.text import Question
 from schemas.usage import Usage
 
 
-class AnswerRequest(BaseModel):
+class AnswerRequest(RequestModel):
     """`POST /v1/answers` body and the workflow's input."""
 
     question: Question

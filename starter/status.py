@@ -190,7 +190,12 @@ _KIND_BY_STATUS = {
 async def listed_job_info(execution: WorkflowExecution) -> JobInfo:
     """A job as a list shows it, from one visibility entry and its memo alone (no describe, no history read)."""
     status = status_of(execution)
-    memo = await execution.memo()
+    try:
+        memo = await execution.memo()
+    except (KeyError, ValueError):
+        # Written under an encryption key this process lacks (KeyError: no codec at all; a DecryptionError, a
+        # ValueError: not this key): list the job from visibility alone rather than fail the whole list.
+        memo = {}
     error: JobError | None = None
     if status.closed and status is not JobStatus.COMPLETED:
         kind = ErrorKind.DEAD_LETTERED if status is JobStatus.DEAD_LETTERED else ErrorKind.FAILED

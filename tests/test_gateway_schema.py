@@ -5,6 +5,7 @@ the OpenAPI links from a started job to its status, events and cancellation."""
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import httpx
@@ -15,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.stateful import run_state_machine_as_test
 from schemathesis import GenerationMode
 from schemathesis.checks import negative_data_rejection, positive_data_acceptance
+from schemathesis.core.failures import FailureGroup
 
 from gateway.app import create_app
 from tests.conftest import GatewayUnderTest
@@ -44,10 +46,40 @@ def test_the_served_schema_is_the_one_tested(gateway: GatewayUnderTest) -> None:
                     raise AssertionError(f"{operation['operationId']} {status}: errors are problem+json")
 
 
-def _excluded(case: schemathesis.Case) -> list[Any]:
+def _excluded(case: schemathesis.Case, response: Any) -> list[Any]:
     # A page token is opaque: no schema can tell one this server handed out from any other string, and a foreign
     # one is refused with 400 by design. Every other schema-valid request must be accepted.
-    return [positive_data_acceptance] if case.query and "page_token" in case.query else []
+    # An upload's type is its file name's extension (txt, md, rst, html, pdf), which a multipart schema cannot state.
+    if (case.query and "page_token" in case.query) or case.path == "/v1/documents":
+        return [positive_data_acceptance]
+    # S3 notifications are read leniently, record by record (a malformed record is listed as ignored, never a reason
+    # to drop the others): AWS and MinIO add fields and formats over time.
+    if case.path == "/v1/events/s3":
+        return [negative_data_rejection]
+    # A body over the size limit is refused with 413 before it is read: a refusal, whatever else is wrong with it.
+    return [negative_data_rejection] if response.status_code == 413 else []
+
+
+def _neutral(failure: BaseException) -> bool:
+    """A negative case accepted only for what is no violation here: the Authorization header a generated case left
+    out (this test always sends one) or an unknown query parameter (ignored by design, as most HTTP APIs do)."""
+    if type(failure).__name__ != "AcceptedNegativeData":
+        return False
+    text = f"{getattr(failure, 'message', '')}\n{failure}"
+    parts = re.findall(r"(query|header|body|path)\W[^\n]*?violates `([^`]+)`([^\n]*)", text)
+    return bool(parts) and all(
+        (where == "query" and rule == "additionalProperties")
+        or (where == "header" and rule == "required" and "Authorization" in rest)
+        for where, rule, rest in parts
+    )
+
+
+def _validate(case: schemathesis.Case, response: Any, headers: dict[str, str]) -> None:
+    try:
+        case.validate_response(response, excluded_checks=_excluded(case, response), headers=headers)
+    except FailureGroup as group:
+        if not all(_neutral(failure) for failure in group.exceptions):
+            raise
 
 
 @pytest.mark.parametrize(("operation", "mode"), CASES, ids=[f"{op.label} {mode.value}" for op, mode in CASES])
@@ -61,7 +93,7 @@ def test_generated_requests_pass_every_check(
     @settings(max_examples=EXAMPLES[mode], deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
     def check(case: schemathesis.Case) -> None:
         response = case.call(base_url=gateway.url, headers=headers, timeout=30)
-        case.validate_response(response, excluded_checks=_excluded(case), headers=headers)
+        _validate(case, response, headers)
 
     check()
 
@@ -106,14 +138,17 @@ def test_a_real_jobs_event_stream_passes_every_check(
 
 
 def test_stateful_runs_follow_the_links(gateway: GatewayUnderTest) -> None:
-    base = SCHEMA.as_state_machine()
+    # The jobs' own links (start -> status, events, cancel, approval). The dead-letter and upload operations have no
+    # links to follow; as rules they only make hypothesis draw differently as the server's lists fill up
+    # (FlakyStrategyDefinition), and the per-operation tests above fuzz them.
+    base = SCHEMA.exclude(path_regex="^/v1/(dead-letters|documents)").as_state_machine()
 
     class Gateway(base):  # type: ignore[misc, valid-type]
         def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
             return {"base_url": gateway.url, "headers": gateway.auth(), "timeout": 30}
 
         def validate_response(self, response: Any, case: schemathesis.Case, **kwargs: Any) -> None:
-            case.validate_response(response, excluded_checks=_excluded(case), headers=gateway.auth())
+            _validate(case, response, gateway.auth())
 
     run_state_machine_as_test(
         Gateway,

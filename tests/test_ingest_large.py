@@ -75,5 +75,9 @@ async def test_large_document_history_stays_small(
     embeds = [e.data for e in await progress_events(settings, job.job_id)
               if e.type is EventType.STEP_COMPLETED and (e.step or "").startswith("embed#")]  # fmt: skip
     chunks = info.result["chunks"]
-    assert len(embeds) == -(-chunks // GROUP_SIZE) and sum(d["chunks"] for d in embeds) == chunks
+    # Keyed by group: a group whose activity Temporal retried (a slow Redis reply on a loaded machine) publishes its
+    # completion again, as at-least-once delivery allows; still never one event per request batch.
+    groups = {d["group"]: d for d in embeds}
+    assert len(groups) == -(-chunks // GROUP_SIZE) and len(embeds) <= 2 * len(groups)
+    assert sum(d["chunks"] for d in groups.values()) == chunks
     assert max(d["embedded"] for d in embeds) == chunks and {d["total"] for d in embeds} == {chunks}

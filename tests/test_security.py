@@ -219,3 +219,26 @@ def test_children_get_only_the_secrets_they_need(monkeypatch: pytest.MonkeyPatch
     # With encryption on, the Web UI decodes through the gateway's /codec.
     argv = list(components["temporal"].argv)  # type: ignore[union-attr]
     assert argv[argv.index("--ui-codec-endpoint") + 1] == "http://127.0.0.1:8000/codec"
+
+
+async def test_a_job_encrypted_under_another_key_is_listed_not_a_server_error(
+    gateway_factory: Callable[..., GatewayUnderTest], client: Client
+) -> None:
+    unique = uuid.uuid4().hex[:8]
+    enc = new_key("k1")
+    writer = gateway_factory(GENAI_FLOW_ENCRYPTION_KEYS=enc).settings.model_copy(update={"encryption_keys": [enc]})
+    started = await GenAIFlowClient(await connect(writer), writer).start(
+        Pipeline.ANSWER, AnswerRequest(question=f"Sealed {unique}"), owner="cli:tester"
+    )  # no worker: the job only has to exist, its memo encrypted
+    try:
+        reader = gateway_factory(GENAI_FLOW_API_KEYS="")  # no encryption key: the trusted local user lists every job
+        async with httpx.AsyncClient(base_url=reader.url, timeout=30) as http:
+            for _ in range(100):  # visibility is eventually consistent
+                response = await http.get("/v1/jobs", params={"page_size": 1000})
+                assert response.status_code == 200, response.text
+                if started.job_id in [job["job_id"] for job in response.json()]:
+                    break
+            else:
+                raise AssertionError(f"{started.job_id} never listed")
+    finally:
+        await client.get_workflow_handle(started.job_id).terminate("test over")

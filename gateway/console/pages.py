@@ -23,6 +23,7 @@ from gateway.routes_deadletters import dead_letters_of
 from gateway.routes_jobs import JOB_ID, client_errors, owner_filter, started_body
 from gateway.state import GatewayDep
 from schemas.jobs import JobInfo, JobStatus, Pipeline
+from starter.client import GenAIFlowClient
 
 router = APIRouter(prefix="/ui", include_in_schema=False)
 ConsoleJobId = Annotated[str, Path(pattern=JOB_ID)]
@@ -117,15 +118,22 @@ async def jobs_page(
     )
 
 
+async def _owned_status(flow: GenAIFlowClient, user: ConsoleUser, job_id: str) -> JobInfo | HTMLResponse:
+    """The job as its owner (or an admin) sees it, or the error page that says why not."""
+    try:
+        async with client_errors():
+            return await flow.status(job_id, with_steps=False, owner=owner_filter(user.caller))
+    except ProblemError as err:
+        return error_page(user, err)
+
+
 @router.get("/jobs/{job_id}", response_class=HTMLResponse)
 async def job_page(job_id: ConsoleJobId, request: Request, gw: GatewayDep, user: ConsoleUserDep) -> HTMLResponse:
     """One job: waterfall, live answer, citations, entities, cost per step, approvals, Web UI link."""
     flow = await gw.flow()
-    try:
-        async with client_errors():
-            info = await flow.status(job_id, with_steps=False, owner=owner_filter(user.caller))
-    except ProblemError as err:
-        return error_page(user, err)
+    info = await _owned_status(flow, user, job_id)
+    if isinstance(info, HTMLResponse):
+        return info
     events = await step_events(gw, job_id)
     view = job_view(info)
     if not view.approvals:
@@ -148,11 +156,9 @@ async def job_page(job_id: ConsoleJobId, request: Request, gw: GatewayDep, user:
 async def job_result(job_id: ConsoleJobId, gw: GatewayDep, user: ConsoleUserDep) -> Response:
     """The job's whole result (or error) as a download: what the page shows cut to its bounds."""
     flow = await gw.flow()
-    try:
-        async with client_errors():
-            info = await flow.status(job_id, with_steps=False, owner=owner_filter(user.caller))
-    except ProblemError as err:
-        return error_page(user, err)
+    info = await _owned_status(flow, user, job_id)
+    if isinstance(info, HTMLResponse):
+        return info
     body = json.dumps(info.model_dump(mode="json", include={"job_id", "status", "result", "error", "usage"}))
     return Response(
         body,

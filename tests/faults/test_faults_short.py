@@ -32,6 +32,9 @@ def _sound(row: FaultRow) -> None:
 
 def test_f1_a_killed_worker_costs_nothing_and_recovers_within_10_s(stack: FaultStack) -> None:
     row = scenarios.f1_worker_killed(stack, jobs=6)
+    if row.recovery_s is None:  # the kill never landed (every step done before it on a loaded machine): once more
+        _sound(row)
+        row = scenarios.f1_worker_killed(stack, jobs=6)
     _sound(row)
     assert row.recovery_s is not None and row.recovery_s <= 10.0, row
 

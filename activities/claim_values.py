@@ -1,9 +1,9 @@
 """The checkable values of a text: numbers, years, quantities and names, normalised so equal values compare equal.
 
 "1,046" and "1046" are one number; "29 °C", "29 degrees" and "twenty-nine degrees Celsius" are all 29 (units are
-not compared: a quantity is its number); "1911" is a year (a whole number from 1000 to 2199 with no unit). Names
-are capitalised words that are not a sentence's first word (unless a name continues after it) and not common words;
-they are compared by the lowercased word, so "Harlow's" is "harlow".
+not compared: a quantity is its number); "1911" is a year (a whole number from 1000 to 2199 with no unit); "18th"
+is an ordinal. Names are capitalised words that are not a sentence's first word (unless a name continues after it)
+and not common words; they are compared by the lowercased word, so "Harlow's" is "harlow".
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ _WORDED = re.compile(
     + r")\b",
     re.IGNORECASE,
 )
+_ORDINAL = re.compile(r"(?:st|nd|rd|th)\b", re.IGNORECASE)
 _CAPITALISED = re.compile(r"\b[A-Z][A-Za-z'\u2019-]*[A-Za-z]")
 _TOKEN = re.compile(r"[A-Za-z0-9'\u2019-]+")
 _WORD = re.compile(r"[a-z0-9]+")
@@ -91,6 +92,8 @@ def _numbers(text: str) -> list[Value]:
         whole, fraction = match.group(1).replace(",", ""), (match.group(2) or "").rstrip("0")
         norm = str(int(whole)) + (f".{fraction}" if fraction else "")
         kind = "year" if not fraction and int(whole) in YEAR_RANGE and "," not in match.group(1) else "number"
+        if _ORDINAL.match(text, match.end()):
+            kind = "ordinal"  # "the 18th century" is no rival of "6 tonnes"
         out.append(Value(kind, norm, match.group(0)))
     for match in _WORDED.finditer(text):
         if match.group(1):

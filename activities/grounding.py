@@ -26,7 +26,7 @@ from runtime.settings import LOCAL_EMBED_MODEL, Settings
 from schemas.answer import Citation, Entity, RetrievedChunk
 from schemas.grounded import GroundedAnswer, GroundingInput
 from schemas.grounding import AnswerVerdict, Conflict, Grounding, SentenceCheck, Verdict
-from workflows.citations import MAX_QUOTE_CHARS, CitedSentence, cite, cite_sentences
+from workflows.citations import MAX_QUOTE_CHARS, CitedSentence, cite, cite_sentences, needs_topic
 
 _CHUNK_SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _PRONOUN = re.compile(r"(?:It|Its|They|Their|He|His|She|Her|This|These|There)\b")
@@ -40,6 +40,9 @@ _RUN_ON = re.compile(
 SCORE_FLOORS = {"sim-embed": 0.12, LOCAL_EMBED_MODEL: 0.3}
 NOT_IN_DOCUMENTS = "The documents do not contain the answer to this question."
 NAME_LIKENESS = 0.6  # names this alike (difflib ratio) are the same kind of value: Harlow and Harlan
+# A name no retrieved chunk holds, this alike to a name of its quote, is that name misspelt ("Zephyre", "Aldge"):
+# the sentence speaks of the quote's name, so it is no rival. Harlan, in a chunk of its own, stays a rival of Harlow.
+MISSPELT_LIKENESS = 0.75
 _REFUSAL = re.compile(
     r"\b(?:not|no|cannot|can't|doesn't|don't|unable)\b.*\b(?:contain|say|mention|include|provide|specif|state|know|"
     r"information|answer|found)",
@@ -94,7 +97,10 @@ def ground(answer: str, source: GroundingInput, floor: float | None) -> Grounded
     elif len(supported) < len(checks):
         grounding.verdict = AnswerVerdict.PARTLY_SUPPORTED
     evidence = [c for s, check in zip(sentences, checks, strict=True) if check in supported for c in s.citations]
-    context = [topic.model_copy(update={"label": "context"})] if topic is not None else []
+    # Weighed against the evidence kept: the question's passage a dropped sentence cited stays, as context.
+    context = []
+    if topic is not None and needs_topic(topic, evidence, source.question):
+        context = [topic.model_copy(update={"label": "context"})]
     return GroundedAnswer(answer=text, citations=_merged(evidence + context), entities=entities, grounding=grounding)
 
 
@@ -106,21 +112,24 @@ def check_sentence(sentence: CitedSentence, chunks: list[RetrievedChunk]) -> Sen
     """
     context = [piece for c in chunks for piece in _CHUNK_SENTENCE.split(c.text)]
     stated = values(sentence.text)
+    own = {(v.kind, v.norm) for v in stated}
     shown = [v.text for v in stated]
     if not sentence.citations:
         missing = [v.text for v in stated if not _in_context(v, stated, context)]
         return SentenceCheck(text=sentence.text, verdict=Verdict.UNSUPPORTED, values=shown, missing=missing)
     scoped = [c.model_copy(update={"quote": _scope(c, chunks)}) for c in sentence.citations]
     quotes = [c.quote for c in scoped]
+    misspelt = _misspelt(stated, quotes, chunks)
+    own |= set(misspelt.values())
     conflict: Conflict | None = None
     missing = []
     for value in stated:
-        if _holds(value, quotes):
+        if _holds(value, quotes) or value in misspelt:
             continue
-        conflict = conflict or _conflict(value, stated, scoped)
+        conflict = conflict or _conflict(value, own, scoped)
         if conflict is None and not _in_context(value, stated, context):
             missing.append(value.text)
-    conflict = conflict or _misbound(stated, scoped)
+    conflict = conflict or _misbound(stated, own, scoped)
     if conflict is not None:
         return SentenceCheck(
             text=sentence.text, verdict=Verdict.CONTRADICTED, values=shown, missing=missing, conflict=conflict
@@ -161,7 +170,7 @@ def _holds(value: Value, texts: list[str]) -> bool:
     return any((value.kind, value.norm) in numbers(text) or ("number", value.norm) in numbers(text) for text in texts)
 
 
-def _misbound(stated: list[Value], cited: list[Citation]) -> Conflict | None:
+def _misbound(stated: list[Value], own: set[tuple[str, str]], cited: list[Citation]) -> Conflict | None:
     """A number or year taken from a quote about a near-identical name: Harlow's 1,046 species given to Harlan.
 
     Each value may be in some quote, yet the quote holding the number names a rival of the sentence's name.
@@ -175,7 +184,7 @@ def _misbound(stated: list[Value], cited: list[Citation]) -> Conflict | None:
             for name in names:
                 if _holds(name, [citation.quote]):
                     continue
-                rival = _conflict(name, stated, [citation])
+                rival = _conflict(name, own, [citation])
                 if rival is not None:
                     return rival
     return None
@@ -199,9 +208,19 @@ def _in_context(value: Value, stated: list[Value], sentences: list[str]) -> bool
     return any(_holds(value, [text]) and (not others or any(_holds(o, [text]) for o in others)) for text in sentences)
 
 
-def _conflict(value: Value, stated: list[Value], cited: list[Citation]) -> Conflict | None:
+def _misspelt(stated: list[Value], quotes: list[str], chunks: list[RetrievedChunk]) -> dict[Value, tuple[str, str]]:
+    """Stated names that misspell a quote's name (in no retrieved chunk, nearly that name), each with that name."""
+    named = {(v.kind, v.norm) for quote in quotes for v in values(quote) if v.kind == "name"}
+    found = {}
+    for value in (v for v in stated if v.kind == "name" and not any(_holds(v, [c.text]) for c in chunks)):
+        alike = [n for n in named if difflib.SequenceMatcher(None, value.norm, n[1]).ratio() >= MISSPELT_LIKENESS]
+        if alike:
+            found[value] = alike[0]
+    return found
+
+
+def _conflict(value: Value, own: set[tuple[str, str]], cited: list[Citation]) -> Conflict | None:
     """The first cited quote holding another value of the value's kind that the sentence does not state."""
-    own = {(v.kind, v.norm) for v in stated}
     for citation in cited:
         for other in values(citation.quote):
             if other.kind != value.kind or (other.kind, other.norm) in own or not _written_alike(value, other):

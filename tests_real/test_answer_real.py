@@ -83,6 +83,7 @@ async def test_ten_questions_complete_with_verbatim_citations(
                 "cited_chunk_holds_fact": cited_fact,
                 "answer": result.answer,
                 "grounding": result.grounding.verdict.value if result.grounding else None,
+                "model_answer": result.grounding.model_answer if result.grounding else None,
                 "tokens": result.usage.billed_tokens,
                 "duration_ms": round(result.duration_ms),
             }

@@ -71,8 +71,9 @@ class CitedSentence:
 def cite(answer: str, chunks: list[RetrievedChunk], question: str = "") -> list[Citation]:
     """A citation per answer sentence and chunk it rests on (repeats merged), in order; quotes verbatim."""
     sentences, topic = cite_sentences(answer, chunks, question)
+    cited = [c for s in sentences for c in s.citations]
     found: dict[tuple[str, str], Citation] = {}
-    for citation in [c for s in sentences for c in s.citations] + ([topic] if topic else []):
+    for citation in cited + ([topic] if topic and needs_topic(topic, cited, question) else []):
         if (seen := found.get((citation.chunk_id, citation.quote))) is not None:
             seen.inferred = seen.inferred and citation.inferred  # named explicitly anywhere: not inferred
             continue
@@ -83,7 +84,11 @@ def cite(answer: str, chunks: list[RetrievedChunk], question: str = "") -> list[
 def cite_sentences(
     answer: str, chunks: list[RetrievedChunk], question: str = ""
 ) -> tuple[list[CitedSentence], Citation | None]:
-    """Each answer sentence with its own citations, and the answer-level citation the question points at (if any)."""
+    """Each answer sentence with its own citations, and the passage the answer and question point at (if any).
+
+    The caller decides whether that passage is cited (`needs_topic`): `cite` against every sentence's citations,
+    the grounding check against the evidence it keeps.
+    """
     spans = [span for i, chunk in enumerate(chunks) for span in _spans(i, chunk.text)]
     asked = _content_words(question)
 
@@ -100,11 +105,13 @@ def cite_sentences(
         else:
             found = [citation(span.chunk, span, True) for span in _inferred(spans, words)]
         sentences.append(CitedSentence(claim.text, found))
-    cited = {c.chunk_id for s in sentences for c in s.citations}
     topic = _topic_span(spans, _content_words(_CITATION.sub(" ", answer)), asked)
-    if topic is not None and (not cited or (asked and chunks[topic.chunk].chunk_id not in cited)):
-        return sentences, citation(topic.chunk, topic, True)
-    return sentences, None
+    return sentences, citation(topic.chunk, topic, True) if topic is not None else None
+
+
+def needs_topic(topic: Citation, cited: list[Citation], question: str) -> bool:
+    """Whether the answer-level passage is cited: no sentence cites anything, or none cites the question's chunk."""
+    return not cited or (bool(_content_words(question)) and topic.chunk_id not in {c.chunk_id for c in cited})
 
 
 def _named(ids: list[str], chunks: list[RetrievedChunk], spans: list[_Span], words: frozenset[str]) -> list[int]:

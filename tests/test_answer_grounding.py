@@ -5,11 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from collections.abc import AsyncIterator
-from pathlib import Path
-
-import pytest_asyncio
-from temporalio.client import Client
 
 from runtime.keys import RedisKeys
 from runtime.redis import redis_client
@@ -19,24 +14,14 @@ from schemas.events import EventType, ProgressEvent
 from schemas.grounding import AnswerVerdict, Verdict
 from schemas.jobs import JobStatus, Pipeline
 from starter.client import GenAIFlowClient
-from tests.helpers import index_facts, is_chunk_of, private_settings, retrieved_chunks, running_workers
-
-
-@pytest_asyncio.fixture
-async def grounded_env(
-    servers: dict[str, str], client: Client, unique: str, tmp_path: Path
-) -> AsyncIterator[tuple[Settings, GenAIFlowClient, str]]:
-    settings = private_settings(unique)
-    collection = f"facts-{unique}"
-    await index_facts(tmp_path, collection, settings)
-    async with running_workers(client, settings) as flow:
-        yield settings, flow, collection
+from tests.helpers import is_chunk_of, retrieved_chunks
+from tests.test_cli_answer import env  # noqa: F401 - the same corpus and workers
 
 
 async def test_a_supported_answer_is_marked_supported_and_an_unanswerable_one_says_so(
-    grounded_env: tuple[Settings, GenAIFlowClient, str],
+    env: tuple[Settings, GenAIFlowClient, str],  # noqa: F811
 ) -> None:
-    settings, flow, collection = grounded_env
+    settings, flow, collection = env
     started = await flow.start(
         Pipeline.ANSWER, AnswerRequest(question="Who commissioned the Zephyr reactor?", collection=collection)
     )

@@ -1,4 +1,4 @@
-"""Text out of documents: plain text and markdown as they are, HTML through BeautifulSoup + lxml, PDF through pypdf.
+"""Text out of documents: plain text as it is, Markdown and HTML as blocks (activities/blocks.py), PDF through pypdf.
 
 `extract(data, name)` raises `UnreadableDocument` with a reason a person understands (unsupported type, encrypted,
 corrupt, no text layer); the extract step turns it into a `Permanent` failure, which dead-letters the job.
@@ -11,13 +11,17 @@ import logging
 import warnings
 from pathlib import PurePosixPath
 
+from activities.blocks import code_block, heading, markdown_blocks, table_row
 from schemas.ingest import SUPPORTED_SUFFIXES
 from schemas.ingest_steps import ExtractedText
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".rst"})
+MARKDOWN_SUFFIXES = frozenset({".md", ".markdown"})
 HTML_SUFFIXES = frozenset({".html", ".htm"})
 # Elements whose text is not the document's (code a browser runs, styling, page chrome).
-HTML_DROP = ("script", "style", "noscript", "template", "svg", "head")
+HTML_DROP = ("script", "style", "noscript", "template", "svg", "head", "nav")
+_CODE_MARK = "\x00code-block-"  # stands in for a <pre> while the page's whitespace is folded
+HEADINGS = {f"h{n}": n for n in range(1, 7)}
 HTML_BLOCKS = ("p", "div", "section", "article", "li", "tr", "br", "h1", "h2", "h3", "h4", "h5", "h6", "pre", "table")
 
 
@@ -28,6 +32,8 @@ class UnreadableDocument(ValueError):
 def extract(data: bytes, name: str) -> ExtractedText:
     """The text of a document, by its name's extension."""
     suffix = PurePosixPath(name).suffix.lower()
+    if suffix in MARKDOWN_SUFFIXES:
+        return ExtractedText(text=markdown_blocks(_decode(data, name)), content_type="text/markdown")
     if suffix in TEXT_SUFFIXES:
         return ExtractedText(
             text=_decode(data, name), content_type="text/markdown" if suffix != ".txt" else "text/plain"
@@ -51,12 +57,22 @@ def _decode(data: bytes, name: str) -> str:
 
 
 def html_text(data: bytes) -> str:
-    """Visible text of an HTML page, one block element per paragraph (scripts, styles and <head> dropped)."""
+    """Visible text of an HTML page, one block element per paragraph (scripts, styles and <head> dropped).
+
+    Table rows become ` | `-separated cells and headings `#` lines (activities/blocks.py), so neither runs together.
+    """
     from bs4 import BeautifulSoup  # imported here: only the io worker parses documents
 
     soup = BeautifulSoup(data, "lxml")
     for tag in soup(HTML_DROP):
         tag.decompose()
+    for row in soup.find_all("tr"):
+        row.replace_with(f"\n\n{table_row([cell.get_text(' ') for cell in row.find_all(['td', 'th'])])}\n\n")
+    for tag in soup.find_all(list(HEADINGS)):
+        tag.replace_with(f"\n\n{heading(HEADINGS[tag.name], tag.get_text(' '))}\n\n")
+    code = [pre.get_text() for pre in soup.find_all("pre")]
+    for i, pre in enumerate(soup.find_all("pre")):
+        pre.replace_with(f"\n\n{_CODE_MARK}{i}\n\n")  # kept out of the whitespace folding below
     for tag in soup.find_all(HTML_BLOCKS):
         tag.insert_before("\n\n")
         tag.insert_after("\n\n")
@@ -70,7 +86,12 @@ def html_text(data: bytes) -> str:
             current = []
     if current:
         paragraphs.append(" ".join(current))
-    return "\n\n".join(paragraphs)
+    return "\n\n".join(code_block(code[int(p[len(_CODE_MARK) :])]) if _is_code(p, len(code)) else p for p in paragraphs)
+
+
+def _is_code(paragraph: str, count: int) -> bool:
+    index = paragraph.removeprefix(_CODE_MARK)
+    return paragraph.startswith(_CODE_MARK) and index.isdigit() and int(index) < count
 
 
 def pdf_text(data: bytes) -> ExtractedText:

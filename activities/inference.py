@@ -16,6 +16,7 @@ from activities.attempt import StepContext, StepRunner
 from activities.embeddings import embed_texts
 from activities.errors import InvalidOutputError, invalid_output
 from activities.events import EventPublisher
+from activities.grounding import ground, score_floor
 from activities.idempotency import IdempotencyStore
 from activities.repair import repair_messages
 from activities.stepcontext import max_tokens_of
@@ -63,8 +64,14 @@ class InferenceActivities:
             return await (self._stream(req, model, ctx) if req.stream else self._complete(req, model, ctx))
 
         bound = max_tokens_of(req, self.settings)
-        digest = self._digest(req.temperature, "chat", model, req.messages, req.tools, bound)
-        return await self.runner.run(req, ChatResult, compute, digest)
+        stop = [req.stop] if req.stop else []  # only calls that set it: other keys stay as they were
+        digest = self._digest(req.temperature, "chat", model, req.messages, req.tools, bound, *stop)
+        result = await self.runner.run(req, ChatResult, compute, digest)
+        if req.grounding is None:
+            return result
+        # Checked after the stored reply is read, so a retry or a cache hit is checked like a fresh reply.
+        grounded = ground(result.content, req.grounding, score_floor(self.settings))
+        return result.model_copy(update={"grounded": grounded})
 
     @activity.defn(name="structured")
     async def structured(self, req: StructuredRequest) -> StructuredResult:
@@ -122,7 +129,7 @@ class InferenceActivities:
         return await self.runner.run(req, EmbedResult, compute, self._digest(0.0, "embed", model, req.texts))
 
     async def _complete(self, req: ChatRequest, model: str, ctx: StepContext) -> ChatResult:
-        params = chat_params(model, req.messages, req.temperature, ctx, tools_param(req.tools))
+        params = chat_params(model, req.messages, req.temperature, ctx, tools_param(req.tools), req.stop)
         resp = await self.llm.chat.completions.create(**params, stream=False)
         choice = resp.choices[0]
         calls = [
@@ -136,7 +143,7 @@ class InferenceActivities:
         return _checked(req, ctx, result)
 
     async def _stream(self, req: ChatRequest, model: str, ctx: StepContext) -> ChatResult:
-        params = chat_params(model, req.messages, req.temperature, ctx, tools_param(req.tools))
+        params = chat_params(model, req.messages, req.temperature, ctx, tools_param(req.tools), req.stop)
         stream = await self.llm.chat.completions.create(**params, stream=True, stream_options={"include_usage": True})
         acc = StreamAccumulator()
         async with stream:  # closes the connection on every exit, cancellation included

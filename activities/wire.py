@@ -39,6 +39,7 @@ def chat_params(
     temperature: float,
     ctx: StepContext,
     tools: list[dict[str, Any]] | None = None,
+    stop: list[str] | None = None,
 ) -> dict[str, Any]:
     """Arguments every chat completion sends: Idempotency-Key, time budget, output bound, attempt-varied sampling.
 
@@ -57,6 +58,8 @@ def chat_params(
         params["max_tokens"] = ctx.max_tokens
     if tools:
         params["tools"] = tools
+    if stop:
+        params["stop"] = stop
     return params
 
 

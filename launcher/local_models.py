@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from launcher.chat_template import write_template
 from runtime.processes import ServiceError
 from runtime.services import LOCAL_LLM_HINT
 from runtime.settings import LOCAL_CHAT_MODEL, LOCAL_EMBED_MODEL, Settings, SettingsError, load_settings
@@ -51,7 +52,22 @@ def load_manifest(settings: Settings) -> LocalModels:
     for needed in (manifest.llama_server, manifest.chat.path, manifest.embed.path):
         if not needed.exists():
             raise ServiceError(f"{needed} (listed in {path}) is missing; run again: {LOCAL_LLM_HINT}")
-    return manifest
+    return with_chat_model(manifest, settings)
+
+
+def with_chat_model(manifest: LocalModels, settings: Settings) -> LocalModels:
+    """The chat model to serve: GENAI_FLOW_LOCAL_CHAT_GGUF (its own template), else SmolLM2 with a tool template."""
+    gguf = settings.local_chat_gguf
+    if gguf is None:
+        template = write_template(settings.local_llm_dir)
+        return manifest.model_copy(update={"chat": manifest.chat.model_copy(update={"chat_template": template})})
+    if not gguf.is_file():
+        raise ServiceError(f"GENAI_FLOW_LOCAL_CHAT_GGUF={gguf}: no such file (expected a GGUF chat model)")
+    chat = ServedModel(
+        name=settings.chat_model, path=gguf, source="GENAI_FLOW_LOCAL_CHAT_GGUF", license="the model's own",
+        bytes=gguf.stat().st_size,
+    )  # fmt: skip
+    return manifest.model_copy(update={"chat": chat})
 
 
 def _package_file(package: str, relative: str) -> Path:

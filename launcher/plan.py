@@ -202,7 +202,13 @@ def _local_models(settings: Settings, state: Path) -> list[Component]:
 
     def server(kind: str, model: str, served: Path, port: int, setting: str, url: str) -> Component:
         proc = services.llama_server(
-            manifest.llama_server, served, model, port, logs / f"llama-{kind}.log", embeddings=kind == "embed"
+            manifest.llama_server,
+            served,
+            model,
+            port,
+            logs / f"llama-{kind}.log",
+            embeddings=kind == "embed",
+            chat_template=manifest.chat.chat_template if kind == "chat" else None,
         )
         label = "chat" if kind == "chat" else "embeddings"
         return Component(

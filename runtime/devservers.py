@@ -72,7 +72,12 @@ def loopback_servers(
     if local is not None:
         logs = state_dir / "logs"
         builders["llama-chat"] = lambda port: services.llama_server(
-            local.llama_server, local.chat.path, local.chat.name, port, logs / f"llama-chat-{port}.log"
+            local.llama_server,
+            local.chat.path,
+            local.chat.name,
+            port,
+            logs / f"llama-chat-{port}.log",
+            chat_template=local.chat.chat_template,
         )
         builders["llama-embed"] = lambda port: services.llama_server(
             local.llama_server,

@@ -162,6 +162,7 @@ def llama_server(
     *,
     embeddings: bool = False,
     host: str = "127.0.0.1",
+    chat_template: Path | None = None,
 ) -> ManagedProcess:
     """llama.cpp's `llama-server` serving one GGUF model, OpenAI-compatible, under `alias`.
 
@@ -185,6 +186,8 @@ def llama_server(
     else:
         argv += ["--ctx-size", "16384", "--parallel", "4", "--seed", "42", "--jinja"]
         argv += ["--dry-multiplier", "0.8", "--repeat-penalty", "1.1"]
+        if chat_template is not None:  # the packaged model's own template carries no tools
+            argv += ["--chat-template-file", str(chat_template)]
     return ManagedProcess(
         alias, argv, lambda: http_ok(f"http://{host}:{port}/health"), log_path, secrets=child_secrets.NONE
     )

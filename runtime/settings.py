@@ -75,6 +75,8 @@ class Settings(BaseSettings):
     embed_base_url: HttpUrl | None = Field(None, validation_alias=_env("GENAI_FLOW_EMBED_BASE_URL"))
     local_llm_port: Port = Field(8003, validation_alias=_env("GENAI_FLOW_LOCAL_LLM_PORT"))
     local_embed_port: Port = Field(8004, validation_alias=_env("GENAI_FLOW_LOCAL_EMBED_PORT"))
+    # A GGUF chat model of the user's own for the local backend, instead of the packaged SmolLM2-135M.
+    local_chat_gguf: Path | None = Field(None, validation_alias=_env("GENAI_FLOW_LOCAL_CHAT_GGUF"))
     # Built llama-server and converted weights (`make local-llm`): outside any checkout, shared by all of them.
     local_llm_dir: Path = Field(
         Path.home() / ".cache" / "genai-flow" / "llama", validation_alias=_env("GENAI_FLOW_LOCAL_LLM_DIR")
@@ -129,6 +131,8 @@ class Settings(BaseSettings):
     workflow_sandbox: bool = Field(True, validation_alias=_env("GENAI_FLOW_WORKFLOW_SANDBOX"))
     step_deadline_s: float = Field(600.0, gt=0, validation_alias=_env("GENAI_FLOW_STEP_DEADLINE_S"))
     score_gap: ScoreGap | None = Field(None, validation_alias=_env("GENAI_FLOW_SCORE_GAP"))
+    # Best retrieval score below which an answer is "not in the documents" (default: the embed model's measured floor).
+    score_floor: float | None = Field(None, ge=-1, le=1, validation_alias=_env("GENAI_FLOW_SCORE_FLOOR"))
     max_tokens: Annotated[dict[str, int], NoDecode] = Field(
         default_factory=lambda: dict(DEFAULT_MAX_TOKENS), validation_alias=_env("GENAI_FLOW_MAX_TOKENS")
     )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 from schemas.defaults import DEFAULT_COLLECTION, DEFAULT_TOP_K
 from schemas.fields import CollectionName, ScoreGap, TokenCount, TopK
+from schemas.grounding import Grounding
 from schemas.request import RequestModel
 from schemas.text import Question
 from schemas.usage import Usage
@@ -67,6 +70,11 @@ class Citation(BaseModel):
     inferred: bool = Field(
         False, description="True when the model named no chunk for the text: attributed by word overlap instead."
     )
+    label: Literal["evidence", "context"] = Field(
+        "evidence",
+        description="evidence: a supported sentence rests on it; context: the passage the question points at, "
+        "or what was found instead of an answer (not evidence for any sentence).",
+    )
 
 
 class StepUsage(BaseModel):
@@ -85,9 +93,11 @@ class AnswerResult(BaseModel):
     answer: str
     citations: list[Citation] = Field(default_factory=list)
     truncated: bool = Field(False, description="The answer was cut at the step's max_tokens bound.")
+    grounding: Grounding | None = Field(None, description="Each sentence checked against its sources.")
     entities: list[Entity] = Field(default_factory=list)
     summary: Summary | None = None
     steps: list[StepUsage] = Field(default_factory=list)
     usage: Usage
     cost_usd: float = 0.0
     duration_ms: float = 0.0
+

@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from schemas.grounded import GroundedAnswer, GroundingInput
 from schemas.usage import Usage
 
 
@@ -52,6 +53,8 @@ class ChatRequest(InferenceCall):
     max_tokens: int | None = None
     stream: bool = False
     tools: list[ToolSpec] | None = None
+    stop: list[str] | None = Field(None, max_length=4, description="Sequences that end the reply (up to 4).")
+    grounding: GroundingInput | None = Field(None, description="Check the reply against these sources.")
 
 
 class ChatResult(BaseModel):
@@ -61,6 +64,7 @@ class ChatResult(BaseModel):
     tool_calls: list[ToolCall] = Field(default_factory=list)
     finish_reason: str | None = None
     usage: Usage
+    grounded: GroundedAnswer | None = Field(None, description="The checked answer, when the request asked for it.")
 
 
 class StructuredRequest(InferenceCall):

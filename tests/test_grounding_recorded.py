@@ -1,0 +1,128 @@
+"""The grounding check on answers SmolLM2-135M wrote in `make test-real` (tests_real/corpus.py), recorded verbatim.
+
+The bar of tests_real/test_answer_real.py, held offline: the question's chunk stays cited (as evidence, or as
+`context` when the sentences that cited it are not supported), and a sentence stating the expected fact is never
+marked contradicted, however the model misspells the names around it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from activities.grounding import ground
+from schemas.answer import RetrievedChunk
+from schemas.grounded import GroundingInput
+from schemas.grounding import Verdict
+from tests_real.corpus import FACTS
+
+FLOOR = 0.3  # all-MiniLM-L6-v2's
+# document -> what the model answered (run of 2026-12-06, temperature 0, seed 42)
+RECORDED = {
+    "zephyr.md": "The Zephyre reactor, commissioned by Dr. Amelia Hartwell, is a project funded by the ZEPHERA project "
+    "consortium and operated by the ZEBREX company.",
+    "orchard.md": 'The context states that "the Harlow orchard grows Bramley apples," but it does not provide any '
+    "information about who planted the Harlow orchard. The question is asking for a specific person or group, which "
+    "is unclear in this context. A more precise answer would be: The Harlow orchard grew Bramley apples from 1920 to "
+    "1935.",
+    "comet.md": "The answer to this question is: [cometvayra] The comet Veyra returns every 71 years. Astronomer Lucia "
+    "Moreno first catalogued it from the Atacama desert.",
+    "violin.md": "The context states that the Marlowe violin is made by Giovanni Castel. So the answer to the question "
+    "about who made the Marlowe violin lies with the context itself, not with any specific information provided in "
+    "the given sentence. The context does not contain any details about who created the Marlowe instrument.",
+    "lake.md": 'The answer to the question "How deep is Lake Morrow?" would be: 312 meters.',
+    "library.md": "The Brennan library holds 4.2 million books.",
+    "clock.md": "The answer to this question would be [alldg@b384b9#0]. The bell in the Aldge Gate Tower is named "
+    "Great Tom, which is a reference to the 18th-century design of the clock tower.",
+}
+
+# The same questions with the answer prompt without the grounding wording (its run of the same day).
+EARLIER = [
+    (
+        "zephyr.md",
+        "The Zephyre reactor is commissioned by Dr. Amelia Hartwell in Lisbon, Portugal.",
+    ),
+    (
+        "orchard.md",
+        "The context states that Thomas Greaves planted Bramley apples at Harlow Orchard in 1911, which is a "
+        "reference to the Harlow County where the orchard was located. The answer provides more details about"
+        " the Harlow Orchard's history and location, but it does not provide any information about who "
+        "planted the orchard.",
+    ),
+    (
+        "comet.md",
+        "The comet is expected to return every 71 years, which means it will be visible in the night sky for "
+        "approximately 2.5 years before returning to Earth's orbit around the Sun on December 31st. The comet"
+        " was first discovered by Lucia Moreno in 2014 and has since been tracked across the globe.",
+    ),
+    (
+        "bridge.md",
+        "The bridge's main span is approximately 1,240 metres (3,968 feet) in length.",
+    ),
+    (
+        "violin.md",
+        "The answer to this question is: [marlowe-varnish#0] The Marlowe violin was made by Giovanni Castel "
+        "in Cremona.",
+    ),
+    (
+        "lake.md",
+        "The answer to this question depends on the context provided by the document. It mentions that Lake "
+        "Morrow has a depth of 312 metres at its deepest point, but it does not provide any information about"
+        " how deep the lake actually is. The document only provides details about the Anvel glacier's role in"
+        " providing the lake's depth and location within the Anvel ice shelf.",
+    ),
+    (
+        "library.md",
+        "The Brennan library is a global organization dedicated to preserving and promoting the history of "
+        "the United States Library of Congress (USLHC). It holds 4.2 million books, making it one of the "
+        "largest libraries in the world.",
+    ),
+    (
+        "ferry.md",
+        "The answer to this question depends on the specific context provided by the given text. However, in "
+        "this case, it seems that the salt coat ferry crossing is a scenic route across the island of "
+        "Inishmore, which means it takes 45 minutes to cross the island. The exact time and distance are not "
+        "specified but based on the context provided, it appears that the Saltcoat ferry crossing is indeed a"
+        " scenic route across Inishmore.",
+    ),
+    (
+        "tea.md",
+        "The most famous blend of Dunmore Tea Estate is Silver Mist, which is a popular and highly sought-"
+        "after blend among tea enthusiasts.",
+    ),
+    (
+        "clock.md",
+        "The answer to this question would be [bell].",
+    ),
+]
+
+
+def retrieved(name: str, others: int) -> list[RetrievedChunk]:
+    """The question's chunk first, then `others` of the other documents (as a wider retrieval returns them)."""
+    names = [name, *[n for n in FACTS if n != name][:others]]
+    return [
+        RetrievedChunk(chunk_id=f"{n}@0a1b2c#0", text=FACTS[n][0], source=n, score=0.8 if n == name else 0.3)
+        for n in names
+    ]
+
+
+@pytest.mark.parametrize("others", [0, 2])
+@pytest.mark.parametrize(("name", "answer"), [*RECORDED.items(), *EARLIER])
+def test_the_questions_chunk_stays_cited_and_the_fact_is_not_contradicted(name: str, answer: str, others: int) -> None:
+    _doc, question, fact = FACTS[name]
+    chunks = retrieved(name, others)
+    grounded = ground(answer, GroundingInput(question=question, chunks=chunks), FLOOR)
+    assert any(c.chunk_id == chunks[0].chunk_id for c in grounded.citations), grounded.citations
+    assert all(any(c.quote in k.text for k in chunks if k.chunk_id == c.chunk_id) for c in grounded.citations)
+    for sentence in grounded.grounding.sentences:
+        if fact.lower() in sentence.text.lower():
+            assert sentence.verdict is not Verdict.CONTRADICTED, sentence
+
+
+def test_a_misspelt_name_or_an_ordinal_is_no_rival_of_the_quotes_values() -> None:
+    """'Zephyre' (in no chunk) is the quote's Zephyr misspelt; '18th' is no rival of the quote's '6 tonnes'."""
+    zephyr, clock = FACTS["zephyr.md"][1], FACTS["clock.md"][1]
+    misspelt = "The Zephyre reactor was commissioned by Amelia Hartwell."
+    ordinal = "The bell is named Great Tom, from the 18th century."
+    for question, answer, name in ((zephyr, misspelt, "zephyr.md"), (clock, ordinal, "clock.md")):
+        grounded = ground(answer, GroundingInput(question=question, chunks=retrieved(name, 0)), FLOOR)
+        assert grounded.grounding.sentences[0].verdict is not Verdict.CONTRADICTED, grounded.grounding

@@ -69,7 +69,7 @@ class ProviderLimits:
         self.outage_until = 0.0
         self.outage_status = 503
         self.outage_rate = 1.0
-        self.outage_draws = random.Random(0)  # seeded: a storm refuses the same calls after a reset
+        self.outage_draws = random.Random(0)  # noqa: S311 - seeded: a storm refuses the same calls after a reset
 
     def _expire(self, now: float) -> None:
         while self.window and self.window[0][0] <= now - self.window_s:

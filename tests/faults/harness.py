@@ -40,14 +40,17 @@ class FaultRow(BaseModel):
     dead_lettered: int
     recovery_s: float | None = None  # p50 from the kill to the interrupted steps' next calls
     command: str
-    stream_faults: int = 0  # F7: jobs whose followed events missed or repeated one of the stream's events
+    # Jobs that broke the scenario's own check: F4 a retry sooner than Retry-After, F7 followed events missed or
+    # repeated, F8 an agent past its depth or more than one call past its budget.
+    check_faults: int = 0
 
 
 class FaultStack:
     """A running `up` stack (its worker included) and `extra_workers` more worker processes on the same queues."""
 
     def __init__(self, home: Path, extra_workers: int = 1) -> None:
-        self.env = _stack_env(home)
+        # A hung model call ends at the client's timeout (F4): 30 s rather than 120 s keeps the scenario short.
+        self.env = {**_stack_env(home), "GENAI_FLOW_INFERENCE_TIMEOUT_S": "30"}
         self.home = home
         self.up = Up(self.env, home.parent / f"{home.name}-up.log")
         self.extra: list[subprocess.Popen[bytes]] = []
@@ -67,12 +70,15 @@ class FaultStack:
         for n in range(self.extra_count):
             self.start_worker(n)
 
-    def start_worker(self, n: int, timeout_s: float = 180) -> None:
-        """One more worker process (its own metrics port), logging beside the stack's logs; returns once it serves."""
+    def start_worker(self, n: int, timeout_s: float = 180, fault_point: str = "") -> subprocess.Popen[bytes]:
+        """One more worker process (its own metrics port), logging beside the stack's logs; returns once it serves.
+
+        `fault_point` (`<step>:<point>`) makes it exit there (activities/faults.py), as a kill -9 at that point would.
+        """
         from runtime.processes import free_port, port_open
 
         port = free_port()
-        env = {**self.env, "GENAI_FLOW_METRICS_PORT": str(port)}
+        env = {**self.env, "GENAI_FLOW_METRICS_PORT": str(port), "GENAI_FLOW_FAULT_POINT": fault_point}
         with (self.home / "logs" / f"extra-worker-{n}.log").open("ab") as log:
             argv = [sys.executable, "-m", "starter.cli", "worker"]
             proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
@@ -81,6 +87,7 @@ class FaultStack:
         while not port_open("127.0.0.1", port):  # the metrics port opens once its pollers run
             assert proc.poll() is None and time.monotonic() < deadline, f"extra worker {n} did not start"
             time.sleep(0.2)
+        return proc
 
     def stop(self) -> None:
         """Stop the extra workers and `up` (Ctrl-C), killing whatever a failure left behind."""
@@ -126,12 +133,14 @@ class FaultStack:
 
     # -- load and the referee ----------------------------------------------------------------------------------------
 
-    def submit(self, http: httpx.Client, count: int, tag: str, latency_s: float = 2.0, poison: int = 0) -> list[str]:
+    def submit(
+        self, http: httpx.Client, count: int, tag: str, latency_s: float = 2.0, poison: int = 0, markers: str = ""
+    ) -> list[str]:
         """Start `count` answers whose model calls take latency_s each (the first `poison` always fail); job ids."""
         jobs = []
         for n in range(count):
             marker = " [[sim:poison]]" if n < poison else ""
-            body = {"question": f"What survives a crash? {tag}-{n} [[sim:latency={latency_s}s]]{marker}"}
+            body = {"question": f"What survives a crash? {tag}-{n} [[sim:latency={latency_s}s]]{marker} {markers}"}
             started = http.post("/v1/answers", json=body)
             assert started.status_code == 202, started.text
             jobs.append(str(started.json()["job_id"]))
@@ -140,32 +149,48 @@ class FaultStack:
     def wait(self, http: httpx.Client, jobs: list[str], timeout_s: float) -> dict[str, str]:
         """Each job's status once closed (or its last status when timeout_s ran out)."""
         deadline = time.monotonic() + timeout_s
-        status: dict[str, str] = {}
+        status = self.statuses(http, jobs)
         while time.monotonic() < deadline and len([s for s in status.values() if s in CLOSED]) < len(jobs):
-            for job in jobs:
-                if status.get(job) in CLOSED:
-                    continue
-                try:
-                    info = http.get(f"/v1/jobs/{job}")
-                except httpx.HTTPError:
-                    continue  # the gateway or Temporal is being restarted
-                if info.status_code == 200:
-                    status[job] = info.json()["status"]
             time.sleep(0.5)
+            status = self.statuses(http, jobs, status)
         return status
 
-    def ledger(self) -> SimLedger:
-        """The simulator's ledger of answer jobs."""
-        response = httpx.get(f"{self.sim}/sim/ledger", params={"prefix": "answer-"}, timeout=30)
+    def statuses(self, http: httpx.Client, jobs: list[str], known: dict[str, str] | None = None) -> dict[str, str]:
+        """One look at each job not known to be closed: its status, when the gateway answers."""
+        status = dict(known or {})
+        for job in jobs:
+            if status.get(job) in CLOSED:
+                continue
+            try:
+                info = http.get(f"/v1/jobs/{job}")
+            except httpx.HTTPError:
+                continue  # the gateway or Temporal is being restarted
+            if info.status_code == 200:
+                status[job] = info.json()["status"]
+        return status
+
+    def ledger(self, prefix: str = "answer-") -> SimLedger:
+        """The simulator's ledger of the jobs whose ids start with prefix."""
+        response = httpx.get(f"{self.sim}/sim/ledger", params={"prefix": prefix}, timeout=30)
         response.raise_for_status()
         return SimLedger.model_validate(response.json())
+
+    def entries(self, jobs: list[str]) -> dict[str, SimLedgerEntry]:
+        """The ledger entries of these jobs and of their child jobs (`<job>-sub1`, `<job>-sub1-answer2` ...)."""
+        prefix = jobs[0].split("-", 1)[0] + "-" if jobs else "-"  # a scenario's jobs are of one pipeline
+        owners = set(jobs)
+
+        def mine(key: str) -> bool:
+            parts = key.split("/", 1)[0].split("-")
+            return any("-".join(parts[:n]) in owners for n in range(2, len(parts) + 1))
+
+        return {key: entry for key, entry in self.ledger(prefix).entries.items() if mine(key)}
 
     def row(
         self, scenario: str, jobs: list[str], status: dict[str, str], command: str, killed_at: float | None = None
     ) -> FaultRow:
         """The scenario's figures from the jobs' statuses and the ledger."""
-        ledger = self.ledger()
-        mine = {key: entry for key, entry in ledger.entries.items() if key.split("/", 1)[0] in set(jobs)}
+        mine = self.entries(jobs)
         twice = sum(1 for entry in mine.values() if sum(1 for c in entry.calls if _billed(c)) > 1)
         completed = sum(1 for job in jobs if status.get(job) == "completed")
         dead = sum(1 for job in jobs if status.get(job) == "dead_lettered")

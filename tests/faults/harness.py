@@ -49,8 +49,14 @@ class FaultStack:
     """A running `up` stack (its worker included) and `extra_workers` more worker processes on the same queues."""
 
     def __init__(self, home: Path, extra_workers: int = 1) -> None:
-        # A hung model call ends at the client's timeout (F4): 30 s rather than 120 s keeps the scenario short.
-        self.env = {**_stack_env(home), "GENAI_FLOW_INFERENCE_TIMEOUT_S": "30"}
+        # A hung model call ends at the client's timeout (F4): 30 s rather than 120 s keeps the scenario short. The
+        # simulator streams at a provider's pace (50 tokens/s), so a worker dying mid-stream leaves the stream
+        # undelivered, as with a real provider, rather than already sent whole.
+        self.env = {
+            **_stack_env(home),
+            "GENAI_FLOW_INFERENCE_TIMEOUT_S": "30",
+            "GENAI_FLOW_SIM_FLAGS": "--tps 50",
+        }
         self.home = home
         self.up = Up(self.env, home.parent / f"{home.name}-up.log")
         self.extra: list[subprocess.Popen[bytes]] = []
@@ -73,12 +79,15 @@ class FaultStack:
     def start_worker(self, n: int, timeout_s: float = 180, fault_point: str = "") -> subprocess.Popen[bytes]:
         """One more worker process (its own metrics port), logging beside the stack's logs; returns once it serves.
 
-        `fault_point` (`<step>:<point>`) makes it exit there (activities/faults.py), as a kill -9 at that point would.
+        `fault_point` (`<step>:<point>`) makes it exit there (activities/faults.py), as a kill -9 at that point would;
+        such a worker runs one activity at a time, so the exit cuts that step and no other call beside it.
         """
         from runtime.processes import free_port, port_open
 
         port = free_port()
         env = {**self.env, "GENAI_FLOW_METRICS_PORT": str(port), "GENAI_FLOW_FAULT_POINT": fault_point}
+        if fault_point:
+            env["GENAI_FLOW_MAX_CONCURRENT_ACTIVITIES"] = "1"
         with (self.home / "logs" / f"extra-worker-{n}.log").open("ab") as log:
             argv = [sys.executable, "-m", "starter.cli", "worker"]
             proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)

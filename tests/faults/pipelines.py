@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import random
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 
@@ -57,27 +58,43 @@ def start_ingestions(stack: FaultStack, http: httpx.Client, tag: str, jobs: int)
     return [str(job["job_id"]) for job in json.loads(done.stdout)["jobs"]]
 
 
+BATCHES = 8
 PIPELINES: dict[str, Start] = {"answer": start_answers, "agent": start_agents, "ingest": start_ingestions}
 
 
 def f1_fault_point(stack: FaultStack, pipeline: str, step: str, point: str, jobs: int = 8) -> FaultRow:
     """F1: a worker that exits (as kill -9 would) when a step of the pipeline reaches a fault point, among others.
 
-    The other workers keep serving; once the faulty one is gone a plain worker takes its place. When none of the
-    jobs' steps reached the faulty worker, another batch is started (at most three).
+    The other workers keep serving; once the faulty one is gone a plain worker takes its place. The faulty worker
+    runs one activity at a time and so gets a small share of the steps: batches of jobs are started until one of
+    their steps reaches it (at most BATCHES).
     """
     name = f"F1 worker dies at {pipeline} {step}:{point}"
     faulty = stack.start_worker(len(stack.extra) + 200, fault_point=f"{step}:{point}")
+    exits: list[float] = []  # when it exited, taken at once by a thread waiting on it (recovery counts from there)
+
+    def watch() -> None:
+        faulty.wait()
+        exits.append(time.time())
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
     ids: list[str] = []
     died_at: float | None = None
     with httpx.Client(base_url=stack.gateway, timeout=30) as http:
-        for batch in range(3):
-            ids += PIPELINES[pipeline](stack, http, f"F1{pipeline}-{random.randrange(1 << 30)}-{batch}", jobs)
-            deadline = time.monotonic() + 60
+        for batch in range(BATCHES):
+            batch_ids = PIPELINES[pipeline](stack, http, f"F1{pipeline}-{random.randrange(1 << 30)}-{batch}", jobs)
+            ids += batch_ids
+            deadline = time.monotonic() + 180
+            status: dict[str, str] = {}
             while faulty.poll() is None and time.monotonic() < deadline:
+                status = stack.statuses(http, batch_ids, status)
+                if all(s in CLOSED for s in status.values()) and len(status) == len(batch_ids):
+                    break  # this batch is done without reaching the faulty worker: another one
                 time.sleep(0.1)
             if faulty.poll() is not None:
-                died_at = time.time()
+                watcher.join()
+                died_at = exits[0]
                 break
         if faulty.poll() is None:
             faulty.terminate()

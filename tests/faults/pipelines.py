@@ -91,7 +91,7 @@ def f1_fault_point(stack: FaultStack, pipeline: str, step: str, point: str, jobs
                 status = stack.statuses(http, batch_ids, status)
                 if all(s in CLOSED for s in status.values()) and len(status) == len(batch_ids):
                     break  # this batch is done without reaching the faulty worker: another one
-                time.sleep(0.1)
+                time.sleep(0.5)
             if faulty.poll() is not None:
                 watcher.join()
                 died_at = exits[0]

@@ -27,6 +27,7 @@ from schemas.sim import SimLedger, SimLedgerCall, SimLedgerEntry
 from tests.test_stack import BIN, ROOT, Up, _stack_env
 
 CLOSED = ("completed", "failed", "dead_lettered")
+FAULTY_SLOTS = 4  # activities a fault-point worker runs at once: enough to get a share of the steps, few to cut
 
 
 class FaultRow(BaseModel):
@@ -82,14 +83,14 @@ class FaultStack:
         """One more worker process (its own metrics port), logging beside the stack's logs; returns once it serves.
 
         `fault_point` (`<step>:<point>`) makes it exit there (activities/faults.py), as a kill -9 at that point would;
-        such a worker runs one activity at a time, so the exit cuts that step and no other call beside it.
+        such a worker runs at most FAULTY_SLOTS activities at once, so the exit cuts few calls besides that step's.
         """
         from runtime.processes import free_port, port_open
 
         port = free_port()
         env = {**self.env, "GENAI_FLOW_METRICS_PORT": str(port), "GENAI_FLOW_FAULT_POINT": fault_point}
         if fault_point:
-            env["GENAI_FLOW_MAX_CONCURRENT_ACTIVITIES"] = "1"
+            env["GENAI_FLOW_MAX_CONCURRENT_ACTIVITIES"] = str(FAULTY_SLOTS)
         with (self.home / "logs" / f"extra-worker-{n}.log").open("ab") as log:
             argv = [sys.executable, "-m", "starter.cli", "worker"]
             proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
@@ -202,7 +203,14 @@ class FaultStack:
     ) -> FaultRow:
         """The scenario's figures from the jobs' statuses and the ledger."""
         mine = self.entries(jobs)
-        twice = sum(1 for entry in mine.values() if sum(1 for c in entry.calls if _billed(c)) > 1)
+        doubled = {key: entry for key, entry in mine.items() if sum(1 for c in entry.calls if _billed(c)) > 1}
+        twice = len(doubled)
+        for key, entry in doubled.items():  # the evidence: did the calls overlap (a takeover) or follow each other?
+            t0 = min(c.arrival for c in entry.calls)
+            calls = ", ".join(
+                f"{c.status}@{c.arrival - t0:.2f}-{(c.finished or c.arrival) - t0:.2f}s" for c in entry.calls
+            )
+            print(f"{scenario}: billed twice {key}: {calls}", flush=True)
         completed = sum(1 for job in jobs if status.get(job) == "completed")
         dead = sum(1 for job in jobs if status.get(job) == "dead_lettered")
         return FaultRow(

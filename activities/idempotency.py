@@ -3,8 +3,9 @@
 The key `<prefix>:idem:<workflow_id>/<step>[/<index>]` holds either a lease `<attempt>:<acquired-ms>` that expires
 in Redis unless its holder renews it, or `completed:<result json>` (stored before the activity returns). An attempt
 that finds a live lease waits; it takes the key only once Redis has expired or released the lease, never by
-judging it stale. Every command is bounded by OP_TIMEOUT_S; a Redis that does not answer is StoreUnavailable, and
-the attempt waits rather than calling unlocked. A result that cannot be stored is still returned (Temporal records
+judging it stale. Every command is bounded by OP_TIMEOUT_S (a renewal by the lease: its proof runs from its send
+time, so a late answer still counts); a Redis that does not answer is StoreUnavailable, and the attempt waits
+rather than calling unlocked. A result that cannot be stored is still returned (Temporal records
 it), with a warning and a count in `genai_flow_idempotency_unavailable` (prometheus_client's default registry and
 the worker's Temporal metrics endpoint).
 """
@@ -23,7 +24,7 @@ from redis.exceptions import RedisError
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.lease import bounded
+from activities.lease import OP_TIMEOUT_S, bounded
 from runtime.at_rest import AtRestKeyError, at_rest_for
 from runtime.keys import RedisKeys
 from runtime.logging import get_logger
@@ -135,7 +136,10 @@ class IdempotencyStore:
     async def renew(self, idempotency_key: str, token: str, lease_s: float) -> bool:
         """Extend our lease to lease_s from now; False when the key no longer holds our lease."""
         args: list[str | int] = [token, max(1, round(lease_s * 1000))]
-        return bool(await self._guard(self._cas(keys=[self.keys.idempotency(idempotency_key)], args=args)))
+        # Its answer counts whenever it comes within the lease: the proof runs from the send time, so a late answer
+        # (a loaded worker's event loop, a slow Redis) must not abort a call that still holds its lease.
+        pending = self._cas(keys=[self.keys.idempotency(idempotency_key)], args=args)
+        return bool(await self._guard(pending, timeout_s=lease_s))
 
     async def release(self, idempotency_key: str, token: str) -> None:
         """Drop our lease (after a failed call) so the next attempt need not wait for it to expire."""
@@ -158,10 +162,10 @@ class IdempotencyStore:
         await self._guard(self.redis.set(key, self.at_rest.seal(result_json, key), ex=self.ttl_s))
 
     @staticmethod
-    async def _guard(pending: Any) -> Any:
+    async def _guard(pending: Any, timeout_s: float = OP_TIMEOUT_S) -> Any:
         # redis-py types its asyncio commands as `Awaitable[T] | T`; every command here is awaitable.
         try:
-            return await bounded(pending)
+            return await bounded(pending, timeout_s)
         except REDIS_ERRORS as err:
             raise StoreUnavailable(str(err) or type(err).__name__) from err
 

@@ -27,7 +27,9 @@ from schemas.sim import SimLedger, SimLedgerCall, SimLedgerEntry
 from tests.test_stack import BIN, ROOT, Up, _stack_env
 
 CLOSED = ("completed", "failed", "dead_lettered")
-FAULTY_SLOTS = 4  # activities a fault-point worker runs at once: enough to get a share of the steps, few to cut
+# A fault-point worker runs one activity at a time: with more, its exit at `after_store` lands exactly when a sibling
+# step started with it (same latency, same length) has been answered but not stored, which pays that step again.
+FAULTY_SLOTS = 1
 
 
 class FaultRow(BaseModel):
@@ -83,7 +85,7 @@ class FaultStack:
         """One more worker process (its own metrics port), logging beside the stack's logs; returns once it serves.
 
         `fault_point` (`<step>:<point>`) makes it exit there (activities/faults.py), as a kill -9 at that point would;
-        such a worker runs at most FAULTY_SLOTS activities at once, so the exit cuts few calls besides that step's.
+        such a worker runs FAULTY_SLOTS activities at once, so the exit cuts no call besides that step's.
         """
         from runtime.processes import free_port, port_open
 

@@ -62,11 +62,11 @@ BATCHES = 8
 PIPELINES: dict[str, Start] = {"answer": start_answers, "agent": start_agents, "ingest": start_ingestions}
 
 
-def f1_fault_point(stack: FaultStack, pipeline: str, step: str, point: str, jobs: int = 8) -> FaultRow:
+def f1_fault_point(stack: FaultStack, pipeline: str, step: str, point: str, jobs: int = 16) -> FaultRow:
     """F1: a worker that exits (as kill -9 would) when a step of the pipeline reaches a fault point, among others.
 
     The other workers keep serving; once the faulty one is gone a plain worker takes its place. The faulty worker
-    runs few activities at once and so gets a small share of the steps: batches of jobs are started until one of
+    runs one activity at a time and so gets a small share of the steps: batches of jobs are started until one of
     their steps reaches it (at most BATCHES).
     """
     name = f"F1 worker dies at {pipeline} {step}:{point}"

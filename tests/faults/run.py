@@ -28,7 +28,7 @@ SCENARIOS: dict[str, tuple[Callable[[FaultStack], list[FaultRow]], Callable[[Fau
             *(scenarios.f1_worker_killed(s, jobs=25) for _ in range(3)),
             *(pipelines.f1_fault_point(s, *point) for point in pipelines.F1_POINTS),
         ],
-        lambda s: [scenarios.f1_worker_killed(s, jobs=6), pipelines.f1_fault_point(s, *pipelines.F1_POINTS[3], jobs=4)],
+        lambda s: [scenarios.f1_worker_killed(s, jobs=6), pipelines.f1_fault_point(s, *pipelines.F1_POINTS[3], jobs=8)],
     ),
     "F2": (lambda s: [scenarios.f2_temporal_killed(s, jobs=25)], lambda s: [scenarios.f2_temporal_killed(s, jobs=4)]),
     "F3": (

@@ -3,8 +3,9 @@
 The key `<prefix>:idem:<workflow_id>/<step>[/<index>]` holds either a lease `<attempt>:<acquired-ms>` that expires
 in Redis unless its holder renews it, or `completed:<result json>` (stored before the activity returns). An attempt
 that finds a live lease waits; it takes the key only once Redis has expired or released the lease, never by
-judging it stale. Every command is bounded by OP_TIMEOUT_S; a Redis that does not answer is StoreUnavailable, and
-the attempt waits rather than calling unlocked. A result that cannot be stored is still returned (Temporal records
+judging it stale. Every command is bounded by OP_TIMEOUT_S (a renewal by the lease: its proof runs from its send
+time, so a late answer still counts); a Redis that does not answer is StoreUnavailable, and the attempt waits
+rather than calling unlocked. A result that cannot be stored is still returned (Temporal records
 it), with a warning and a count in `genai_flow_idempotency_unavailable` (prometheus_client's default registry and
 the worker's Temporal metrics endpoint).
 """
@@ -25,7 +26,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.events import Staged
-from activities.lease import bounded
+from activities.lease import OP_TIMEOUT_S, bounded
 from runtime.at_rest import AtRestKeyError, at_rest_for
 from runtime.keys import RedisKeys
 from runtime.logging import get_logger
@@ -165,16 +166,24 @@ class IdempotencyStore:
         self._renewals.append(renewal)
         if self._flusher is None or self._flusher.done():
             self._flusher = asyncio.create_task(self._flush_renewals())
-        return bool(await self._guard(asyncio.shield(renewal.done)))
+        # Its answer counts whenever it comes within the lease: the proof runs from the send time, so a late answer
+        # (a loaded worker's event loop, a slow Redis) must not abort a call that still holds its lease.
+        return bool(await self._guard(asyncio.shield(renewal.done), timeout_s=lease_s))
 
     async def _flush_renewals(self) -> None:
-        await asyncio.sleep(RENEW_BATCH_S)
-        batch, self._renewals = self._renewals, []
+        # Loops until no renewal is waiting: one asked for while a batch was in flight must not wait for the next ask.
+        while self._renewals:
+            await asyncio.sleep(RENEW_BATCH_S)
+            batch, self._renewals = self._renewals, []
+            await self._send_renewals(batch)
+
+    async def _send_renewals(self, batch: list[_Renewal]) -> None:
         pipe = self.redis.pipeline(transaction=False)
         for renewal in batch:
             await self._cas(keys=[renewal.key], args=[renewal.token, renewal.ms], client=pipe)  # queued on pipe
         try:
-            replies = await bounded(pipe.execute(raise_on_error=False))
+            # Bounded by the longest lease asked for, as each renewal's own wait is (see renew).
+            replies = await bounded(pipe.execute(raise_on_error=False), max(r.ms for r in batch) / 1000)
         except REDIS_ERRORS as err:
             replies = [err] * len(batch)
         for renewal, reply in zip(batch, replies, strict=True):
@@ -228,10 +237,10 @@ class IdempotencyStore:
         await self._guard(self.redis.set(key, self.at_rest.seal(result_json, key), ex=self.ttl_s))
 
     @staticmethod
-    async def _guard(pending: Any) -> Any:
+    async def _guard(pending: Any, timeout_s: float = OP_TIMEOUT_S) -> Any:
         # redis-py types its asyncio commands as `Awaitable[T] | T`; every command here is awaitable.
         try:
-            return await bounded(pending)
+            return await bounded(pending, timeout_s)
         except REDIS_ERRORS as err:
             raise StoreUnavailable(str(err) or type(err).__name__) from err
 

@@ -17,6 +17,9 @@ Why no second paid call can run while the first may still be in flight:
    (>= s + L), or released by the holder after its call had ended. So the first call was cancelled at least MARGIN
    before the second one was sent.
 The assumption: the holder's event loop is never blocked for MARGIN (its deadline fires late by the loop's lag).
+A renewal's answer is awaited for up to L, not OP_TIMEOUT_S: it proves the lease from its send time whenever it
+comes, so a loaded worker whose loop reads the answer late keeps its call rather than aborting a call the provider
+may already have answered in full (which would bill the retry's call a second time).
 
 Redis unavailable (refused, hung, restarting): acquiring fails within OP_TIMEOUT_S and the attempt waits —
 `Throttled`, which never counts toward the 5 attempts — instead of calling unlocked; a holder that cannot renew
@@ -97,7 +100,8 @@ class LeaseGuard:
             self._lose("the lease belongs to another attempt or expired")
             return
         self.proven_at = max(self.proven_at, sent)
-        # An expiring deadline is already cancelling the call: rescheduling it raises (seen with 2,000 calls held).
+        # An answer that came after the deadline fired (a renewal waits up to the lease) changes nothing: too late.
+        # Rescheduling an expiring deadline would also raise (seen with 2,000 calls held).
         if self._deadline is not None and self.lost_reason is None and not self._deadline.expired():
             self._deadline.reschedule(self.abort_at())
 

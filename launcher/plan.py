@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import socket
 import sys
 from collections.abc import Collection
@@ -180,7 +181,7 @@ def _model(settings: Settings, state: Path) -> list[Component]:
         if settings.embed_url == settings.llm_base_url:
             return [chat]
         return [chat, Component("embeddings (openai)", settings.embed_url, "GENAI_FLOW_EMBED_BASE_URL", EXTERNAL)]
-    proc = services.simulator(state, settings.sim_port)
+    proc = services.simulator(state, settings.sim_port, shlex.split(settings.sim_flags))
     return [
         Component(
             "model (simulator)",

@@ -72,6 +72,8 @@ class Settings(BaseSettings):
     chat_model: str = Field("sim-chat", validation_alias=_env("GENAI_FLOW_CHAT_MODEL"))
     embed_model: str = Field("sim-embed", validation_alias=_env("GENAI_FLOW_EMBED_MODEL"))
     sim_port: Port = Field(8001, validation_alias=_env("GENAI_FLOW_SIM_PORT"))
+    # Flags `up` passes to the simulator it starts (`--tps 50`: a provider's streaming pace, as the fault suite uses).
+    sim_flags: str = Field("", validation_alias=_env("GENAI_FLOW_SIM_FLAGS"))
     embed_base_url: HttpUrl | None = Field(None, validation_alias=_env("GENAI_FLOW_EMBED_BASE_URL"))
     local_llm_port: Port = Field(8003, validation_alias=_env("GENAI_FLOW_LOCAL_LLM_PORT"))
     local_embed_port: Port = Field(8004, validation_alias=_env("GENAI_FLOW_LOCAL_EMBED_PORT"))
@@ -189,6 +191,17 @@ class Settings(BaseSettings):
             from runtime.codec import parse_keys  # imported only when keys are set (it pulls in cryptography)
 
             parse_keys(revealed(value))  # raises with a message that names the setting, never a key
+        return value
+
+    @field_validator("sim_flags")
+    @classmethod
+    def _sim_flags_split(cls, value: str) -> str:
+        import shlex
+
+        try:
+            shlex.split(value)
+        except ValueError as err:  # an unbalanced quote: say so at start, not as a traceback from `up`
+            raise ValueError(f"GENAI_FLOW_SIM_FLAGS: {err}") from None
         return value
 
     @model_validator(mode="after")

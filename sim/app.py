@@ -75,7 +75,7 @@ def create_app(config: SimConfig | None = None) -> FastAPI:
 
     @app.post("/sim/outage")
     async def outage(body: Outage) -> LimitsView:
-        """Answer every call with `status` for `seconds` (a provider outage); `seconds: 0` ends it."""
+        """Answer every call (or a `rate` share) with `status` for `seconds` (outage, 429 storm); 0 ends it."""
         state.provider.start_outage(body)
         return state.provider.view()
 

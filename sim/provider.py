@@ -8,12 +8,14 @@ it counts toward nothing.
 `GET /sim/limits` shows the windows and how many calls each limit refused.
 
 Outage (`POST /sim/outage {"status": 503, "seconds": 60}`): every call is answered with that status until the time is
-up (503 and 429 carry Retry-After), so tests can take a provider down and bring it back without restarting it.
+up (503 and 429 carry Retry-After), so tests can take a provider down and bring it back without restarting it. With
+`"rate": 0.5` only that share of the calls is refused (a 429 storm: half the calls throttled for a minute).
 """
 
 from __future__ import annotations
 
 import math
+import random
 import time
 from collections import deque
 
@@ -39,13 +41,15 @@ class LimitsView(BaseModel):
     counted_requests_total: int
     outage_status: int | None = None
     outage_left_s: float = 0.0
+    outage_rate: float | None = None
 
 
 class Outage(BaseModel):
-    """`POST /sim/outage`: answer every call with `status` for `seconds` (0 ends an outage)."""
+    """`POST /sim/outage`: answer every call (or a `rate` share of them) with `status` for `seconds` (0 ends it)."""
 
     status: int = Field(503, ge=400, le=599)
     seconds: float = Field(60.0, ge=0, le=3600)
+    rate: float = Field(1.0, gt=0, le=1, description="share of the calls refused, drawn per call")
 
 
 def _reset(seconds: float) -> str:
@@ -64,6 +68,8 @@ class ProviderLimits:
         self.counted_requests = 0
         self.outage_until = 0.0
         self.outage_status = 503
+        self.outage_rate = 1.0
+        self.outage_draws = random.Random(0)  # noqa: S311 - seeded: a storm refuses the same calls after a reset
 
     def _expire(self, now: float) -> None:
         while self.window and self.window[0][0] <= now - self.window_s:
@@ -72,7 +78,7 @@ class ProviderLimits:
     def admit(self, tokens: int, retry_after_s: float) -> JSONResponse | None:
         """Count a request of `tokens` at arrival, or the response refusing it (an outage, or a limit passed)."""
         now = time.monotonic()
-        if now < self.outage_until:
+        if now < self.outage_until and self.outage_draws.random() < self.outage_rate:
             return error_response(self.outage_status, min(retry_after_s, self.outage_until - now))
         self._expire(now)
         wait_requests = wait_tokens = 0.0
@@ -112,7 +118,7 @@ class ProviderLimits:
 
     def start_outage(self, outage: Outage) -> None:
         """Answer every call with `outage.status` for `outage.seconds` from now."""
-        self.outage_status = outage.status
+        self.outage_status, self.outage_rate = outage.status, outage.rate
         self.outage_until = time.monotonic() + outage.seconds
 
     def view(self) -> LimitsView:
@@ -125,6 +131,7 @@ class ProviderLimits:
             refused_rpm=self.refused["rpm"], refused_tpm=self.refused["tpm"],
             counted_tokens_total=self.counted_tokens, counted_requests_total=self.counted_requests,
             outage_status=self.outage_status if left else None, outage_left_s=left,
+            outage_rate=self.outage_rate if left else None,
         )  # fmt: skip
 
     def reset(self) -> None:

@@ -50,3 +50,18 @@ async def test_embedding_usage_has_prompt_and_total_tokens_only(sim_url: str) ->
         body = (await http.post("/v1/embeddings", json={"model": "e", "input": "hello world"})).json()
     assert set(body["usage"]) == {"prompt_tokens", "total_tokens"}
     assert body["usage"]["prompt_tokens"] == body["usage"]["total_tokens"] > 0
+
+
+async def test_an_outage_with_a_rate_refuses_that_share_of_calls(sim_url: str) -> None:
+    chat = {"model": "m", "messages": [{"role": "user", "content": "storm"}]}
+    async with httpx.AsyncClient(base_url=sim_url) as http:
+        assert (await http.post("/sim/outage", json={"status": 429, "seconds": 30, "rate": 0})).status_code == 422
+        view = (await http.post("/sim/outage", json={"status": 429, "seconds": 30, "rate": 0.5})).json()
+        assert view["outage_status"] == 429 and view["outage_rate"] == 0.5
+        answers = [await http.post("/v1/chat/completions", json=chat) for _ in range(60)]
+        refused = [r for r in answers if r.status_code == 429]
+        assert 15 <= len(refused) <= 45 and all(r.status_code == 200 for r in answers if r not in refused)
+        assert all(float(r.headers["retry-after-ms"]) > 0 for r in refused)
+        await http.post("/sim/outage", json={"status": 429, "seconds": 0})  # over: every call answered again
+        after = [(await http.post("/v1/chat/completions", json=chat)).status_code for _ in range(5)]
+        assert after == [200] * 5

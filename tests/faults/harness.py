@@ -27,6 +27,9 @@ from schemas.sim import SimLedger, SimLedgerCall, SimLedgerEntry
 from tests.test_stack import BIN, ROOT, Up, _stack_env
 
 CLOSED = ("completed", "failed", "dead_lettered")
+# A fault-point worker runs one activity at a time: with more, its exit at `after_store` lands exactly when a sibling
+# step started with it (same latency, same length) has been answered but not stored, which pays that step again.
+FAULTY_SLOTS = 1
 
 
 class FaultRow(BaseModel):
@@ -40,14 +43,25 @@ class FaultRow(BaseModel):
     dead_lettered: int
     recovery_s: float | None = None  # p50 from the kill to the interrupted steps' next calls
     command: str
-    stream_faults: int = 0  # F7: jobs whose followed events missed or repeated one of the stream's events
+    # Jobs that broke the scenario's own check: F4 a retry sooner than Retry-After, F7 followed events missed or
+    # repeated, F8 an agent past its depth or more than one call past its budget.
+    check_faults: int = 0
 
 
 class FaultStack:
     """A running `up` stack (its worker included) and `extra_workers` more worker processes on the same queues."""
 
     def __init__(self, home: Path, extra_workers: int = 1) -> None:
-        self.env = _stack_env(home)
+        # A hung model call ends at the client's timeout (F4): 30 s rather than 120 s keeps the scenario short. The
+        # simulator streams at a provider's pace (50 tokens/s), so a worker dying mid-stream leaves the stream
+        # undelivered, as with a real provider, rather than already sent whole.
+        self.env = {
+            **_stack_env(home),
+            "GENAI_FLOW_INFERENCE_TIMEOUT_S": "30",
+            "GENAI_FLOW_SIM_FLAGS": "--tps 50",
+            # The suite is one client following every job: its key's limit stays on (Redis faults reach it), high.
+            "GENAI_FLOW_RATE_LIMIT": "100000/10s",
+        }
         self.home = home
         self.up = Up(self.env, home.parent / f"{home.name}-up.log")
         self.extra: list[subprocess.Popen[bytes]] = []
@@ -67,12 +81,18 @@ class FaultStack:
         for n in range(self.extra_count):
             self.start_worker(n)
 
-    def start_worker(self, n: int, timeout_s: float = 180) -> None:
-        """One more worker process (its own metrics port), logging beside the stack's logs; returns once it serves."""
+    def start_worker(self, n: int, timeout_s: float = 180, fault_point: str = "") -> subprocess.Popen[bytes]:
+        """One more worker process (its own metrics port), logging beside the stack's logs; returns once it serves.
+
+        `fault_point` (`<step>:<point>`) makes it exit there (activities/faults.py), as a kill -9 at that point would;
+        such a worker runs FAULTY_SLOTS activities at once, so the exit cuts no call besides that step's.
+        """
         from runtime.processes import free_port, port_open
 
         port = free_port()
-        env = {**self.env, "GENAI_FLOW_METRICS_PORT": str(port)}
+        env = {**self.env, "GENAI_FLOW_METRICS_PORT": str(port), "GENAI_FLOW_FAULT_POINT": fault_point}
+        if fault_point:
+            env["GENAI_FLOW_MAX_CONCURRENT_ACTIVITIES"] = str(FAULTY_SLOTS)
         with (self.home / "logs" / f"extra-worker-{n}.log").open("ab") as log:
             argv = [sys.executable, "-m", "starter.cli", "worker"]
             proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
@@ -81,6 +101,7 @@ class FaultStack:
         while not port_open("127.0.0.1", port):  # the metrics port opens once its pollers run
             assert proc.poll() is None and time.monotonic() < deadline, f"extra worker {n} did not start"
             time.sleep(0.2)
+        return proc
 
     def stop(self) -> None:
         """Stop the extra workers and `up` (Ctrl-C), killing whatever a failure left behind."""
@@ -126,12 +147,14 @@ class FaultStack:
 
     # -- load and the referee ----------------------------------------------------------------------------------------
 
-    def submit(self, http: httpx.Client, count: int, tag: str, latency_s: float = 2.0, poison: int = 0) -> list[str]:
+    def submit(
+        self, http: httpx.Client, count: int, tag: str, latency_s: float = 2.0, poison: int = 0, markers: str = ""
+    ) -> list[str]:
         """Start `count` answers whose model calls take latency_s each (the first `poison` always fail); job ids."""
         jobs = []
         for n in range(count):
             marker = " [[sim:poison]]" if n < poison else ""
-            body = {"question": f"What survives a crash? {tag}-{n} [[sim:latency={latency_s}s]]{marker}"}
+            body = {"question": f"What survives a crash? {tag}-{n} [[sim:latency={latency_s}s]]{marker} {markers}"}
             started = http.post("/v1/answers", json=body)
             assert started.status_code == 202, started.text
             jobs.append(str(started.json()["job_id"]))
@@ -140,33 +163,56 @@ class FaultStack:
     def wait(self, http: httpx.Client, jobs: list[str], timeout_s: float) -> dict[str, str]:
         """Each job's status once closed (or its last status when timeout_s ran out)."""
         deadline = time.monotonic() + timeout_s
-        status: dict[str, str] = {}
+        status = self.statuses(http, jobs)
         while time.monotonic() < deadline and len([s for s in status.values() if s in CLOSED]) < len(jobs):
-            for job in jobs:
-                if status.get(job) in CLOSED:
-                    continue
-                try:
-                    info = http.get(f"/v1/jobs/{job}")
-                except httpx.HTTPError:
-                    continue  # the gateway or Temporal is being restarted
-                if info.status_code == 200:
-                    status[job] = info.json()["status"]
             time.sleep(0.5)
+            status = self.statuses(http, jobs, status)
         return status
 
-    def ledger(self) -> SimLedger:
-        """The simulator's ledger of answer jobs."""
-        response = httpx.get(f"{self.sim}/sim/ledger", params={"prefix": "answer-"}, timeout=30)
+    def statuses(self, http: httpx.Client, jobs: list[str], known: dict[str, str] | None = None) -> dict[str, str]:
+        """One look at each job not known to be closed: its status, when the gateway answers."""
+        status = dict(known or {})
+        for job in jobs:
+            if status.get(job) in CLOSED:
+                continue
+            try:
+                info = http.get(f"/v1/jobs/{job}")
+            except httpx.HTTPError:
+                continue  # the gateway or Temporal is being restarted
+            if info.status_code == 200:
+                status[job] = info.json()["status"]
+        return status
+
+    def ledger(self, prefix: str = "answer-") -> SimLedger:
+        """The simulator's ledger of the jobs whose ids start with prefix."""
+        response = httpx.get(f"{self.sim}/sim/ledger", params={"prefix": prefix}, timeout=30)
         response.raise_for_status()
         return SimLedger.model_validate(response.json())
+
+    def entries(self, jobs: list[str]) -> dict[str, SimLedgerEntry]:
+        """The ledger entries of these jobs and of their child jobs (`<job>-sub1`, `<job>-sub1-answer2` ...)."""
+        prefix = jobs[0].split("-", 1)[0] + "-" if jobs else "-"  # a scenario's jobs are of one pipeline
+        owners = set(jobs)
+
+        def mine(key: str) -> bool:
+            parts = key.split("/", 1)[0].split("-")
+            return any("-".join(parts[:n]) in owners for n in range(2, len(parts) + 1))
+
+        return {key: entry for key, entry in self.ledger(prefix).entries.items() if mine(key)}
 
     def row(
         self, scenario: str, jobs: list[str], status: dict[str, str], command: str, killed_at: float | None = None
     ) -> FaultRow:
         """The scenario's figures from the jobs' statuses and the ledger."""
-        ledger = self.ledger()
-        mine = {key: entry for key, entry in ledger.entries.items() if key.split("/", 1)[0] in set(jobs)}
-        twice = sum(1 for entry in mine.values() if sum(1 for c in entry.calls if _billed(c)) > 1)
+        mine = self.entries(jobs)
+        doubled = {key: entry for key, entry in mine.items() if sum(1 for c in entry.calls if _billed(c)) > 1}
+        twice = len(doubled)
+        for key, entry in doubled.items():  # the evidence: did the calls overlap (a takeover) or follow each other?
+            t0 = min(c.arrival for c in entry.calls)
+            calls = ", ".join(
+                f"{c.status}@{c.arrival - t0:.2f}-{(c.finished or c.arrival) - t0:.2f}s" for c in entry.calls
+            )
+            print(f"{scenario}: billed twice {key}: {calls}", flush=True)
         completed = sum(1 for job in jobs if status.get(job) == "completed")
         dead = sum(1 for job in jobs if status.get(job) == "dead_lettered")
         return FaultRow(

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.faults import scenarios
+from tests.faults import pipelines, scenarios, storms
 from tests.faults.harness import FaultRow, FaultStack, table
 
 RESULTS = Path(__file__).parents[2] / "bench" / "results" / "faults.md"
@@ -24,8 +24,11 @@ RESULTS = Path(__file__).parents[2] / "bench" / "results" / "faults.md"
 # name -> (full run, short run)
 SCENARIOS: dict[str, tuple[Callable[[FaultStack], list[FaultRow]], Callable[[FaultStack], list[FaultRow]]]] = {
     "F1": (
-        lambda s: [scenarios.f1_worker_killed(s, jobs=25) for _ in range(3)],
-        lambda s: [scenarios.f1_worker_killed(s, jobs=6)],
+        lambda s: [
+            *(scenarios.f1_worker_killed(s, jobs=25) for _ in range(3)),
+            *(pipelines.f1_fault_point(s, *point) for point in pipelines.F1_POINTS),
+        ],
+        lambda s: [scenarios.f1_worker_killed(s, jobs=6), pipelines.f1_fault_point(s, *pipelines.F1_POINTS[3], jobs=8)],
     ),
     "F2": (lambda s: [scenarios.f2_temporal_killed(s, jobs=25)], lambda s: [scenarios.f2_temporal_killed(s, jobs=4)]),
     "F3": (
@@ -36,9 +39,17 @@ SCENARIOS: dict[str, tuple[Callable[[FaultStack], list[FaultRow]], Callable[[Fau
         ],
         lambda s: [scenarios.f3_redis_hung(s, 10, jobs=6), scenarios.f3_redis_killed(s, jobs=4)],
     ),
+    "F4": (
+        lambda s: [storms.f4_throttled(s, 60, jobs=30), storms.f4_outage(s, 30, jobs=20), storms.f4_hanging(s, 10)],
+        lambda s: [storms.f4_throttled(s, 20, jobs=6), storms.f4_outage(s, 10, jobs=4), storms.f4_hanging(s, 3)],
+    ),
     "F5": (lambda s: [scenarios.f5_poison(s, 100, 5)], lambda s: [scenarios.f5_poison(s, 10, 1)]),
-    "F6": (lambda s: [scenarios.f6_chroma_killed(s, jobs=25)], lambda s: [scenarios.f6_chroma_killed(s, jobs=6)]),
+    "F6": (
+        lambda s: [scenarios.f6_chroma_killed(s, jobs=25), pipelines.f6_chroma_killed_ingesting(s, jobs=8)],
+        lambda s: [scenarios.f6_chroma_killed(s, jobs=6), pipelines.f6_chroma_killed_ingesting(s, jobs=3)],
+    ),
     "F7": (lambda s: [scenarios.f7_gateway_killed(s, jobs=20)], lambda s: [scenarios.f7_gateway_killed(s, jobs=4)]),
+    "F8": (lambda s: [pipelines.f8_runaway_agents(s, jobs=4)], lambda s: [pipelines.f8_runaway_agents(s, jobs=2)]),
     "F9": (lambda s: [scenarios.f9_chaos(s, 300)], lambda s: [scenarios.f9_chaos(s, 60)]),
 }
 POISON = {"F5 5 poison of 100": 5, "F5 1 poison of 10": 1}  # F5 rows: exactly these many dead letters
@@ -74,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         for r in rows
         if r.lost
         or r.billed_twice
-        or r.stream_faults
+        or r.check_faults
         or r.dead_lettered != POISON.get(r.scenario, 0)
         or (r.scenario.startswith("F1") and (r.recovery_s or 0) > 10)
     ]

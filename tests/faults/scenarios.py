@@ -160,7 +160,7 @@ def f7_gateway_killed(stack: FaultStack, jobs: int = 10) -> FaultRow:
     finally:
         client.close()
     row = stack.row("F7 gateway kill -9", ids, status, f"{RUN} F7", killed_at)
-    return row.model_copy(update={"stream_faults": off})
+    return row.model_copy(update={"check_faults": off})
 
 
 # F9's victims: every process of the stack but the simulator, whose ledger is the referee (a real provider's

@@ -1,0 +1,202 @@
+"""Faults in every pipeline, not only answers: F1 at each step's fault points, F6 during ingestion, F8 runaway agents.
+
+Jobs of each pipeline start as a user starts them (answers and agents through the gateway, ingestions with
+`genai-flow ingest`) and are followed through the gateway; the simulator's ledger is the referee, as for answers.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+
+import httpx
+
+from schemas.sim import SimLedgerCall, SimLedgerEntry
+from tests.faults.harness import CLOSED, FaultRow, FaultStack
+from tests.test_stack import BIN
+
+RUN = ".venv/bin/python -m tests.faults.run"
+Start = Callable[[FaultStack, httpx.Client, str, int], list[str]]
+
+
+def start_answers(stack: FaultStack, http: httpx.Client, tag: str, jobs: int) -> list[str]:
+    """Answers whose model calls take 1 s each."""
+    return stack.submit(http, jobs, tag, 1.0)
+
+
+def start_agents(
+    stack: FaultStack, http: httpx.Client, tag: str, jobs: int, marker: str = "", **limits: float
+) -> list[str]:
+    """Agents through the gateway (`marker` e.g. `toolloop`, tagged per job); `limits`: max_depth, token_budget ..."""
+    ids = []
+    for n in range(jobs):
+        loop = f"[[sim:{marker}#{tag}-{n}]]" if marker else ""
+        body = {"task": f"What survives a crash? {tag}-{n} [[sim:latency=1s]] {loop}", **limits}
+        started = http.post("/v1/agents", json=body)
+        assert started.status_code == 202, started.text
+        ids.append(str(started.json()["job_id"]))
+    return ids
+
+
+def start_ingestions(stack: FaultStack, http: httpx.Client, tag: str, jobs: int) -> list[str]:
+    """`jobs` documents of several chunks each, ingested with `genai-flow ingest`; their embed calls take 1 s."""
+    # Document text is data (markers in it are inert), so the delay is armed in the simulator by a word of the text.
+    armed = httpx.post(f"{stack.sim}/sim/faults", json={"match": tag, "marker": "latency=1s"}, timeout=30)
+    armed.raise_for_status()
+    docs = stack.home.parent / f"docs-{tag}"
+    docs.mkdir()
+    for n in range(jobs):
+        paragraphs = [f"Section {k} of note {n} ({tag}): a crash of any part leaves the index whole." for k in range(9)]
+        (docs / f"note-{n}.md").write_text(f"# Note {n}\n\n" + "\n\n".join(p * 6 for p in paragraphs) + "\n")
+    argv = [str(BIN / "genai-flow"), "ingest", str(docs), "--json"]
+    done = subprocess.run(argv, env=stack.env, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return [str(job["job_id"]) for job in json.loads(done.stdout)["jobs"]]
+
+
+BATCHES = 8
+PIPELINES: dict[str, Start] = {"answer": start_answers, "agent": start_agents, "ingest": start_ingestions}
+
+
+def f1_fault_point(stack: FaultStack, pipeline: str, step: str, point: str, jobs: int = 16) -> FaultRow:
+    """F1: a worker that exits (as kill -9 would) when a step of the pipeline reaches a fault point, among others.
+
+    The other workers keep serving; once the faulty one is gone a plain worker takes its place. The faulty worker
+    runs one activity at a time and so gets a small share of the steps: batches of jobs are started until one of
+    their steps reaches it (at most BATCHES).
+    """
+    name = f"F1 worker dies at {pipeline} {step}:{point}"
+    faulty = stack.start_worker(len(stack.extra) + 200, fault_point=f"{step}:{point}")
+    exits: list[float] = []  # when it exited, taken at once by a thread waiting on it (recovery counts from there)
+
+    def watch() -> None:
+        faulty.wait()
+        exits.append(time.time())
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    ids: list[str] = []
+    died_at: float | None = None
+    with httpx.Client(base_url=stack.gateway, timeout=30) as http:
+        for batch in range(BATCHES):
+            batch_ids = PIPELINES[pipeline](stack, http, f"F1{pipeline}-{random.randrange(1 << 30)}-{batch}", jobs)
+            ids += batch_ids
+            deadline = time.monotonic() + 180
+            status: dict[str, str] = {}
+            while faulty.poll() is None and time.monotonic() < deadline:
+                status = stack.statuses(http, batch_ids, status)
+                if all(s in CLOSED for s in status.values()) and len(status) == len(batch_ids):
+                    break  # this batch is done without reaching the faulty worker: another one
+                time.sleep(0.5)
+            if faulty.poll() is not None:
+                watcher.join()
+                died_at = exits[0]
+                break
+        if faulty.poll() is None:
+            faulty.terminate()
+            faulty.wait(30)
+        stack.extra.remove(faulty)
+        stack.start_worker(len(stack.extra) + 300)  # as a deployment's supervisor would
+        status = stack.wait(http, ids, 300)
+    row = stack.row(name, ids, status, f"{RUN} F1", died_at)
+    # The hook never fired: the row must not pass as a fault survived.
+    return row if died_at is not None else row.model_copy(update={"check_faults": len(ids)})
+
+
+# Each step of each pipeline with one of its fault points (`after_call` is left out: a worker dying between the
+# provider's answer and storing it makes the next attempt call again, which only a provider honouring the
+# Idempotency-Key bills once; see docs/resilience.md, "What it cannot prevent").
+F1_POINTS = (
+    ("answer", "retrieve", "before_call"),
+    ("answer", "summarize", "after_store"),
+    ("answer", "extract_entities", "before_call"),
+    ("answer", "generate_answer", "mid_stream"),
+    ("ingest", "embed", "after_store"),
+    ("agent", "chat#1", "before_call"),
+)
+
+
+def f6_chroma_killed_ingesting(stack: FaultStack, jobs: int = 6) -> FaultRow:
+    """F6: kill -9 Chroma while documents are embedded and stored; `up` restarts it, the writes are retried."""
+    with httpx.Client(base_url=stack.gateway, timeout=30) as http:
+        ids = start_ingestions(stack, http, f"F6i-{random.randrange(1 << 30)}", jobs)
+        deadline = time.monotonic() + 120
+        while not any(_billed(stack.entries(ids)).values()) and time.monotonic() < deadline:
+            time.sleep(0.2)  # until the first groups are embedded: their writes to Chroma follow
+        stack.process("chroma run").kill()
+        killed_at = time.time()
+        still_open = sum(1 for s in stack.statuses(http, ids).values() if s not in CLOSED)
+        status = stack.wait(http, ids, 300)
+    row = stack.row("F6 chroma kill -9 during ingestion", ids, status, f"{RUN} F6", killed_at)
+    # A kill after every ingestion had finished would prove nothing: the row then fails.
+    return row if still_open else row.model_copy(update={"check_faults": len(ids)})
+
+
+def _billed(entries: dict[str, SimLedgerEntry]) -> dict[str, int]:
+    """Billed calls per ledger key."""
+    return {
+        key: sum(1 for c in entry.calls if c.billed_prompt_tokens or c.billed_completion_tokens)
+        for key, entry in entries.items()
+    }
+
+
+def _tokens(call: SimLedgerCall) -> int:
+    return call.billed_prompt_tokens + call.billed_completion_tokens
+
+
+def limit_breaches(entries: dict[str, SimLedgerEntry], jobs: list[str], max_depth: int, budget: int | None) -> int:
+    """Agents that made more model calls than max_depth, or a model call after their spend reached the budget.
+
+    Prints what the batch did: the most chat calls of one agent, and against a budget the most spent and the
+    largest single call (spend over the budget is at most the call that crossed it, and its tool's embedding).
+    """
+    breaches, most_chats, most_spent, largest = 0, 0, 0, 0
+    for job in jobs:
+        calls = [
+            (call, "chat#" in key)
+            for key, entry in entries.items()
+            if key.split("/", 1)[0] == job or key.startswith(f"{job}-")
+            for call in entry.calls
+            if _tokens(call)
+        ]
+        chats = [call for call, is_chat in calls if is_chat]
+        most_chats = max(most_chats, len(chats))
+        most_spent = max(most_spent, sum(_tokens(c) for c, _ in calls))
+        largest = max([largest, *(_tokens(c) for c in chats)])
+        late = 0
+        if budget is not None:  # a chat call may start only while the spend delivered before it is under budget
+            for chat in chats:
+                spent = sum(_tokens(c) for c, _ in calls if c.finished is not None and c.finished <= chat.arrival)
+                late += spent >= budget
+        breaches += len(chats) > max_depth or late > 0
+    spend = f"; budget {budget}: most spent {most_spent}, largest chat call {largest}" if budget else ""
+    print(f"F8 max_depth {max_depth}: at most {most_chats} chat calls per agent{spend}; {breaches} breach(es)")
+    return breaches
+
+
+def f8_runaway_agents(stack: FaultStack, jobs: int = 4) -> FaultRow:
+    """F8: agents whose model always calls a tool, sub-agents that spawn sub-agents, and a loop against a budget.
+
+    Each pauses at its limit and, with nobody to approve, is rejected when its 3 s approval timeout passes.
+    """
+    tag = f"F8-{random.randrange(1 << 30)}"
+    runs = (  # (marker, max_depth, token_budget)
+        ("toolloop", 3, None),
+        ("toolloop=spawn_subagent", 3, None),
+        ("toolloop", 100, 400),
+    )
+    started: list[tuple[list[str], int, int | None]] = []
+    with httpx.Client(base_url=stack.gateway, timeout=30) as http:
+        for n, (marker, depth, budget) in enumerate(runs):
+            limits = {"max_depth": depth, "approval_timeout_s": 3} | ({"token_budget": budget} if budget else {})
+            started.append((start_agents(stack, http, f"{tag}-{n}", jobs, marker, **limits), depth, budget))
+        ids = [job for batch, _, _ in started for job in batch]
+        status = stack.wait(http, ids, 300)
+    entries = stack.entries(ids)
+    row = stack.row("F8 runaway agents (depth 3, sub-agents, budget 400)", ids, status, f"{RUN} F8")
+    breaches = sum(limit_breaches(entries, batch, depth, budget) for batch, depth, budget in started)
+    return row.model_copy(update={"check_faults": breaches})

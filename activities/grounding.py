@@ -2,7 +2,7 @@
 
 Contract. Given the model's answer, the question, the retrieved chunks and the entities found:
 - A run-on is cut first: text after an invented follow-up turn ("\\n\\nQuestion: …") is no part of the answer.
-- Each sentence is cited (workflows/citations.py) and checked. Every number, year, quantity and name it states
+- Each sentence is cited (activities/citations.py) and checked. Every number, year, quantity and name it states
   (activities/claim_values.py; "1,046" = "1046", "29 °C" = "29 degrees") must be in a quote it cites. A value that
   is not, while a cited quote holds a different value of the same kind (another year, another number, a
   near-identical name), is a contradiction, reported with that quote; otherwise the value may come from any
@@ -21,12 +21,12 @@ from __future__ import annotations
 import difflib
 import re
 
+from activities.citations import MAX_QUOTE_CHARS, CitedSentence, cite, cite_sentences, needs_topic
 from activities.claim_values import Value, numbers, values, words
 from runtime.settings import LOCAL_EMBED_MODEL, Settings
 from schemas.answer import Citation, Entity, RetrievedChunk
 from schemas.grounded import GroundedAnswer, GroundingInput
 from schemas.grounding import AnswerVerdict, Conflict, Grounding, SentenceCheck, Verdict
-from workflows.citations import MAX_QUOTE_CHARS, CitedSentence, cite, cite_sentences, needs_topic
 
 _CHUNK_SENTENCE = re.compile(r"(?<=[.!?])\s+")
 _PRONOUN = re.compile(r"(?:It|Its|They|Their|He|His|She|Her|This|These|There)\b")

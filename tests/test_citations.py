@@ -1,10 +1,10 @@
-"""Citations that do not depend on obedience (workflows/citations.py): verbatim quotes, inferred attribution."""
+"""Citations that do not depend on obedience (activities/citations.py): verbatim quotes, inferred attribution."""
 
 from __future__ import annotations
 
+from activities.citations import MAX_QUOTE_CHARS, cite
 from schemas.answer import RetrievedChunk
 from starter.cli.corpus import SAMPLE_DOCS
-from workflows.citations import MAX_QUOTE_CHARS, cite
 
 ZEPHYR = SAMPLE_DOCS["zephyr.md"]
 CHUNKS = [

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from activities.chunking import chunk_text
+from activities.citations import cite
 from activities.extraction import extract
 from schemas.answer import RetrievedChunk
 from tests.grounding_corpus import GLASSHOUSES_HTML
-from workflows.citations import cite
 
 PAGE = Path(__file__).parent / "pages" / "users-and-groups.html"  # a documentation page with a table, as published
 

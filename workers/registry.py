@@ -40,8 +40,7 @@ PASSTHROUGH_MODULES = (
     module("schemas"),
     module("activities"),
     # The workflows' pure helper modules (no module state beyond constants): imported once, not per run. In B2 the
-    # sandbox re-ran citations.py and friends for every job (dataclass and regex building), ~4 % of the worker's CPU.
-    module("workflows.citations"),
+    # sandbox re-ran citations.py (now under activities/) and friends for every job, ~4 % of the worker's CPU.
     module("workflows.prompts"),
     module("workflows.ledger"),
     module("workflows.closing"),

@@ -9,6 +9,7 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from activities import citations
     from activities.retry import DEFAULT_STEP_DEADLINE_S, inference_activity_options
     from schemas import queues
     from schemas.answer import AnswerRequest, AnswerResult, EntityList, RetrievedChunk, Summary
@@ -17,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.jobs import Pipeline
     from schemas.retrieval import RetrieveRequest, RetrieveResult
     from schemas.usage import Usage
-    from workflows import citations, prompts
+    from workflows import prompts
     from workflows.closing import JobCloser
     from workflows.ledger import Ledger, seconds
 

@@ -1,9 +1,11 @@
 """The checkable values of a text: numbers, years, quantities and names, normalised so equal values compare equal.
 
-"1,046" and "1046" are one number; "29 °C", "29 degrees" and "twenty-nine degrees Celsius" are all 29 (units are
-not compared: a quantity is its number); "1911" is a year (a whole number from 1000 to 2199 with no unit); "18th"
-is an ordinal. Names are capitalised words that are not a sentence's first word (unless a name continues after it)
-and not common words; they are compared by the lowercased word, so "Harlow's" is "harlow".
+"1,046" and "1046" are one number; "29 °C", "29 degrees" and "twenty-nine degrees Celsius" are all 29. A number also
+keeps the word it counts ("10 people": "people"; "4.2 million books": "book"; "" when none follows), so that rivals
+can be told apart: "10 people" is no rival of "1,900 metres", while "201 books" is one of "4.2 million books", and a
+number with no such word ("29 °C") is a rival of any. "1911" is a year (a whole number from 1000 to 2199 with no
+unit); "18th" is an ordinal. Names are capitalised words that are not a sentence's first word (unless a name
+continues after it) and not common words; they are compared by the lowercased word, so "Harlow's" is "harlow".
 """
 
 from __future__ import annotations
@@ -59,11 +61,12 @@ YEAR_RANGE = range(1000, 2200)
 
 @dataclass(frozen=True)
 class Value:
-    """One checkable value: its kind (year, number or name), its normal form, and the text it came from."""
+    """One checkable value: its kind (year, number or name), its normal form, the text it came from, what it counts."""
 
     kind: str
     norm: str
     text: str
+    counts: str = ""
 
 
 def values(text: str) -> list[Value]:
@@ -94,15 +97,27 @@ def _numbers(text: str) -> list[Value]:
         kind = "year" if not fraction and int(whole) in YEAR_RANGE and "," not in match.group(1) else "number"
         if _ORDINAL.match(text, match.end()):
             kind = "ordinal"  # "the 18th century" is no rival of "6 tonnes"
-        out.append(Value(kind, norm, match.group(0)))
+        out.append(Value(kind, norm, match.group(0), _counted(text, match.end())))
     for match in _WORDED.finditer(text):
         if match.group(1):
             n = _TENS[match.group(1).lower()] + _NUMBER_WORDS[match.group(2).lower()]
         else:
             word = match.group(3).lower()
             n = _TENS.get(word, _NUMBER_WORDS.get(word, 0))
-        out.append(Value("number", str(n), match.group(0)))
+        out.append(Value("number", str(n), match.group(0), _counted(text, match.end())))
     return out
+
+
+_COUNTED = re.compile(r"\s*(?:(?:hundred|thousand|million|billion)\s+)?([A-Za-z]+)")
+
+
+def _counted(text: str, end: int) -> str:
+    """The word a number counts ("people" in "10 people", singular), or "" when none follows ("29 °C", "5 of")."""
+    match = _COUNTED.match(text, end)
+    word = match.group(1).lower() if match else ""
+    if word in _COMMON or _ORDINAL.fullmatch(word):
+        return ""
+    return word[:-1] if word.endswith("s") and len(word) > 3 else word
 
 
 def _names(text: str) -> list[Value]:

@@ -43,6 +43,7 @@ NAME_LIKENESS = 0.6  # names this alike (difflib ratio) are the same kind of val
 # A name no retrieved chunk holds, this alike to a name of its quote, is that name misspelt ("Zephyre", "Aldge"):
 # the sentence speaks of the quote's name, so it is no rival. Harlan, in a chunk of its own, stays a rival of Harlow.
 MISSPELT_LIKENESS = 0.75
+MISSPELT_PREFIX = 4  # or as alike as two rival names and opening with the same four letters ("Aldgement", "Aldgate")
 _REFUSAL = re.compile(
     r"\b(?:not|no|cannot|can't|doesn't|don't|unable)\b.*\b(?:contain|say|mention|include|provide|specif|state|know|"
     r"information|answer|found)",
@@ -213,10 +214,17 @@ def _misspelt(stated: list[Value], quotes: list[str], chunks: list[RetrievedChun
     named = {(v.kind, v.norm) for quote in quotes for v in values(quote) if v.kind == "name"}
     found = {}
     for value in (v for v in stated if v.kind == "name" and not any(_holds(v, [c.text]) for c in chunks)):
-        alike = [n for n in named if difflib.SequenceMatcher(None, value.norm, n[1]).ratio() >= MISSPELT_LIKENESS]
+        alike = [n for n in named if _misspells(value.norm, n[1])]
         if alike:
             found[value] = alike[0]
     return found
+
+
+def _misspells(stated: str, name: str) -> bool:
+    """Whether a name found in no chunk reads as a misspelling of a quote's name."""
+    likeness = difflib.SequenceMatcher(None, stated, name).ratio()
+    same_opening = stated[:MISSPELT_PREFIX] == name[:MISSPELT_PREFIX] and len(name) >= MISSPELT_PREFIX
+    return likeness >= MISSPELT_LIKENESS or (same_opening and likeness >= NAME_LIKENESS)
 
 
 def _conflict(value: Value, own: set[tuple[str, str]], cited: list[Citation]) -> Conflict | None:
@@ -227,6 +235,8 @@ def _conflict(value: Value, own: set[tuple[str, str]], cited: list[Citation]) ->
                 continue
             if value.kind == "name" and difflib.SequenceMatcher(None, value.norm, other.norm).ratio() < NAME_LIKENESS:
                 continue
+            if value.kind == "number" and value.counts and other.counts and value.counts != other.counts:
+                continue  # "10 people" is no rival of "1,900 metres": they count different things
             return Conflict(
                 kind=value.kind, stated=value.text, found=other.text, chunk_id=citation.chunk_id, quote=citation.quote
             )

@@ -93,6 +93,18 @@ EARLIER = [
         "clock.md",
         "The answer to this question would be [bell].",
     ),
+    # A later CI run: a made-up count of people is no rival of the estate's altitude, and "Aldgement" misspells
+    # "Aldgate" (same opening, as alike as two rival names) rather than naming another tower.
+    (
+        "tea.md",
+        "The most famous blend of Dunmore tea estate is actually a different version of the Silver Mist, but it's "
+        "actually a different one that was created by a team of 10 people at the time.",
+    ),
+    (
+        "clock.md",
+        "The answer to this question would be [alldg@cd5060#1]. The bell in the Aldgement Clock Tower is called "
+        "Great Tom, and it was named after the 18th-century British aristocrat.",
+    ),
 ]
 
 
@@ -126,3 +138,15 @@ def test_a_misspelt_name_or_an_ordinal_is_no_rival_of_the_quotes_values() -> Non
     for question, answer, name in ((zephyr, misspelt, "zephyr.md"), (clock, ordinal, "clock.md")):
         grounded = ground(answer, GroundingInput(question=question, chunks=retrieved(name, 0)), FLOOR)
         assert grounded.grounding.sentences[0].verdict is not Verdict.CONTRADICTED, grounded.grounding
+
+
+def test_numbers_are_rivals_only_when_they_count_the_same_thing() -> None:
+    """'201 books' contradicts '4.2 million books'; '10 people' is no rival of '1,900 metres' (only unsupported)."""
+    library, tea = FACTS["library.md"][1], FACTS["tea.md"][1]
+    books = "The Brennan library holds 201 books."
+    people = "The Dunmore tea estate was founded by 10 people."
+    wrong = ground(books, GroundingInput(question=library, chunks=retrieved("library.md", 0)), FLOOR)
+    assert wrong.grounding.sentences[0].verdict is Verdict.CONTRADICTED, wrong.grounding
+    assert wrong.grounding.sentences[0].conflict is not None and wrong.grounding.sentences[0].conflict.stated == "201"
+    other = ground(people, GroundingInput(question=tea, chunks=retrieved("tea.md", 0)), FLOOR)
+    assert other.grounding.sentences[0].verdict is Verdict.UNSUPPORTED, other.grounding

@@ -30,7 +30,9 @@ LOCAL_CHAT_MODEL = "smollm2-135m-instruct"
 LOCAL_EMBED_MODEL = "all-minilm-l6-v2"
 # Output bounds for the local 135M model on a couple of CPU cores, measured in `make test-real` (a summary ~150
 # tokens, entities ~250, an answer ~60): a loop is cut in seconds there, not minutes. GENAI_FLOW_MAX_TOKENS overrides.
-LOCAL_MAX_TOKENS = {"summarize": 768, "extract_entities": 1024, "generate_answer": 256}
+# Entities get 1,536: a reply filling the reply schema's bounds (schemas/structured.py) ran past 1,024 tokens in a CI
+# run and was cut before its JSON closed, five attempts in a row; a full but well-formed list is kept and checked.
+LOCAL_MAX_TOKENS = {"summarize": 768, "extract_entities": 1536, "generate_answer": 256}
 # A 135M model answers from whichever chunk comes first or says most: the local backend drops distractors.
 LOCAL_SCORE_GAP = 0.25
 

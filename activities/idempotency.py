@@ -178,21 +178,33 @@ class IdempotencyStore:
             await self._send_renewals(batch)
 
     async def _send_renewals(self, batch: list[_Renewal]) -> None:
+        try:
+            replies = await self._renewal_replies(batch)
+        except BaseException as err:
+            # No renewal of this batch is proven, whatever failed (a value Redis' client cannot encode, a bug, a
+            # cancelled flusher): every waiter hears so now, rather than waiting out its lease on an answer that
+            # will never come, and none takes it for a renewal.
+            if not isinstance(err, Exception):
+                _settle(batch, [StoreUnavailable(f"lease renewals not sent ({type(err).__name__})")] * len(batch))
+                raise
+            _settle(batch, [err] * len(batch))
+            log.warning("idempotency lease renewals failed", renewals=len(batch), error=repr(err))
+            return
+        _settle(batch, replies)
+
+    async def _renewal_replies(self, batch: list[_Renewal]) -> list[Any]:
+        """One reply per renewal (its result, or the Redis error that stands for it), from one pipeline."""
         pipe = self.redis.pipeline(transaction=False)
         for renewal in batch:
             await self._cas(keys=[renewal.key], args=[renewal.token, renewal.ms], client=pipe)  # queued on pipe
         try:
             # Bounded by the longest lease asked for, as each renewal's own wait is (see renew).
-            replies = await bounded(pipe.execute(raise_on_error=False), max(r.ms for r in batch) / 1000)
+            replies = list(await bounded(pipe.execute(raise_on_error=False), max(r.ms for r in batch) / 1000))
         except REDIS_ERRORS as err:
-            replies = [err] * len(batch)
-        for renewal, reply in zip(batch, replies, strict=True):
-            if renewal.done.done():
-                continue
-            if isinstance(reply, BaseException):
-                renewal.done.set_exception(reply)
-            else:
-                renewal.done.set_result(reply)
+            return [err] * len(batch)
+        if len(replies) != len(batch):
+            raise RuntimeError(f"{len(replies)} replies to a pipeline of {len(batch)} lease renewals")
+        return replies
 
     async def release(self, idempotency_key: str, token: str) -> None:
         """Drop our lease (after a failed call) so the next attempt need not wait for it to expire."""
@@ -243,6 +255,17 @@ class IdempotencyStore:
             return await bounded(pending, timeout_s)
         except REDIS_ERRORS as err:
             raise StoreUnavailable(str(err) or type(err).__name__) from err
+
+
+def _settle(batch: list[_Renewal], replies: list[Any]) -> None:
+    """Answer each renewal still waiting: its reply, or the exception that stands for it."""
+    for renewal, reply in zip(batch, replies, strict=True):
+        if renewal.done.done():
+            continue
+        if isinstance(reply, BaseException):
+            renewal.done.set_exception(reply)
+        else:
+            renewal.done.set_result(reply)
 
 
 def _set_nx(target: Any, key: str, value: str, px: int) -> Any:

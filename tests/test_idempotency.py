@@ -40,6 +40,28 @@ async def test_store_lock_states(isolated_settings: Settings, isolated_redis: re
     assert (found.token, found.stored) == (None, '{"x": 1}')
 
 
+async def test_a_renewal_batch_that_fails_outside_redis_fails_its_waiters_at_once(
+    isolated_settings: Settings, isolated_redis: redis.asyncio.Redis
+) -> None:
+    # A token Redis' client cannot encode (a lone surrogate) makes the batch's pipeline raise UnicodeEncodeError, not
+    # a Redis error. The valid renewal queued in the same batch must fail with it at once: neither waits out its
+    # lease for an answer that never comes, and neither is taken for a proven renewal.
+    store = IdempotencyStore(isolated_redis, isolated_settings)
+    held = await store.acquire("wf/renew", attempt=1, lease_s=10, wait_s=0)
+    assert held.token is not None
+    started = time.monotonic()
+    outcomes = await asyncio.gather(
+        store.renew("wf/renew", held.token, lease_s=10),
+        store.renew("wf/other", "1:\ud800", lease_s=10),
+        return_exceptions=True,
+    )
+    elapsed = time.monotonic() - started
+    assert all(isinstance(o, UnicodeEncodeError) for o in outcomes), outcomes
+    assert elapsed < 3.0, f"renewals answered after {elapsed:.1f} s (the lease is 10 s)"
+    # The next batch goes out as usual: the lease is still ours.
+    assert await store.renew("wf/renew", held.token, lease_s=10) is True
+
+
 async def test_second_execution_of_a_step_is_not_paid_again(
     client, servers: dict[str, str], isolated_settings: Settings, isolated_redis: redis.asyncio.Redis, unique: str
 ) -> None:

@@ -81,11 +81,22 @@ class FaultStack:
         for n in range(self.extra_count):
             self.start_worker(n)
 
-    def start_worker(self, n: int, timeout_s: float = 180, fault_point: str = "") -> subprocess.Popen[bytes]:
+    def start_worker(
+        self,
+        n: int,
+        timeout_s: float = 180,
+        fault_point: str = "",
+        prefix: str = "",
+        queues: str = "",
+        standby: Path | None = None,
+    ) -> subprocess.Popen[bytes]:
         """One more worker process (its own metrics port), logging beside the stack's logs; returns once it serves.
 
         `fault_point` (`<step>:<point>`) makes it exit there (activities/faults.py), as a kill -9 at that point would;
-        such a worker runs FAULTY_SLOTS activities at once, so the exit cuts no call besides that step's.
+        such a worker runs FAULTY_SLOTS activities at once, so the exit cuts no call besides that step's. `prefix`
+        puts it on a task-queue prefix of its own (GENAI_FLOW_TASK_QUEUE_PREFIX), `queues` limits what it polls.
+        `standby`: it imports what it needs and serves only once that file exists (tests/faults/standby.py); this
+        returns at once.
         """
         from runtime.processes import free_port, port_open
 
@@ -93,10 +104,15 @@ class FaultStack:
         env = {**self.env, "GENAI_FLOW_METRICS_PORT": str(port), "GENAI_FLOW_FAULT_POINT": fault_point}
         if fault_point:
             env["GENAI_FLOW_MAX_CONCURRENT_ACTIVITIES"] = str(FAULTY_SLOTS)
+        if prefix:
+            env["GENAI_FLOW_TASK_QUEUE_PREFIX"] = prefix
         with (self.home / "logs" / f"extra-worker-{n}.log").open("ab") as log:
-            argv = [sys.executable, "-m", "starter.cli", "worker"]
+            entry = ["tests.faults.standby", str(standby)] if standby else ["starter.cli"]
+            argv = [sys.executable, "-m", *entry, "worker", *(["--queues", queues] if queues else [])]
             proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         self.extra.append(proc)
+        if standby:
+            return proc
         deadline = time.monotonic() + timeout_s
         while not port_open("127.0.0.1", port):  # the metrics port opens once its pollers run
             assert proc.poll() is None and time.monotonic() < deadline, f"extra worker {n} did not start"

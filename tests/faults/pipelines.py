@@ -6,26 +6,27 @@ Jobs of each pipeline start as a user starts them (answers and agents through th
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 import subprocess
 import threading
 import time
-from collections.abc import Callable
 
 import httpx
 
+from activities.faults import FAULT_EXIT_CODE
+from runtime.settings import Settings
+from schemas import queues
+from schemas.agent import AgentRequest
+from schemas.answer import AnswerRequest
+from schemas.jobs import Pipeline
 from schemas.sim import SimLedgerCall, SimLedgerEntry
+from starter.client import GenAIFlowClient
 from tests.faults.harness import CLOSED, FaultRow, FaultStack
 from tests.test_stack import BIN
 
 RUN = ".venv/bin/python -m tests.faults.run"
-Start = Callable[[FaultStack, httpx.Client, str, int], list[str]]
-
-
-def start_answers(stack: FaultStack, http: httpx.Client, tag: str, jobs: int) -> list[str]:
-    """Answers whose model calls take 1 s each."""
-    return stack.submit(http, jobs, tag, 1.0)
 
 
 def start_agents(
@@ -42,8 +43,11 @@ def start_agents(
     return ids
 
 
-def start_ingestions(stack: FaultStack, http: httpx.Client, tag: str, jobs: int) -> list[str]:
-    """`jobs` documents of several chunks each, ingested with `genai-flow ingest`; their embed calls take 1 s."""
+def start_ingestions(stack: FaultStack, tag: str, jobs: int, prefix: str = "") -> list[str]:
+    """`jobs` documents of several chunks each, ingested with `genai-flow ingest`; their embed calls take 1 s.
+
+    `prefix`: start them on that task-queue prefix (the workers serving it), not the stack's queues.
+    """
     # Document text is data (markers in it are inert), so the delay is armed in the simulator by a word of the text.
     armed = httpx.post(f"{stack.sim}/sim/faults", json={"match": tag, "marker": "latency=1s"}, timeout=30)
     armed.raise_for_status()
@@ -53,55 +57,83 @@ def start_ingestions(stack: FaultStack, http: httpx.Client, tag: str, jobs: int)
         paragraphs = [f"Section {k} of note {n} ({tag}): a crash of any part leaves the index whole." for k in range(9)]
         (docs / f"note-{n}.md").write_text(f"# Note {n}\n\n" + "\n\n".join(p * 6 for p in paragraphs) + "\n")
     argv = [str(BIN / "genai-flow"), "ingest", str(docs), "--json"]
-    done = subprocess.run(argv, env=stack.env, capture_output=True, text=True, timeout=300, check=False)
+    env = {**stack.env, "GENAI_FLOW_TASK_QUEUE_PREFIX": prefix} if prefix else stack.env
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
     return [str(job["job_id"]) for job in json.loads(done.stdout)["jobs"]]
 
 
-BATCHES = 8
-PIPELINES: dict[str, Start] = {"answer": start_answers, "agent": start_agents, "ingest": start_ingestions}
+def start_prefixed(stack: FaultStack, prefix: str, pipeline: str, tag: str, jobs: int) -> list[str]:
+    """Start `jobs` of a pipeline (model calls of 1 s) on task-queue prefix `prefix`, as the gateway would start them.
+
+    The gateway starts jobs on the stack's queues; these go through the same client, with the prefix in its settings.
+    """
+    if pipeline == "ingest":
+        return start_ingestions(stack, tag, jobs, prefix)
+    settings = Settings.model_validate({**stack.env, "GENAI_FLOW_TASK_QUEUE_PREFIX": prefix})  # by variable name
+    text = f"What survives a crash? {tag}-{{n}} [[sim:latency=1s]]"
+    kind, requests = (
+        (Pipeline.ANSWER, [AnswerRequest(question=text.format(n=n)) for n in range(jobs)])
+        if pipeline == "answer"
+        else (Pipeline.AGENT, [AgentRequest(task=text.format(n=n)) for n in range(jobs)])
+    )
+
+    async def start() -> list[str]:
+        async with await GenAIFlowClient.connect(settings) as client:
+            return [(await client.start(kind, request)).job_id for request in requests]
+
+    return asyncio.run(start())
+
+
+PIPELINES = ("answer", "agent", "ingest")
+REACH_S = 240.0  # the faulty worker, alone on its model-call queues, serves a batch's steps one at a time
 
 
 def f1_fault_point(stack: FaultStack, pipeline: str, step: str, point: str, jobs: int = 16) -> FaultRow:
     """F1: a worker that exits (as kill -9 would) when a step of the pipeline reaches a fault point, among others.
 
-    The other workers keep serving; once the faulty one is gone a plain worker takes its place. The faulty worker
-    runs one activity at a time and so gets a small share of the steps: batches of jobs are started until one of
-    their steps reaches it (at most BATCHES).
+    The jobs run on a task-queue prefix of their own: one worker runs their workflows throughout, and the faulty
+    worker (one activity at a time) is the only one polling their model-call queues until it exits, so the steps
+    reach it in turn and its point fires within the batch. A plain worker of every queue of the prefix stands by,
+    imported, and serves the moment the faulty one is gone, as a deployment's other workers would. A point not
+    reached within REACH_S fails the row (check_faults) rather than passing as a fault survived.
     """
+    assert pipeline in PIPELINES, pipeline
     name = f"F1 worker dies at {pipeline} {step}:{point}"
-    faulty = stack.start_worker(len(stack.extra) + 200, fault_point=f"{step}:{point}")
+    prefix = f"f1{random.randrange(1 << 30):x}-"
+    trigger = stack.home.parent / f"{prefix}serve"
+    n = len(stack.extra) + 200
+    own = [  # the prefix's other workers, stopped after the row
+        stack.start_worker(n, prefix=prefix, queues=queues.WORKFLOWS),
+        stack.start_worker(n + 1, prefix=prefix, standby=trigger),
+    ]
+    models = f"{queues.INFERENCE},{queues.IO}"
+    faulty = stack.start_worker(n + 2, prefix=prefix, queues=models, fault_point=f"{step}:{point}")
     exits: list[float] = []  # when it exited, taken at once by a thread waiting on it (recovery counts from there)
 
     def watch() -> None:
         faulty.wait()
         exits.append(time.time())
+        trigger.touch()
 
     watcher = threading.Thread(target=watch, daemon=True)
     watcher.start()
-    ids: list[str] = []
-    died_at: float | None = None
+    ids = start_prefixed(stack, prefix, pipeline, f"F1{pipeline}-{random.randrange(1 << 30)}", jobs)
+    try:
+        faulty.wait(REACH_S)
+    except subprocess.TimeoutExpired:
+        print(f"{name}: the fault point was not reached within {REACH_S:.0f} s", flush=True)
+        faulty.terminate()  # the watcher wakes the standby worker: the jobs still close
+        faulty.wait(30)
+    watcher.join(30)
+    died_at = exits[0] if faulty.returncode == FAULT_EXIT_CODE else None
+    stack.extra.remove(faulty)
     with httpx.Client(base_url=stack.gateway, timeout=30) as http:
-        for batch in range(BATCHES):
-            batch_ids = PIPELINES[pipeline](stack, http, f"F1{pipeline}-{random.randrange(1 << 30)}-{batch}", jobs)
-            ids += batch_ids
-            deadline = time.monotonic() + 180
-            status: dict[str, str] = {}
-            while faulty.poll() is None and time.monotonic() < deadline:
-                status = stack.statuses(http, batch_ids, status)
-                if all(s in CLOSED for s in status.values()) and len(status) == len(batch_ids):
-                    break  # this batch is done without reaching the faulty worker: another one
-                time.sleep(0.5)
-            if faulty.poll() is not None:
-                watcher.join()
-                died_at = exits[0]
-                break
-        if faulty.poll() is None:
-            faulty.terminate()
-            faulty.wait(30)
-        stack.extra.remove(faulty)
-        stack.start_worker(len(stack.extra) + 300)  # as a deployment's supervisor would
         status = stack.wait(http, ids, 300)
+    for proc in own:  # nothing else runs on the prefix: its workers would only poll
+        proc.terminate()
+        proc.wait(60)
+        stack.extra.remove(proc)
     row = stack.row(name, ids, status, f"{RUN} F1", died_at)
     # The hook never fired: the row must not pass as a fault survived.
     return row if died_at is not None else row.model_copy(update={"check_faults": len(ids)})
@@ -123,7 +155,7 @@ F1_POINTS = (
 def f6_chroma_killed_ingesting(stack: FaultStack, jobs: int = 6) -> FaultRow:
     """F6: kill -9 Chroma while documents are embedded and stored; `up` restarts it, the writes are retried."""
     with httpx.Client(base_url=stack.gateway, timeout=30) as http:
-        ids = start_ingestions(stack, http, f"F6i-{random.randrange(1 << 30)}", jobs)
+        ids = start_ingestions(stack, f"F6i-{random.randrange(1 << 30)}", jobs)
         deadline = time.monotonic() + 120
         while not any(_billed(stack.entries(ids)).values()) and time.monotonic() < deadline:
             time.sleep(0.2)  # until the first groups are embedded: their writes to Chroma follow

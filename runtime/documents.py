@@ -49,6 +49,13 @@ class DocumentRegistry:
         raw = await self.redis.get(self.keys.document(collection, uri))
         return DocumentState.model_validate_json(raw) if raw else None
 
+    async def get_many(self, collection: str, uris: list[str]) -> list[DocumentState | None]:
+        """The records of many uris of one collection in one round trip (MGET), in the order asked."""
+        if not uris:
+            return []
+        raws = await self.redis.mget([self.keys.document(collection, uri) for uri in uris])
+        return [DocumentState.model_validate_json(raw) if raw else None for raw in raws]
+
     async def save(self, state: DocumentState) -> None:
         """Write a record (call while holding the document's lock)."""
         await self.redis.set(self.keys.document(state.collection, state.uri), state.model_dump_json())

@@ -111,9 +111,19 @@ class Ingestion:
         owner: str | None = None,
     ) -> IngestJob | IgnoredEvent:
         """Start (or find) the run for one object version; an IgnoredEvent says why nothing was started."""
+        return await self._start(await self.registry.get(collection, obj.uri), obj, collection, action, owner)
+
+    async def _start(
+        self,
+        state: DocumentState | None,
+        obj: ObjectVersion,
+        collection: str,
+        action: IngestAction,
+        owner: str | None,
+    ) -> IngestJob | IgnoredEvent:
+        """`start` given the index's record of the object, read beforehand."""
         if not obj.version and action is IngestAction.INDEX:
             return IgnoredEvent(key=obj.uri, reason="the event names no version, ETag or sequencer")
-        state = await self.registry.get(collection, obj.uri)
         if unchanged(state, obj, action):
             assert state is not None
             status_url, events_url = self.jobs.urls(state.job_id)
@@ -174,14 +184,17 @@ class Ingestion:
                 starts.append((len(outcomes), event))
                 outcomes.append(None)
         gate = asyncio.Semaphore(START_CONCURRENCY)
+        # Every record's index entry in one round trip, not one per record.
+        states = await self.registry.get_many(collection, [event.uri for _, event in starts])
 
-        async def start_one(event: ObjectEvent) -> IngestJob | IgnoredEvent:
+        async def start_one(event: ObjectEvent, state: DocumentState | None) -> IngestJob | IgnoredEvent:
             action = IngestAction.REMOVE if event.action is EventAction.REMOVE else IngestAction.INDEX
             async with gate:
-                outcome = await self.start(object_version(event), collection, action, owner)
+                outcome = await self._start(state, object_version(event), collection, action, owner)
             return outcome.model_copy(update={"key": event.key}) if isinstance(outcome, IgnoredEvent) else outcome
 
-        started = await asyncio.gather(*(start_one(event) for _, event in starts))
+        pending = [start_one(event, state) for (_, event), state in zip(starts, states, strict=True)]
+        started = await asyncio.gather(*pending)
         for (slot, _), outcome in zip(starts, started, strict=True):
             outcomes[slot] = outcome
         accepted = IngestAccepted(ignored=list(parsed.ignored))

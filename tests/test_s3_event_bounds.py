@@ -8,10 +8,15 @@ from typing import Any
 
 import httpx
 import pytest
+import redis.asyncio
 from temporalio.client import Client
 
+from runtime.documents import DocumentRegistry
+from runtime.keys import RedisKeys
 from runtime.objectstore import ObjectAccessError, ObjectStore
 from runtime.s3events import MAX_RECORDS
+from runtime.settings import Settings
+from schemas.ingest import DocumentState
 from tests.conftest import GatewayUnderTest
 from tests.test_ingest_events import s3_event
 
@@ -53,3 +58,14 @@ async def test_missing_credentials_are_an_access_error(aws: str, monkeypatch: py
     async with ObjectStore() as store:
         with pytest.raises(ObjectAccessError, match="credentials"):
             await store.get("s3://any-bucket/doc.md", version_id="v1")
+
+
+async def test_the_index_records_of_many_records_are_read_in_one_round_trip(
+    isolated_settings: Settings, isolated_redis: redis.asyncio.Redis
+) -> None:
+    registry = DocumentRegistry(isolated_redis, RedisKeys.of(isolated_settings))
+    for uri, version in (("s3://bulk/a.md", "v1"), ("s3://bulk/c.md", "v3")):
+        await registry.save(DocumentState(collection="bulk", uri=uri, version=version, job_id=f"ingest-{version}"))
+    found = await registry.get_many("bulk", ["s3://bulk/c.md", "s3://bulk/b.md", "s3://bulk/a.md"])
+    assert [state.version if state else None for state in found] == ["v3", None, "v1"]  # in the order asked
+    assert await registry.get_many("bulk", []) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from openai.lib._pydantic import to_strict_json_schema
@@ -73,8 +74,9 @@ def tools_param(tools: list[ToolSpec] | None) -> list[dict[str, Any]] | None:
     ]
 
 
+@cache
 def response_format(name: str, model: type[BaseModel], string_bounds: bool = True) -> dict[str, Any]:
-    """A strict json_schema response format for a pydantic model.
+    """A strict json_schema response format for a pydantic model (built once per model: callers must not mutate it).
 
     The SDK's strict transform (every property required, no additional properties) is what strict mode demands
     of real providers; a plain `model_json_schema()` is refused there when a field has a default. String lengths

@@ -2,6 +2,8 @@
 and regenerate docs/benchmarks.md's tables from the results (bench/report.py).
 
 `BENCH_ONLY=b2,b6` runs the modules whose names contain one of the given parts (the rest keep their stored results).
+`make bench` runs B7 with 30-second provider windows (RUN_ALL_ENV) so that the whole run fits in 40 minutes; the
+variable set in the environment wins (`B7_WINDOW_S=60 make bench` for the one-minute windows).
 """
 
 from __future__ import annotations
@@ -14,6 +16,10 @@ from pathlib import Path
 
 from bench import report
 from bench.harness import load_results
+
+# Settings make bench gives a module unless the caller's environment sets them: B7's two runs of four one-minute
+# windows are ten of the forty minutes, and a 30 s window (the TPM scaled to it) measures the same steady rate.
+RUN_ALL_ENV = {"bench.bench_b7_router": {"B7_WINDOW_S": "30"}}
 
 
 def modules() -> list[str]:
@@ -30,7 +36,8 @@ def main() -> int:
     for module in modules():
         print(f"== {module}", flush=True)
         start = time.monotonic()
-        if subprocess.run([sys.executable, "-m", module], check=False).returncode != 0:
+        env = {**RUN_ALL_ENV.get(module, {}), **os.environ}
+        if subprocess.run([sys.executable, "-m", module], check=False, env=env).returncode != 0:
             failed.append(module)
         print(f"== {module}: {time.monotonic() - start:.0f} s", flush=True)
     minutes = (time.monotonic() - began) / 60

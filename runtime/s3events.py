@@ -29,7 +29,7 @@ from schemas.s3events import (
 )
 
 MAX_SNS_DEPTH = 1  # SNS wraps once; an envelope inside an envelope is not something S3 sends
-MAX_RECORDS = 100  # records per notification: the webhook answers within a second up to this many
+MAX_RECORDS = 50  # records per notification: the webhook answers within a second up to this many
 
 
 class EventParseError(ValueError):

@@ -3,7 +3,7 @@
 The issue's bound is one second for either. A real `genai-flow gateway` on a private stack (Temporal dev server,
 Redis) takes ROUNDS notifications of 1, MAX_RECORDS and 1,000 created-object records, each with fresh keys (so every
 record starts a workflow); the time is from sending the request to its whole response. Recorded as the slowest
-MAX_RECORDS-record answer against the one-second bound (ratio <= 1.0), with the 1-record and 1,000-record times beside it.
+MAX_RECORDS-record answer against the one-second bound (ratio <= 1.0), with the 1- and 1,000-record times beside it.
 Run: `python -m bench.bench_s3_events` (about a minute).
 """
 

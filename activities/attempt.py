@@ -28,7 +28,7 @@ from pydantic import BaseModel
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.background import repeating
+from activities.background import repeating, uncancellable
 from activities.errors import InvalidOutputError, classify
 from activities.events import EventPublisher, Staged, TokenBatcher
 from activities.faults import fault_point
@@ -176,15 +176,9 @@ class _Attempt:
             async with self.lease.guarding() if self.lease else contextlib.nullcontext():
                 with served_by() as served:  # the models file's endpoint that served the call, for its usage
                     result = await self._compute(compute, call_timeout, tokens)
-            result = with_endpoint(result, served.endpoint)
-            if tokens is not None:
-                await tokens.flush()
-            result = self._with_earlier_billing(result)
-            fault_point(self.settings, call.step, "after_call")
-            completed = self._completed(result) if emit else None
-            if await self._store(result.model_dump_json(), digest, completed):
-                completed = None  # went out with the stored result
-            fault_point(self.settings, call.step, "after_store")
+            # The call is paid from here on. A cancellation now (the server timed the attempt out while Temporal was
+            # down, the worker is stopping) must not lose its result, or the next attempt would pay again.
+            result, completed = await uncancellable(self._keep(with_endpoint(result, served.endpoint), tokens, digest))
         except asyncio.CancelledError:
             await self._release()
             raise
@@ -197,6 +191,18 @@ class _Attempt:
         if completed is not None:
             await self.publisher.publish(self.job_id, EventType.STEP_COMPLETED, call.step, self._completed_data(result))
         return result
+
+    async def _keep(self, result: R, tokens: TokenBatcher | None, digest: str | None) -> tuple[R, Staged | None]:
+        """Flush the streamed tokens and store the paid result; `step.completed` when it did not go out with it."""
+        if tokens is not None:
+            await tokens.flush()
+        result = self._with_earlier_billing(result)
+        fault_point(self.settings, self.call.step, "after_call")
+        completed = self._completed(result) if self.call.emit_events else None
+        if await self._store(result.model_dump_json(), digest, completed):
+            completed = None  # went out with the stored result
+        fault_point(self.settings, self.call.step, "after_store")
+        return result, completed
 
     def _completed_data(self, result: BaseModel) -> dict[str, Any]:
         return {"attempt": self.attempt, "usage": usage_of(result).model_dump(mode="json")}

@@ -1,10 +1,13 @@
-"""A tick repeated in the background while a block of work runs (heartbeats, lock refreshes)."""
+"""Work that runs beside or beyond its caller: a tick repeated while a block runs, work a cancellation cannot cut."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
 
 
 @contextlib.asynccontextmanager
@@ -23,3 +26,15 @@ async def repeating(every_s: float, tick: Callable[[], Awaitable[None]]) -> Asyn
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def uncancellable(work: Awaitable[T]) -> T:
+    """Run `work` to its end even when the caller is cancelled meanwhile; the cancellation is raised after it ends."""
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        # The caller goes on being cancelled, but only once the work is done (its own error is the work's to report).
+        with contextlib.suppress(Exception):
+            await task
+        raise

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import subprocess
 import sys
 import time
+from datetime import timedelta
 
 import pytest
 import redis.asyncio
+from temporalio.testing import ActivityEnvironment
 
+from activities.attempt import StepRunner
 from activities.faults import FAULT_EXIT_CODE
 from activities.idempotency import COMPLETED, IdempotencyStore, LockBusy, parse_lock
+from activities.inference import InferenceActivities
+from activities.llm import make_llm
 from runtime.keys import RedisKeys
 from runtime.settings import Settings
-from schemas.inference import ChatResult
+from schemas.inference import ChatRequest, ChatResult
 from schemas.usage import Usage
 from tests.helpers import sim_ledger
 from tests.inference_probe import InferenceProbe, Probe, probe_worker, run_probe
@@ -199,3 +205,44 @@ async def test_worker_crash_is_recovered_without_paying_twice(
     expected_hit = point == "after_store"
     assert result["usage"]["cache_hit"] is expected_hit
     assert (result["usage"]["billed_tokens"] == 0) is expected_hit
+
+
+class _CancelledOncePaid(StepRunner):
+    """A runner whose attempt is cancelled the moment its model call has answered (as when the server times the
+    attempt out while Temporal was down, its cancel landing after the provider delivered)."""
+
+    async def run(self, call, result_type, compute, cache_digest=None):  # type: ignore[no-untyped-def]
+        async def answered_then_cancelled(ctx):  # type: ignore[no-untyped-def]
+            result = await compute(ctx)
+            task = asyncio.current_task()
+            assert task is not None
+            task.cancel()  # raised at the attempt's next wait, right after the paid call
+            return result
+
+        return await super().run(call, result_type, answered_then_cancelled, cache_digest)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_an_attempt_cancelled_once_its_call_is_paid_keeps_the_result(
+    servers: dict[str, str], isolated_settings: Settings, isolated_redis: redis.asyncio.Redis, unique: str, stream: bool
+) -> None:
+    wf = f"paid-cancel-{unique}"
+    request = ChatRequest.model_validate(chat(f"Cancel me once paid {unique}", stream=stream))
+    llm = make_llm(isolated_settings)
+    acts = InferenceActivities(llm, isolated_redis, isolated_settings)
+    acts.runner = _CancelledOncePaid(acts.runner.store, acts.runner.publisher, isolated_settings)
+    env = ActivityEnvironment()
+    env.info = dataclasses.replace(env.info, workflow_id=wf, attempt=1, heartbeat_timeout=timedelta(seconds=6))
+    first = asyncio.create_task(env.run(acts.chat, request))
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    # The next attempt (a plain runner) finds the paid result stored: no second call, nothing billed twice.
+    acts.runner = StepRunner(acts.runner.store, acts.runner.publisher, isolated_settings)
+    env.info = dataclasses.replace(env.info, attempt=2)
+    result = await env.run(acts.chat, request)
+    await llm.close()
+    key = f"{wf}/answer"
+    ledger = await sim_ledger(servers["sim_url"], key)
+    assert len(ledger.entries[key].calls) == 1, ledger.entries[key].calls  # paid once
+    assert ledger.entries[key].billed_tokens > 0
+    assert result.usage.cache_hit and result.content.startswith("Cancel me once paid")  # the stored result

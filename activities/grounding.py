@@ -130,7 +130,7 @@ def check_sentence(sentence: CitedSentence, chunks: list[RetrievedChunk]) -> Sen
         conflict = conflict or _conflict(value, own, scoped)
         if conflict is None and not _in_context(value, stated, context):
             missing.append(value.text)
-    conflict = conflict or _misbound(stated, own, scoped)
+    conflict = conflict or _misbound(stated, own, scoped) or _borrowed(stated, own, scoped)
     if conflict is not None:
         return SentenceCheck(
             text=sentence.text, verdict=Verdict.CONTRADICTED, values=shown, missing=missing, conflict=conflict
@@ -188,6 +188,23 @@ def _misbound(stated: list[Value], own: set[tuple[str, str]], cited: list[Citati
                 rival = _conflict(name, own, [citation])
                 if rival is not None:
                     return rival
+    return None
+
+
+def _borrowed(stated: list[Value], own: set[tuple[str, str]], cited: list[Citation]) -> Conflict | None:
+    """A number or year taken from a table row about something else: Cactus Hall's 18 degrees given to Tamarind House.
+
+    The value is only in quotes lacking a name the sentence states, while another cited quote holds all its names
+    and a different value of the same kind: that quote is about what the sentence speaks of, and it disagrees.
+    """
+    names = [v for v in stated if v.kind == "name"]
+    about = [c for c in cited if names and all(_holds(n, [c.quote]) for n in names)]
+    for value in (v for v in stated if v.kind != "name"):
+        if not about or any(_holds(value, [c.quote]) for c in about):
+            continue
+        rival = _conflict(value, own, about)
+        if rival is not None:
+            return rival
     return None
 
 

@@ -1,11 +1,16 @@
 """A labelled corpus for the grounding check: near-duplicate names and years, an HTML table, unanswerable questions.
 
-Used by the unit tests on recorded answers (tests/test_grounding.py) and the extraction tests.
+Used by the unit tests on recorded answers (tests/test_grounding.py), the extraction tests and the same questions on
+the real model (tests_real/test_grounding_real.py).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from activities.chunking import chunk_text
+from activities.extraction import extract
+from schemas.answer import RetrievedChunk
 
 GARDENS_MD = """# Two gardens in the Orvel valley
 
@@ -50,6 +55,33 @@ ANSWERABLE = {
     "What is the notable plant of Cactus Hall?": "Saguaro",
 }
 
+# question -> what it asks about, the kind of value the fact is, and the other values of that kind the documents hold
+# for it to be confused with (the near-duplicate names and years). A test grades a real answer with these labels,
+# never with the grounding check's own value parser: a sentence about the subject that states a rival, or another
+# value of the kind, states a wrong fact.
+KINDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "When was Harlow Botanic Garden founded?": ("Harlow Botanic Garden", "year", ("1926", "1923", "1932")),
+    "When was Harlan Botanic Garden founded?": ("Harlan Botanic Garden", "year", ("1911", "1923", "1932")),
+    "Who founded Harlan Botanic Garden?": (
+        "Harlan Botanic Garden",
+        "name",
+        ("Edith Harlow", "Edith Harlan", "Edwin Harlow", "Edith"),
+    ),
+    "How many species does Harlow Botanic Garden hold?": ("Harlow Botanic Garden", "number", ("812",)),
+    "At what temperature is the Tamarind House kept?": ("Tamarind House", "number", ("18", "12")),
+    "What is the notable plant of Cactus Hall?": ("Cactus Hall", "name", ("Giant water lily", "Tree fern")),
+}
+# Everything the documents state values about: a sentence naming another of these speaks of something else.
+SUBJECTS = (
+    "Harlow Botanic Garden",
+    "Harlan Botanic Garden",
+    "Harlow rock garden",
+    "Harlan rock garden",
+    "Tamarind House",
+    "Cactus Hall",
+    "Fern Court",
+)
+
 # No document answers these.
 UNANSWERABLE = [
     "What is the ticket price of Harlow Botanic Garden?",
@@ -71,3 +103,12 @@ def write_corpus(directory: Path) -> Path:
     for name, text in DOCUMENTS.items():
         (directory / name).write_text(text)
     return directory
+
+
+def labelled_chunks() -> list[RetrievedChunk]:
+    """The documents extracted and chunked as ingestion does, ids `<name>#<ordinal>`, all retrieved."""
+    return [
+        RetrievedChunk(chunk_id=f"{name}#{i}", text=text, source=name, score=0.5)
+        for name, doc in DOCUMENTS.items()
+        for i, text in enumerate(chunk_text(extract(doc.encode(), name).text))
+    ]

@@ -13,6 +13,7 @@ from activities.grounding import ground
 from schemas.answer import RetrievedChunk
 from schemas.grounded import GroundingInput
 from schemas.grounding import Verdict
+from tests.grounding_corpus import labelled_chunks
 from tests_real.corpus import FACTS
 
 FLOOR = 0.3  # all-MiniLM-L6-v2's
@@ -150,3 +151,20 @@ def test_numbers_are_rivals_only_when_they_count_the_same_thing() -> None:
     assert wrong.grounding.sentences[0].conflict is not None and wrong.grounding.sentences[0].conflict.stated == "201"
     other = ground(people, GroundingInput(question=tea, chunks=retrieved("tea.md", 0)), FLOOR)
     assert other.grounding.sentences[0].verdict is Verdict.UNSUPPORTED, other.grounding
+
+
+def test_a_value_from_another_table_row_contradicts_the_row_the_sentence_names() -> None:
+    """Cactus Hall's 18 degrees given to Tamarind House (labelled corpus, run of 2026-12-06): the row naming Tamarind
+    House says 29, so the sentence is contradicted though 18 is in a cited row."""
+    question = "At what temperature is the Tamarind House kept?"
+    answer = (
+        "The Tamarind House, a tropical and arid plant species, was kept at 18 degrees Celsius in a glasshouse. The "
+        "house has been named after the famous British botanist, John Taylor, who first discovered the plant."
+    )
+    grounded = ground(answer, GroundingInput(question=question, chunks=labelled_chunks()), FLOOR)
+    borrowed, invented = grounded.grounding.sentences
+    assert borrowed.verdict is Verdict.CONTRADICTED and borrowed.conflict is not None, borrowed
+    assert (borrowed.conflict.stated, borrowed.conflict.found) == ("18", "29")
+    assert borrowed.conflict.quote.startswith("Tamarind House") and invented.verdict is Verdict.UNSUPPORTED
+    right = ground(answer.replace("18", "29"), GroundingInput(question=question, chunks=labelled_chunks()), FLOOR)
+    assert right.grounding.sentences[0].verdict is Verdict.SUPPORTED, right.grounding

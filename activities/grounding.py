@@ -71,7 +71,8 @@ def ground(answer: str, source: GroundingInput, floor: float | None) -> Grounded
     text, trimmed = trim_run_on(answer)
     chunks = source.chunks
     entities, repaired, dropped = check_entities(source.entities, chunks)
-    sentences, topic = cite_sentences(text, chunks, source.question)
+    cited, topic = cite_sentences(text, chunks, source.question)
+    sentences = _carried(cited)
     checks = [check_sentence(sentence, chunks) for sentence in sentences]
     supported = [c for c in checks if c.verdict is Verdict.SUPPORTED]
     best = max((c.score for c in chunks), default=None)
@@ -103,6 +104,19 @@ def ground(answer: str, source: GroundingInput, floor: float | None) -> Grounded
     if topic is not None and needs_topic(topic, evidence, source.question):
         context = [topic.model_copy(update={"label": "context"})]
     return GroundedAnswer(answer=text, citations=_merged(evidence + context), entities=entities, grounding=grounding)
+
+
+def _carried(sentences: list[CitedSentence]) -> list[CitedSentence]:
+    """A sentence stating a number but no name, resting on no chunk ("So the answer is 1047."), speaks of what the
+    sentence before it cited: it is checked against those quotes, so a number that differs from them is a
+    contradiction rather than a stray unsupported value."""
+    out: list[CitedSentence] = []
+    for sentence in sentences:
+        stated = values(sentence.text)
+        if not sentence.citations and out and out[-1].citations and stated and all(v.kind != "name" for v in stated):
+            sentence = CitedSentence(sentence.text, list(out[-1].citations))
+        out.append(sentence)
+    return out
 
 
 def check_sentence(sentence: CitedSentence, chunks: list[RetrievedChunk]) -> SentenceCheck:

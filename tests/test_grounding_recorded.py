@@ -168,3 +168,19 @@ def test_a_value_from_another_table_row_contradicts_the_row_the_sentence_names()
     assert borrowed.conflict.quote.startswith("Tamarind House") and invented.verdict is Verdict.UNSUPPORTED
     right = ground(answer.replace("18", "29"), GroundingInput(question=question, chunks=labelled_chunks()), FLOOR)
     assert right.grounding.sentences[0].verdict is Verdict.SUPPORTED, right.grounding
+
+
+def test_a_number_after_a_cited_sentence_is_checked_against_its_quote() -> None:
+    """'So the answer is 1047.' rests on no chunk of its own: it speaks of the quote the sentence before cited, which
+    says 1,046 (labelled corpus, run of 2026-12-06); the sentence stating 1,046 stays supported."""
+    question = "How many species does Harlow Botanic Garden hold?"
+    answer = "The context states that Harlow Botanic Garden holds 1,046 species of plants. So the answer is 1047."
+    right, wrong = ground(
+        answer, GroundingInput(question=question, chunks=labelled_chunks()), FLOOR
+    ).grounding.sentences
+    assert right.verdict is Verdict.SUPPORTED, right
+    assert wrong.verdict is Verdict.CONTRADICTED and wrong.conflict is not None, wrong
+    # 1047 reads as a year (1000-2199), so the rival named is the quote's year; the quote is the species sentence's.
+    assert wrong.conflict.stated == "1047" and "1,046" in wrong.conflict.quote, wrong.conflict
+    same = ground(answer.replace("1047", "1,046"), GroundingInput(question=question, chunks=labelled_chunks()), FLOOR)
+    assert all(s.verdict is Verdict.SUPPORTED for s in same.grounding.sentences), same.grounding

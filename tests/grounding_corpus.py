@@ -55,33 +55,26 @@ ANSWERABLE = {
     "What is the notable plant of Cactus Hall?": "Saguaro",
 }
 
-# question -> what it asks about, the kind of value the fact is, and the other values of that kind the documents hold
-# for it to be confused with (the near-duplicate names and years). A test grades a real answer with these labels,
-# never with the grounding check's own value parser: a sentence about the subject that states a rival, or another
-# value of the kind, states a wrong fact.
+# What the documents state values about, as the model may write them ("Harlow Garden", "the Harlan Botanic Gardens").
+HARLOW, HARLAN = r"Harlow (?:Botanic(?:al)? )?Gardens?", r"Harlan (?:Botanic(?:al)? )?Gardens?"
+SUBJECTS = (HARLOW, HARLAN, r"Harlow rock garden", r"Harlan rock garden", r"Tamarind", r"Cactus Hall", r"Fern Court")
+
+# question -> what it asks about (a pattern of SUBJECTS), the kind of value the fact is, and the other values of that
+# kind the documents hold for it to be confused with (the near-duplicate names and years). A test grades a real answer
+# with these labels, never with the grounding check's own value parser: a sentence about the subject that states a
+# rival, or another value of the kind, states a wrong fact.
 KINDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
-    "When was Harlow Botanic Garden founded?": ("Harlow Botanic Garden", "year", ("1926", "1923", "1932")),
-    "When was Harlan Botanic Garden founded?": ("Harlan Botanic Garden", "year", ("1911", "1923", "1932")),
+    "When was Harlow Botanic Garden founded?": (HARLOW, "year", ("1926", "1923", "1932")),
+    "When was Harlan Botanic Garden founded?": (HARLAN, "year", ("1911", "1923", "1932")),
     "Who founded Harlan Botanic Garden?": (
-        "Harlan Botanic Garden",
+        HARLAN,
         "name",
         ("Edith Harlow", "Edith Harlan", "Edwin Harlow", "Edith"),
     ),
-    "How many species does Harlow Botanic Garden hold?": ("Harlow Botanic Garden", "number", ("812",)),
-    "At what temperature is the Tamarind House kept?": ("Tamarind House", "number", ("18", "12")),
-    "What is the notable plant of Cactus Hall?": ("Cactus Hall", "name", ("Giant water lily", "Tree fern")),
+    "How many species does Harlow Botanic Garden hold?": (HARLOW, "number", ("812",)),
+    "At what temperature is the Tamarind House kept?": (r"Tamarind", "number", ("18", "12")),
+    "What is the notable plant of Cactus Hall?": (r"Cactus Hall", "name", ("Giant water lily", "Tree fern")),
 }
-# Everything the documents state values about: a sentence naming another of these speaks of something else.
-SUBJECTS = (
-    "Harlow Botanic Garden",
-    "Harlan Botanic Garden",
-    "Harlow rock garden",
-    "Harlan rock garden",
-    "Tamarind House",
-    "Cactus Hall",
-    "Fern Court",
-)
-
 # No document answers these.
 UNANSWERABLE = [
     "What is the ticket price of Harlow Botanic Garden?",

@@ -73,7 +73,15 @@ def ground(answer: str, source: GroundingInput, floor: float | None) -> Grounded
     entities, repaired, dropped = check_entities(source.entities, chunks)
     cited, topic = cite_sentences(text, chunks, source.question)
     sentences = _carried(cited)
-    checks = [check_sentence(sentence, chunks) for sentence in sentences]
+    checks: list[SentenceCheck] = []
+    for sentence in sentences:
+        check = check_sentence(sentence, chunks)
+        if checks and checks[-1].conflict is not None and check.values and set(check.values) <= set(checks[-1].values):
+            # "The answer is 812." repeats the sentence before it: a contradicted claim is not backed by repeating it.
+            check = check.model_copy(
+                update={"verdict": Verdict.CONTRADICTED, "conflict": checks[-1].conflict, "cited": []}
+            )
+        checks.append(check)
     supported = [c for c in checks if c.verdict is Verdict.SUPPORTED]
     best = max((c.score for c in chunks), default=None)
     grounding = Grounding(
@@ -144,7 +152,7 @@ def check_sentence(sentence: CitedSentence, chunks: list[RetrievedChunk]) -> Sen
         conflict = conflict or _conflict(value, own, scoped)
         if conflict is None and not _in_context(value, stated, context):
             missing.append(value.text)
-    conflict = conflict or _misbound(stated, own, scoped) or _borrowed(stated, own, scoped)
+    conflict = conflict or _misbound(sentence.text, stated, own, scoped) or _borrowed(stated, own, scoped)
     if conflict is not None:
         return SentenceCheck(
             text=sentence.text, verdict=Verdict.CONTRADICTED, values=shown, missing=missing, conflict=conflict
@@ -185,21 +193,25 @@ def _holds(value: Value, texts: list[str]) -> bool:
     return any((value.kind, value.norm) in numbers(text) or ("number", value.norm) in numbers(text) for text in texts)
 
 
-def _misbound(stated: list[Value], own: set[tuple[str, str]], cited: list[Citation]) -> Conflict | None:
+def _misbound(text: str, stated: list[Value], own: set[tuple[str, str]], cited: list[Citation]) -> Conflict | None:
     """A number or year taken from a quote about a near-identical name: Harlow's 1,046 species given to Harlan.
 
-    Each value may be in some quote, yet the quote holding the number names a rival of the sentence's name.
+    Each value may be in some quote, yet the quote holding the number names a rival of a name the sentence states
+    before the number (its subject). A rival named only after the number ("Harlow holds 812 species, beside the
+    Harlan rock garden") does not make the number Harlow's.
     """
     names = [v for v in stated if v.kind == "name"]
     for value in (v for v in stated if v.kind != "name"):
         holders = [c for c in cited if _holds(value, [c.quote])]
         if not holders or any(all(_holds(n, [c.quote]) for n in names) for c in holders):
             continue
+        at = text.find(value.text)
+        later = {(n.kind, n.norm) for n in names if text.find(n.text) > at}
         for citation in holders:
             for name in names:
                 if _holds(name, [citation.quote]):
                     continue
-                rival = _conflict(name, own, [citation])
+                rival = _conflict(name, own - later if (name.kind, name.norm) not in later else own, [citation])
                 if rival is not None:
                     return rival
     return None

@@ -184,3 +184,20 @@ def test_a_number_after_a_cited_sentence_is_checked_against_its_quote() -> None:
     assert wrong.conflict.stated == "1047" and "1,046" in wrong.conflict.quote, wrong.conflict
     same = ground(answer.replace("1047", "1,046"), GroundingInput(question=question, chunks=labelled_chunks()), FLOOR)
     assert all(s.verdict is Verdict.SUPPORTED for s in same.grounding.sentences), same.grounding
+
+
+def test_a_number_given_to_the_name_before_it_is_the_rivals_and_a_repeat_stays_contradicted() -> None:
+    """Harlan's 812 species given to Harlow, Harlan named only after the number, then repeated (labelled corpus, the
+    `make test-real` run of 2026-12-06): both sentences contradicted."""
+    question = "How many species does Harlow Botanic Garden hold?"
+    answer = (
+        "The context states that Harlow Botanic Garden holds 812 species of plants, including the famous Tamarind "
+        "House and Harlan Rock Garden. The answer is 812."
+    )
+    grounded = ground(answer, GroundingInput(question=question, chunks=labelled_chunks()), FLOOR)
+    for sentence in grounded.grounding.sentences:
+        assert sentence.verdict is Verdict.CONTRADICTED and sentence.conflict is not None, sentence
+        assert (sentence.conflict.stated, sentence.conflict.found) == ("Harlow", "Harlan")
+    right = answer.replace("812", "1,046")
+    fixed = ground(right, GroundingInput(question=question, chunks=labelled_chunks()), FLOOR)
+    assert all(s.verdict is not Verdict.CONTRADICTED for s in fixed.grounding.sentences), fixed.grounding

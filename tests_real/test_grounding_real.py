@@ -55,8 +55,8 @@ def _numbers(text: str) -> set[str]:
 
 def _stated(text: str, kind: str, rivals: tuple[str, ...]) -> set[str]:
     """The values of the kind the sentence states: years, other numbers, or the labelled rival names."""
-    if kind == "year":
-        return {n for n in _numbers(text) if _YEAR.match(n)}
+    if kind == "year":  # "1,046" is a count, not a year
+        return {n for n in _numbers(text) if _YEAR.match(n) and n in text}
     if kind == "number":  # every number but a year the sentence dates something with ("in 1911")
         return _numbers(re.sub(r"\bin \d{4}\b", " ", text))
     return {r for r in rivals if re.search(rf"\b{re.escape(r)}\b", text, re.IGNORECASE)}

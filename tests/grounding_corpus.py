@@ -75,6 +75,17 @@ KINDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "At what temperature is the Tamarind House kept?": (r"Tamarind", "number", ("18", "12")),
     "What is the notable plant of Cactus Hall?": (r"Cactus Hall", "name", ("Giant water lily", "Tree fern")),
 }
+# question -> the words by which a sentence states what is asked (the relation, not just the subject): "maintained
+# since 1923" says nothing of when Harlow was founded. "The answer is …" always states it.
+ASKS = {
+    "When was Harlow Botanic Garden founded?": r"found|establish|open",
+    "When was Harlan Botanic Garden founded?": r"found|establish|open",
+    "Who founded Harlan Botanic Garden?": r"found|establish",
+    "How many species does Harlow Botanic Garden hold?": r"species",
+    "At what temperature is the Tamarind House kept?": r"kept|degree|temperature|°",
+    "What is the notable plant of Cactus Hall?": r"plant",
+}
+
 # No document answers these.
 UNANSWERABLE = [
     "What is the ticket price of Harlow Botanic Garden?",

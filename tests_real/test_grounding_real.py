@@ -27,7 +27,7 @@ from schemas.grounding import AnswerVerdict, SentenceCheck, Verdict
 from schemas.jobs import JobInfo, JobStatus, Pipeline
 from starter.cli.corpus import ingest_folder
 from starter.client import GenAIFlowClient
-from tests.grounding_corpus import ANSWERABLE, KINDS, SUBJECTS, UNANSWERABLE, write_corpus
+from tests.grounding_corpus import ANSWERABLE, ASKS, KINDS, SUBJECTS, UNANSWERABLE, write_corpus
 from tests.helpers import private_settings, retrieved_chunks, running_workers
 
 JOB_TIMEOUT_S = 900.0  # sixteen jobs on a 135M model, two shared cores, four server slots
@@ -69,6 +69,8 @@ def grade(question: str, sentence: str) -> str:
     named = {s for s in SUBJECTS if re.search(s, sentence, re.IGNORECASE)}
     if named and subject not in named:
         return "other"  # about something else the documents describe (Harlow's rock garden, Harlan's garden)
+    if not re.search(ASKS[question], sentence, re.IGNORECASE) and not re.search(r"\banswer is\b", lowered):
+        return "other"  # not what the question asks ("maintained since 1923")
     fact = ANSWERABLE[question]
     norm = fact.replace(",", "") if kind != "name" else fact
     right = norm in _numbers(sentence) if kind != "name" else fact.lower() in lowered

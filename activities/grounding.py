@@ -71,8 +71,17 @@ def ground(answer: str, source: GroundingInput, floor: float | None) -> Grounded
     text, trimmed = trim_run_on(answer)
     chunks = source.chunks
     entities, repaired, dropped = check_entities(source.entities, chunks)
-    sentences, topic = cite_sentences(text, chunks, source.question)
-    checks = [check_sentence(sentence, chunks) for sentence in sentences]
+    cited, topic = cite_sentences(text, chunks, source.question)
+    sentences = _carried(cited)
+    checks: list[SentenceCheck] = []
+    for sentence in sentences:
+        check = check_sentence(sentence, chunks)
+        if checks and checks[-1].conflict is not None and check.values and set(check.values) <= set(checks[-1].values):
+            # "The answer is 812." repeats the sentence before it: a contradicted claim is not backed by repeating it.
+            check = check.model_copy(
+                update={"verdict": Verdict.CONTRADICTED, "conflict": checks[-1].conflict, "cited": []}
+            )
+        checks.append(check)
     supported = [c for c in checks if c.verdict is Verdict.SUPPORTED]
     best = max((c.score for c in chunks), default=None)
     grounding = Grounding(
@@ -105,6 +114,19 @@ def ground(answer: str, source: GroundingInput, floor: float | None) -> Grounded
     return GroundedAnswer(answer=text, citations=_merged(evidence + context), entities=entities, grounding=grounding)
 
 
+def _carried(sentences: list[CitedSentence]) -> list[CitedSentence]:
+    """A sentence stating a number but no name, resting on no chunk ("So the answer is 1047."), speaks of what the
+    sentence before it cited: it is checked against those quotes, so a number that differs from them is a
+    contradiction rather than a stray unsupported value."""
+    out: list[CitedSentence] = []
+    for sentence in sentences:
+        stated = values(sentence.text)
+        if not sentence.citations and out and out[-1].citations and stated and all(v.kind != "name" for v in stated):
+            sentence = CitedSentence(sentence.text, list(out[-1].citations))
+        out.append(sentence)
+    return out
+
+
 def check_sentence(sentence: CitedSentence, chunks: list[RetrievedChunk]) -> SentenceCheck:
     """A sentence's verdict: each value in its cited quotes, else contradicted by them, else in the context or missing.
 
@@ -130,7 +152,7 @@ def check_sentence(sentence: CitedSentence, chunks: list[RetrievedChunk]) -> Sen
         conflict = conflict or _conflict(value, own, scoped)
         if conflict is None and not _in_context(value, stated, context):
             missing.append(value.text)
-    conflict = conflict or _misbound(stated, own, scoped)
+    conflict = conflict or _misbound(sentence.text, stated, own, scoped) or _borrowed(stated, own, scoped)
     if conflict is not None:
         return SentenceCheck(
             text=sentence.text, verdict=Verdict.CONTRADICTED, values=shown, missing=missing, conflict=conflict
@@ -171,23 +193,44 @@ def _holds(value: Value, texts: list[str]) -> bool:
     return any((value.kind, value.norm) in numbers(text) or ("number", value.norm) in numbers(text) for text in texts)
 
 
-def _misbound(stated: list[Value], own: set[tuple[str, str]], cited: list[Citation]) -> Conflict | None:
+def _misbound(text: str, stated: list[Value], own: set[tuple[str, str]], cited: list[Citation]) -> Conflict | None:
     """A number or year taken from a quote about a near-identical name: Harlow's 1,046 species given to Harlan.
 
-    Each value may be in some quote, yet the quote holding the number names a rival of the sentence's name.
+    Each value may be in some quote, yet the quote holding the number names a rival of a name the sentence states
+    before the number (its subject). A rival named only after the number ("Harlow holds 812 species, beside the
+    Harlan rock garden") does not make the number Harlow's.
     """
     names = [v for v in stated if v.kind == "name"]
     for value in (v for v in stated if v.kind != "name"):
         holders = [c for c in cited if _holds(value, [c.quote])]
         if not holders or any(all(_holds(n, [c.quote]) for n in names) for c in holders):
             continue
+        at = text.find(value.text)
+        later = {(n.kind, n.norm) for n in names if text.find(n.text) > at}
         for citation in holders:
             for name in names:
                 if _holds(name, [citation.quote]):
                     continue
-                rival = _conflict(name, own, [citation])
+                rival = _conflict(name, own - later if (name.kind, name.norm) not in later else own, [citation])
                 if rival is not None:
                     return rival
+    return None
+
+
+def _borrowed(stated: list[Value], own: set[tuple[str, str]], cited: list[Citation]) -> Conflict | None:
+    """A number or year taken from a table row about something else: Cactus Hall's 18 degrees given to Tamarind House.
+
+    The value is only in quotes lacking a name the sentence states, while another cited quote holds all its names
+    and a different value of the same kind: that quote is about what the sentence speaks of, and it disagrees.
+    """
+    names = [v for v in stated if v.kind == "name"]
+    about = [c for c in cited if names and all(_holds(n, [c.quote]) for n in names)]
+    for value in (v for v in stated if v.kind != "name"):
+        if not about or any(_holds(value, [c.quote]) for c in about):
+            continue
+        rival = _conflict(value, own, about)
+        if rival is not None:
+            return rival
     return None
 
 

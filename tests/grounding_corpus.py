@@ -1,11 +1,16 @@
 """A labelled corpus for the grounding check: near-duplicate names and years, an HTML table, unanswerable questions.
 
-Used by the unit tests on recorded answers (tests/test_grounding.py) and the extraction tests.
+Used by the unit tests on recorded answers (tests/test_grounding.py), the extraction tests and the same questions on
+the real model (tests_real/test_grounding_real.py).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
+from activities.chunking import chunk_text
+from activities.extraction import extract
+from schemas.answer import RetrievedChunk
 
 GARDENS_MD = """# Two gardens in the Orvel valley
 
@@ -50,6 +55,37 @@ ANSWERABLE = {
     "What is the notable plant of Cactus Hall?": "Saguaro",
 }
 
+# What the documents state values about, as the model may write them ("Harlow Garden", "the Harlan Botanic Gardens").
+HARLOW, HARLAN = r"Harlow (?:Botanic(?:al)? )?Gardens?", r"Harlan (?:Botanic(?:al)? )?Gardens?"
+SUBJECTS = (HARLOW, HARLAN, r"Harlow rock garden", r"Harlan rock garden", r"Tamarind", r"Cactus Hall", r"Fern Court")
+
+# question -> what it asks about (a pattern of SUBJECTS), the kind of value the fact is, and the other values of that
+# kind the documents hold for it to be confused with (the near-duplicate names and years). A test grades a real answer
+# with these labels, never with the grounding check's own value parser: a sentence about the subject that states a
+# rival, or another value of the kind, states a wrong fact.
+KINDS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "When was Harlow Botanic Garden founded?": (HARLOW, "year", ("1926", "1923", "1932")),
+    "When was Harlan Botanic Garden founded?": (HARLAN, "year", ("1911", "1923", "1932")),
+    "Who founded Harlan Botanic Garden?": (
+        HARLAN,
+        "name",
+        ("Edith Harlow", "Edith Harlan", "Edwin Harlow", "Edith"),
+    ),
+    "How many species does Harlow Botanic Garden hold?": (HARLOW, "number", ("812",)),
+    "At what temperature is the Tamarind House kept?": (r"Tamarind", "number", ("18", "12")),
+    "What is the notable plant of Cactus Hall?": (r"Cactus Hall", "name", ("Giant water lily", "Tree fern")),
+}
+# question -> the words by which a sentence states what is asked (the relation, not just the subject): "maintained
+# since 1923" says nothing of when Harlow was founded. "The answer is …" always states it.
+ASKS = {
+    "When was Harlow Botanic Garden founded?": r"found|establish|open",
+    "When was Harlan Botanic Garden founded?": r"found|establish|open",
+    "Who founded Harlan Botanic Garden?": r"found|establish",
+    "How many species does Harlow Botanic Garden hold?": r"species",
+    "At what temperature is the Tamarind House kept?": r"kept|degree|temperature|°",
+    "What is the notable plant of Cactus Hall?": r"plant",
+}
+
 # No document answers these.
 UNANSWERABLE = [
     "What is the ticket price of Harlow Botanic Garden?",
@@ -71,3 +107,12 @@ def write_corpus(directory: Path) -> Path:
     for name, text in DOCUMENTS.items():
         (directory / name).write_text(text)
     return directory
+
+
+def labelled_chunks() -> list[RetrievedChunk]:
+    """The documents extracted and chunked as ingestion does, ids `<name>#<ordinal>`, all retrieved."""
+    return [
+        RetrievedChunk(chunk_id=f"{name}#{i}", text=text, source=name, score=0.5)
+        for name, doc in DOCUMENTS.items()
+        for i, text in enumerate(chunk_text(extract(doc.encode(), name).text))
+    ]

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from activities.chunking import chunk_text
-from activities.extraction import extract
 from activities.grounding import NOT_IN_DOCUMENTS, ground, trim_run_on
 from schemas.answer import Entity, RetrievedChunk
 from schemas.grounded import GroundedAnswer, GroundingInput
 from schemas.grounding import AnswerVerdict, Verdict
-from tests.grounding_corpus import DOCUMENTS, UNANSWERABLE
+from tests.grounding_corpus import UNANSWERABLE, labelled_chunks
 
-CHUNKS = [
-    RetrievedChunk(chunk_id=f"{name}#{i}", text=text, source=name, score=0.5)
-    for name, doc in DOCUMENTS.items()
-    for i, text in enumerate(chunk_text(extract(doc.encode(), name).text))
-]
+CHUNKS = labelled_chunks()
 FLOOR = 0.12
 
 

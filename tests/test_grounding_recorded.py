@@ -13,6 +13,7 @@ from activities.grounding import ground
 from schemas.answer import RetrievedChunk
 from schemas.grounded import GroundingInput
 from schemas.grounding import Verdict
+from tests.grounding_corpus import labelled_chunks
 from tests_real.corpus import FACTS
 
 FLOOR = 0.3  # all-MiniLM-L6-v2's
@@ -150,3 +151,53 @@ def test_numbers_are_rivals_only_when_they_count_the_same_thing() -> None:
     assert wrong.grounding.sentences[0].conflict is not None and wrong.grounding.sentences[0].conflict.stated == "201"
     other = ground(people, GroundingInput(question=tea, chunks=retrieved("tea.md", 0)), FLOOR)
     assert other.grounding.sentences[0].verdict is Verdict.UNSUPPORTED, other.grounding
+
+
+def test_a_value_from_another_table_row_contradicts_the_row_the_sentence_names() -> None:
+    """Cactus Hall's 18 degrees given to Tamarind House (labelled corpus, run of 2026-12-06): the row naming Tamarind
+    House says 29, so the sentence is contradicted though 18 is in a cited row."""
+    question = "At what temperature is the Tamarind House kept?"
+    answer = (
+        "The Tamarind House, a tropical and arid plant species, was kept at 18 degrees Celsius in a glasshouse. The "
+        "house has been named after the famous British botanist, John Taylor, who first discovered the plant."
+    )
+    grounded = ground(answer, GroundingInput(question=question, chunks=labelled_chunks()), FLOOR)
+    borrowed, invented = grounded.grounding.sentences
+    assert borrowed.verdict is Verdict.CONTRADICTED and borrowed.conflict is not None, borrowed
+    assert (borrowed.conflict.stated, borrowed.conflict.found) == ("18", "29")
+    assert borrowed.conflict.quote.startswith("Tamarind House") and invented.verdict is Verdict.UNSUPPORTED
+    right = ground(answer.replace("18", "29"), GroundingInput(question=question, chunks=labelled_chunks()), FLOOR)
+    assert right.grounding.sentences[0].verdict is Verdict.SUPPORTED, right.grounding
+
+
+def test_a_number_after_a_cited_sentence_is_checked_against_its_quote() -> None:
+    """'So the answer is 1047.' rests on no chunk of its own: it speaks of the quote the sentence before cited, which
+    says 1,046 (labelled corpus, run of 2026-12-06); the sentence stating 1,046 stays supported."""
+    question = "How many species does Harlow Botanic Garden hold?"
+    answer = "The context states that Harlow Botanic Garden holds 1,046 species of plants. So the answer is 1047."
+    right, wrong = ground(
+        answer, GroundingInput(question=question, chunks=labelled_chunks()), FLOOR
+    ).grounding.sentences
+    assert right.verdict is Verdict.SUPPORTED, right
+    assert wrong.verdict is Verdict.CONTRADICTED and wrong.conflict is not None, wrong
+    # 1047 reads as a year (1000-2199), so the rival named is the quote's year; the quote is the species sentence's.
+    assert wrong.conflict.stated == "1047" and "1,046" in wrong.conflict.quote, wrong.conflict
+    same = ground(answer.replace("1047", "1,046"), GroundingInput(question=question, chunks=labelled_chunks()), FLOOR)
+    assert all(s.verdict is Verdict.SUPPORTED for s in same.grounding.sentences), same.grounding
+
+
+def test_a_number_given_to_the_name_before_it_is_the_rivals_and_a_repeat_stays_contradicted() -> None:
+    """Harlan's 812 species given to Harlow, Harlan named only after the number, then repeated (labelled corpus, the
+    `make test-real` run of 2026-12-06): both sentences contradicted."""
+    question = "How many species does Harlow Botanic Garden hold?"
+    answer = (
+        "The context states that Harlow Botanic Garden holds 812 species of plants, including the famous Tamarind "
+        "House and Harlan Rock Garden. The answer is 812."
+    )
+    grounded = ground(answer, GroundingInput(question=question, chunks=labelled_chunks()), FLOOR)
+    for sentence in grounded.grounding.sentences:
+        assert sentence.verdict is Verdict.CONTRADICTED and sentence.conflict is not None, sentence
+        assert (sentence.conflict.stated, sentence.conflict.found) == ("Harlow", "Harlan")
+    right = answer.replace("812", "1,046")
+    fixed = ground(right, GroundingInput(question=question, chunks=labelled_chunks()), FLOOR)
+    assert all(s.verdict is not Verdict.CONTRADICTED for s in fixed.grounding.sentences), fixed.grounding

@@ -15,7 +15,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -217,9 +217,15 @@ class FaultStack:
         return {key: entry for key, entry in self.ledger(prefix).entries.items() if mine(key)}
 
     def row(
-        self, scenario: str, jobs: list[str], status: dict[str, str], command: str, killed_at: float | None = None
+        self,
+        scenario: str,
+        jobs: list[str],
+        status: dict[str, str],
+        command: str,
+        killed_at: float | None = None,
+        kills: Sequence[tuple[str, float]] = (),
     ) -> FaultRow:
-        """The scenario's figures from the jobs' statuses and the ledger."""
+        """The scenario's figures from the jobs' statuses and the ledger (`kills`: victim and epoch time of each)."""
         mine = self.entries(jobs)
         doubled = {key: entry for key, entry in mine.items() if sum(1 for c in entry.calls if _billed(c)) > 1}
         twice = len(doubled)
@@ -228,7 +234,10 @@ class FaultStack:
             calls = ", ".join(
                 f"{c.status}@{c.arrival - t0:.2f}-{(c.finished or c.arrival) - t0:.2f}s" for c in entry.calls
             )
-            print(f"{scenario}: billed twice {key}: {calls}", flush=True)
+            # Which kill let it happen: those between the step's first call and its last one, on the same clock.
+            t1 = max(c.arrival for c in entry.calls)
+            near = ", ".join(f"{victim} killed @{at - t0:.2f}s" for victim, at in kills if t0 - 1 <= at <= t1)
+            print(f"{scenario}: billed twice {key}: {calls}" + (f"; {near}" if near else ""), flush=True)
         completed = sum(1 for job in jobs if status.get(job) == "completed")
         dead = sum(1 for job in jobs if status.get(job) == "dead_lettered")
         return FaultRow(

@@ -173,14 +173,14 @@ def f9_chaos(stack: FaultStack, duration_s: float = 300, every_s: tuple[float, f
     import threading
 
     stop = threading.Event()
-    kills: list[str] = []
+    kills: list[tuple[str, float]] = []  # victim and epoch time: a doubled call is printed with the kills near it
 
     def chaos() -> None:
         while not stop.wait(random.uniform(*every_s)):
             victim = random.choice(CHAOS_VICTIMS)
             try:
                 stack.process(victim).kill()
-                kills.append(victim)
+                kills.append((victim, time.time()))
             except (AssertionError, psutil.NoSuchProcess):
                 continue  # it is being restarted right now
 
@@ -198,4 +198,4 @@ def f9_chaos(stack: FaultStack, duration_s: float = 300, every_s: tuple[float, f
         stop.set()
         killer.join()
         status = stack.wait(http, ids, 300)
-    return stack.row(f"F9 chaos {duration_s:.0f} s ({len(kills)} kills)", ids, status, f"{RUN} F9")
+    return stack.row(f"F9 chaos {duration_s:.0f} s ({len(kills)} kills)", ids, status, f"{RUN} F9", kills=kills)

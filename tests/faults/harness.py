@@ -227,7 +227,7 @@ class FaultStack:
     ) -> FaultRow:
         """The scenario's figures from the jobs' statuses and the ledger (`kills`: victim and epoch time of each)."""
         mine = self.entries(jobs)
-        doubled = {key: entry for key, entry in mine.items() if sum(1 for c in entry.calls if _billed(c)) > 1}
+        doubled = {key: entry for key, entry in mine.items() if sum(1 for c in entry.calls if billed(c)) > 1}
         twice = len(doubled)
         for key, entry in doubled.items():  # the evidence: did the calls overlap (a takeover) or follow each other?
             t0 = min(c.arrival for c in entry.calls)
@@ -260,13 +260,14 @@ def recovery_p50(entries: Iterable[SimLedgerEntry], killed_at: float) -> float |
         for first, second in itertools.pairwise(calls):
             # Cut: in flight at the kill and never delivered (the worker's connection went with it).
             in_flight = first.arrival <= killed_at and (first.finished is None or first.finished >= killed_at - 0.5)
-            if in_flight and not _billed(first):
+            if in_flight and not billed(first):
                 gaps.append(second.arrival - killed_at)
                 break
     return round(statistics.median(gaps), 1) if gaps else None
 
 
-def _billed(call: SimLedgerCall) -> bool:
+def billed(call: SimLedgerCall) -> bool:
+    """Whether the simulator billed the call (a delivered 2xx response)."""
     return bool(call.billed_prompt_tokens or call.billed_completion_tokens)
 
 

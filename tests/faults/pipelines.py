@@ -23,7 +23,7 @@ from schemas.answer import AnswerRequest
 from schemas.jobs import Pipeline
 from schemas.sim import SimLedgerCall, SimLedgerEntry
 from starter.client import GenAIFlowClient
-from tests.faults.harness import CLOSED, FaultRow, FaultStack
+from tests.faults.harness import CLOSED, FaultRow, FaultStack, billed
 from tests.test_stack import BIN
 
 RUN = ".venv/bin/python -m tests.faults.run"
@@ -157,7 +157,7 @@ def f6_chroma_killed_ingesting(stack: FaultStack, jobs: int = 6) -> FaultRow:
     with httpx.Client(base_url=stack.gateway, timeout=30) as http:
         ids = start_ingestions(stack, f"F6i-{random.randrange(1 << 30)}", jobs)
         deadline = time.monotonic() + 120
-        while not any(_billed(stack.entries(ids)).values()) and time.monotonic() < deadline:
+        while not any(billed(c) for e in stack.entries(ids).values() for c in e.calls) and time.monotonic() < deadline:
             time.sleep(0.2)  # until the first groups are embedded: their writes to Chroma follow
         stack.process("chroma run").kill()
         killed_at = time.time()
@@ -166,14 +166,6 @@ def f6_chroma_killed_ingesting(stack: FaultStack, jobs: int = 6) -> FaultRow:
     row = stack.row("F6 chroma kill -9 during ingestion", ids, status, f"{RUN} F6", killed_at)
     # A kill after every ingestion had finished would prove nothing: the row then fails.
     return row if still_open else row.model_copy(update={"check_faults": len(ids)})
-
-
-def _billed(entries: dict[str, SimLedgerEntry]) -> dict[str, int]:
-    """Billed calls per ledger key."""
-    return {
-        key: sum(1 for c in entry.calls if c.billed_prompt_tokens or c.billed_completion_tokens)
-        for key, entry in entries.items()
-    }
 
 
 def _tokens(call: SimLedgerCall) -> int:

@@ -178,18 +178,18 @@ class IdempotencyStore:
             await self._send_renewals(batch)
 
     async def _send_renewals(self, batch: list[_Renewal]) -> None:
+        # No renewal of a batch that failed is proven, whatever failed (a value Redis' client cannot encode, a bug, a
+        # cancelled flusher): every waiter hears so now, rather than waiting out its lease on an answer that will
+        # never come, and none takes it for a renewal.
         try:
             replies = await self._renewal_replies(batch)
-        except BaseException as err:
-            # No renewal of this batch is proven, whatever failed (a value Redis' client cannot encode, a bug, a
-            # cancelled flusher): every waiter hears so now, rather than waiting out its lease on an answer that
-            # will never come, and none takes it for a renewal.
-            if not isinstance(err, Exception):
-                _settle(batch, [StoreUnavailable(f"lease renewals not sent ({type(err).__name__})")] * len(batch))
-                raise
+        except Exception as err:
             _settle(batch, [err] * len(batch))
             log.warning("idempotency lease renewals failed", renewals=len(batch), error=repr(err))
             return
+        except BaseException as err:  # cancelled: answer the waiters, then let the cancellation through
+            _settle(batch, [StoreUnavailable(f"lease renewals not sent ({type(err).__name__})")] * len(batch))
+            raise
         _settle(batch, replies)
 
     async def _renewal_replies(self, batch: list[_Renewal]) -> list[Any]:

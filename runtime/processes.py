@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -21,11 +22,24 @@ class ServiceError(RuntimeError):
     """A service could not start: the message says why and what to do."""
 
 
+_handed_out: set[int] = set()
+_handed_out_lock = threading.Lock()
+
+
 def free_port() -> int:
-    """An unused TCP port on loopback."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """An unused TCP port on loopback, never one this process was handed before.
+
+    The kernel may give the same ephemeral port to two binds in a row once the first socket is closed, so a caller
+    picking several ports (a stack's temporal, gateway, metrics...) could otherwise get one port twice.
+    """
+    with _handed_out_lock:
+        while True:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = int(sock.getsockname()[1])
+            if port not in _handed_out:
+                _handed_out.add(port)
+                return port
 
 
 def port_open(host: str, port: int, timeout: float = 0.3) -> bool:

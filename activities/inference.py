@@ -12,6 +12,7 @@ import redis.asyncio
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import model_api
 from activities.attempt import StepContext, StepRunner
 from activities.embeddings import embed_texts
 from activities.errors import InvalidOutputError, invalid_output
@@ -90,7 +91,7 @@ class InferenceActivities:
             # After a rejected reply, the model sees it and its error (repair) instead of the same request again.
             messages = repair_messages(req.messages, ctx.repair)
             params = {**chat_params(model, messages, req.temperature, ctx), "response_format": fmt}
-            resp = await self.llm.chat.completions.create(**params, stream=False)
+            resp = await model_api.complete(self.llm, params)
             usage = usage_from(resp.model or model, resp.usage, ctx.started)
             choice = resp.choices[0]
             if choice.finish_reason == "content_filter" or choice.message.refusal:
@@ -130,12 +131,12 @@ class InferenceActivities:
 
     async def _complete(self, req: ChatRequest, model: str, ctx: StepContext) -> ChatResult:
         params = chat_params(model, req.messages, req.temperature, ctx, tools_param(req.tools), req.stop)
-        resp = await self.llm.chat.completions.create(**params, stream=False)
+        resp = await model_api.complete(self.llm, params)
         choice = resp.choices[0]
         calls = [
-            ToolCall(id=c.id, name=c.function.name, arguments=c.function.arguments)
+            ToolCall(id=c.id or "", name=c.function.name or "", arguments=c.function.arguments or "")
             for c in choice.message.tool_calls or []
-            if c.type == "function"
+            if c.type in (None, "function") and c.function is not None
         ]
         usage = usage_from(resp.model or model, resp.usage, ctx.started)
         content = choice.message.content or ""
@@ -144,10 +145,9 @@ class InferenceActivities:
 
     async def _stream(self, req: ChatRequest, model: str, ctx: StepContext) -> ChatResult:
         params = chat_params(model, req.messages, req.temperature, ctx, tools_param(req.tools), req.stop)
-        stream = await self.llm.chat.completions.create(**params, stream=True, stream_options={"include_usage": True})
         acc = StreamAccumulator()
-        async with stream:  # closes the connection on every exit, cancellation included
-            async for chunk in stream:
+        async with model_api.stream(self.llm, {**params, "stream_options": {"include_usage": True}}) as chunks:
+            async for chunk in chunks:
                 ctx.beat()  # on every chunk; rate-limited to one heartbeat per CHUNK_BEAT_S
                 delta = acc.add(chunk)
                 if ctx.tokens is not None:

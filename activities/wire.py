@@ -7,10 +7,9 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from openai.lib._pydantic import to_strict_json_schema
-from openai.types import CompletionUsage
-from openai.types.chat import ChatCompletionChunk
 from pydantic import BaseModel
 
+from activities.model_api import WireChunk, WireUsage
 from schemas.inference import ChatMessage, ToolCall, ToolSpec
 from schemas.usage import Usage
 
@@ -99,7 +98,7 @@ def _without_string_bounds(schema: Any) -> Any:
     return schema
 
 
-def usage_from(model: str, usage: CompletionUsage | None, started: float) -> Usage:
+def usage_from(model: str, usage: WireUsage | None, started: float) -> Usage:
     """Our Usage from the API's, billed in full (this call really ran)."""
     prompt = usage.prompt_tokens if usage else 0
     completion = usage.completion_tokens if usage else 0
@@ -119,10 +118,10 @@ class StreamAccumulator:
         self.text: list[str] = []
         self.calls: dict[int, dict[str, str]] = {}
         self.finish_reason: str | None = None
-        self.usage: CompletionUsage | None = None
+        self.usage: WireUsage | None = None
         self.model = ""
 
-    def add(self, chunk: ChatCompletionChunk) -> str:
+    def add(self, chunk: WireChunk) -> str:
         """Take one chunk; returns its text delta (possibly empty)."""
         self.model = chunk.model or self.model
         if chunk.usage is not None:

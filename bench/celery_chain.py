@@ -22,7 +22,7 @@ from celery import Celery, chain, chord
 from celery.signals import worker_ready
 from chromadb.config import Settings as ChromaSettings
 
-from activities.wire import StreamAccumulator, messages_param, response_format
+from activities.wire import messages_param, response_format
 from runtime.settings import Settings, get_settings
 from runtime.vectorindex import physical_name
 from schemas.answer import EntityList, RetrievedChunk, Summary
@@ -164,14 +164,12 @@ def generate_answer(parts: list[dict[str, Any]]) -> dict[str, Any]:
         "stream_options": {"include_usage": True},
         "extra_headers": {"Idempotency-Key": f"{ctx['job_id']}/generate_answer"},
     }
-    stream = _llm().chat.completions.create(**params, stream=True)
-    acc = StreamAccumulator()
-    with stream:
-        for chunk in stream:
-            acc.add(chunk)
+    # The SDK's typed stream, as a plain Celery app would use it: only the text is kept.
+    with _llm().chat.completions.create(**params, stream=True) as stream:
+        answer = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
     return {
         "job_id": ctx["job_id"],
-        "answer": acc.content,
+        "answer": answer,
         "summary": summary.model_dump(),
         "entities": EntityList.model_validate_json(merged["entities"]).model_dump()["entities"],
     }

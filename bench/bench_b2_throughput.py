@@ -25,6 +25,8 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +78,35 @@ def celery_worker(stack: BenchStack) -> ManagedProcess:
         env=stack.child_env(),
         cwd=REPO,
     )
+
+
+def skeleton_worker(stack: BenchStack) -> ManagedProcess:
+    """bench.sdk_floor's worker: the pipeline's shape with empty steps, built like `genai-flow worker`."""
+    ready = stack.state_dir / "skeleton.ready"
+    env = {**stack.child_env(), "GENAI_FLOW_MAX_CONCURRENT_ACTIVITIES": str(CONCURRENCY)}
+    argv = [sys.executable, "-m", "bench.sdk_floor", str(ready)]
+    log = stack.state_dir / "logs" / "skeleton-worker.log"
+    return ManagedProcess("skeleton-worker", argv, ready.exists, log, env=env, cwd=REPO)
+
+
+async def skeleton_jobs(stack: BenchStack, n: int) -> int:
+    """Run n Skeleton workflows together; returns how many completed."""
+    from bench.sdk_floor import WORKFLOWS, Skeleton, SkeletonPayload
+
+    queue = stack.settings.task_queue_prefix + WORKFLOWS
+    results = await asyncio.gather(
+        *(
+            stack.client.execute_workflow(
+                Skeleton.run,
+                SkeletonPayload(question=_question(i)),
+                id=f"skeleton-{uuid.uuid4().hex}",
+                task_queue=queue,
+                execution_timeout=timedelta(seconds=JOB_TIMEOUT_S),
+            )
+            for i in range(n)
+        )
+    )
+    return sum(1 for r in results if r.text)
 
 
 def _question(i: int) -> str:
@@ -150,7 +181,11 @@ def profiled(side: str, pid: int | None, round_no: int) -> Iterator[None]:
 async def main() -> None:
     """Start the stack and both workers, alternate rounds of JOBS jobs per side, record B2."""
     async with bench_stack("b2") as stack:
-        workers = {"genai": worker_process(stack, "genai-worker", CONCURRENCY), "celery": celery_worker(stack)}
+        workers = {
+            "genai": worker_process(stack, "genai-worker", CONCURRENCY),
+            "celery": celery_worker(stack),
+            "skeleton": skeleton_worker(stack),
+        }
         try:
             for proc in workers.values():
                 proc.start(timeout=90)
@@ -163,13 +198,16 @@ async def main() -> None:
                 "celery": lambda n: loop.run_in_executor(celery_thread, celery_jobs, stack, n),
                 "genai": lambda n: temporal_jobs(stack, n),
             }
-            for run in sides.values():  # warm-up: imports, connections, the sandbox's module cache
+            floor: Callable[[int], Awaitable[int]] = partial(skeleton_jobs, stack)
+            for run in [*sides.values(), floor]:  # warm-up: imports, connections, the sandbox's module cache
                 await run(WARMUP_JOBS)
             rounds: dict[str, list[dict[str, Any]]] = {name: [] for name in sides}
             for i in range(ROUNDS):
                 for name, run in sides.items():
                     with profiled(name, workers[name].pid, i):
                         rounds[name].append(await measure(name, run, JOBS, procs))
+            # The floor once, in the same conditions: its CPU per job varies less than the sides' rates.
+            skeleton = await measure("skeleton", floor, JOBS, procs)
             await loop.run_in_executor(celery_thread, celery_chain.release_results)
             celery_thread.shutdown()
         finally:
@@ -185,6 +223,8 @@ async def main() -> None:
         "rounds_jobs_per_s": {name: [round(r["rate"], 2) for r in rs] for name, rs in rounds.items()},
         "celery_best": best["celery"],
         "genai_best": best["genai"],
+        # bench.sdk_floor: the same shape with empty steps, so Temporal's own share of genai_best's CPU.
+        "skeleton": skeleton,
     }
     if os.environ.get("B2_PROFILE"):
         print("profiled run: not recorded (py-spy takes CPU from both sides)", file=sys.stderr)

@@ -121,18 +121,25 @@ async def stream(llm: openai.AsyncOpenAI, params: Mapping[str, Any]) -> AsyncIte
 
 
 async def _chunks(response: httpx2.Response) -> AsyncIterator[WireChunk]:
-    """Server-sent events' data as chunks, until `[DONE]` or the end of the body."""
+    """Server-sent events' data as chunks, until `[DONE]`; the body is read to its end either way.
+
+    Reading past `[DONE]` lets the connection go back to the pool: closing a response with bytes left unread
+    closes its connection, and the next call would pay for a new one.
+    """
     data: list[str] = []
+    done = False
     async for line in response.aiter_lines():
+        if done:
+            continue
         if line.startswith("data:"):
             data.append(line[6:] if line.startswith("data: ") else line[5:])
             continue
         if line or not data:  # other fields (event:, id:, comments) carry nothing we read
             continue
         payload, data = "\n".join(data), []
-        if payload == "[DONE]":
-            return
-        yield _chunk(response, payload)
+        done = payload == "[DONE]"
+        if not done:
+            yield _chunk(response, payload)
     if data and (payload := "\n".join(data)) != "[DONE]":  # a last event without its blank line
         yield _chunk(response, payload)
 

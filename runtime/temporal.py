@@ -26,7 +26,7 @@ async def connect(settings: Settings | None = None) -> Client:
     converter = pydantic_data_converter
     if settings.encryption_entries:
         # Encryption wraps the pydantic converter for every process that connects here. Imported only when keys
-        # are set: the codec pulls in cryptography (~0.03 s), which a CLI command without keys never needs.
+        # are set: the codec pulls in cryptography (~0.015 s), which a CLI command without keys never needs.
         from runtime.codec import with_encryption
 
         converter = with_encryption(converter, settings.encryption_entries)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from temporalio.client import Client, TLSConfig
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from runtime.codec import with_encryption
 from runtime.settings import Settings, get_settings
 from runtime.telemetry import temporal_interceptors
 
@@ -24,12 +23,18 @@ async def connect(settings: Settings | None = None) -> Client:
     """Connect to Temporal with the project's data converter."""
     settings = settings or get_settings()
     api_key = settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None
+    converter = pydantic_data_converter
+    if settings.encryption_entries:
+        # Encryption wraps the pydantic converter for every process that connects here. Imported only when keys
+        # are set: the codec pulls in cryptography (~0.015 s), which a CLI command without keys never needs.
+        from runtime.codec import with_encryption
+
+        converter = with_encryption(converter, settings.encryption_entries)
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         api_key=api_key,
         tls=tls_config(settings),
-        # Encryption (when keys are set) wraps the pydantic converter for every process that connects here.
-        data_converter=with_encryption(pydantic_data_converter, settings.encryption_entries),
+        data_converter=converter,
         interceptors=temporal_interceptors(settings),
     )

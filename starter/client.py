@@ -26,22 +26,23 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from runtime.keys import RedisKeys
-from runtime.pricing import price_table
 from runtime.settings import Settings, get_settings
 from runtime.temporal import connect
 from schemas import queues
 from schemas import search_attributes as sa
-from schemas.agent import AgentMemo, AgentRequest, AgentState, ApproveRequest, PendingApproval, RejectRequest
-from schemas.events import ProgressEvent
-from schemas.ingest import IngestAccepted, IngestAction, IngestJob, ObjectVersion
 from schemas.jobs import WORKFLOW_TYPES, JobInfo, JobStarted, JobStatus, Pipeline
-from schemas.s3events import IgnoredEvent, ParsedEvents
 from starter.status import JobForbiddenError, job_info, listed_job_info
 from starter.webui import job_details
 
+# The agent, ingestion and event schemas (and the price table) load in the methods that use them: `status`,
+# `result` and `jobs` need none of them, and building their ~60 pydantic models costs every CLI command ~0.07 s.
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+    from schemas.agent import AgentRequest, AgentState, ApproveRequest, PendingApproval
+    from schemas.events import ProgressEvent
+    from schemas.ingest import IngestAccepted, IngestJob, ObjectVersion
+    from schemas.s3events import IgnoredEvent, ParsedEvents
     from starter.ingestion import Ingestion
 
 __all__ = [
@@ -248,6 +249,8 @@ class GenAIFlowClient:
         self, obj: ObjectVersion, collection: str | None = None, *, owner: str | None = None
     ) -> IngestJob | IgnoredEvent:
         """Start removing one object's chunks (ignored when a later event already superseded the removal)."""
+        from schemas.ingest import IngestAction
+
         collection = collection or self.settings.ingest_collection
         return await self.ingestion.start(obj, collection, IngestAction.REMOVE, owner=owner)
 
@@ -279,9 +282,13 @@ class GenAIFlowClient:
         self, job_id: str, reason: str | None, approver: str, timeout_s: float = UPDATE_TIMEOUT_S
     ) -> AgentState:
         """Reject a paused agent (update `reject`): it completes with outcome `rejected` and the reason."""
+        from schemas.agent import RejectRequest
+
         return await self._decide(job_id, "reject", RejectRequest(reason=reason, approver=approver), timeout_s)
 
     async def _decide(self, job_id: str, update: str, arg: BaseModel, timeout_s: float) -> AgentState:
+        from schemas.agent import AgentState
+
         # Visibility answers with no worker running, so "not waiting" and "closed" are refused even then.
         info = await self.status(job_id, with_steps=False)
         if info.pipeline is not Pipeline.AGENT:
@@ -308,6 +315,8 @@ class GenAIFlowClient:
 
     async def agent_state(self, job_id: str, timeout_s: float = UPDATE_TIMEOUT_S) -> AgentState:
         """The `state` query of a running agent (needs a live worker)."""
+        from schemas.agent import AgentState
+
         state: AgentState = await self.handle(job_id).query(
             "state", result_type=AgentState, rpc_timeout=timedelta(seconds=timeout_s)
         )
@@ -315,6 +324,9 @@ class GenAIFlowClient:
 
     async def pending(self, owner: str | None = None, limit: int = 100) -> list[PendingApproval]:
         """Agents waiting for approval, oldest pause first: visibility plus memo, so no worker is needed."""
+        from runtime.pricing import price_table
+        from schemas.agent import AgentMemo, PendingApproval
+
         query = "GenAIPipeline = 'agent' AND AwaitingApproval = true AND ExecutionStatus = 'Running'"
         rows: list[PendingApproval] = []
         prices = price_table()

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import typer.main
 
-from starter.cli.app import app
+from starter.cli.app import COMMANDS, app, commands_of
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,10 +64,10 @@ def command_paths() -> list[tuple[str, ...]]:
     return found
 
 
-def probe(*args: str, env: dict[str, str] | None = None) -> dict[str, object]:
-    """Run the CLI with args in a fresh interpreter; {code, out, heavy}."""
+def probe(*args: str, env: dict[str, str] | None = None, watch: tuple[str, ...] = HEAVY) -> dict[str, object]:
+    """Run the CLI with args in a fresh interpreter; {code, out, heavy: the modules of `watch` it loaded}."""
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(HEAVY), *args],
+        [sys.executable, "-c", PROBE, json.dumps(watch), *args],
         cwd=ROOT,
         env={**os.environ, "COLUMNS": "120", **(env or {})},
         capture_output=True,
@@ -134,3 +134,33 @@ def test_the_client_imports_no_redis_until_it_follows_events() -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_the_command_table_names_each_module_s_own_commands() -> None:
+    # The root group imports a command's module by this table: a name it maps wrongly would be "No such command".
+    for module in set(COMMANDS.values()):
+        assert list(commands_of(module)) == [name for name, owner in COMMANDS.items() if owner == module], module
+
+
+# What `status` needs no part of: the other commands' modules, the schemas and price table of other pipelines, and
+# the payload codec (cryptography) when no encryption keys are set. Each costs start-up time of every `status`.
+NOT_FOR_STATUS = (
+    *(f"starter.cli.{module}" for module in sorted(set(COMMANDS.values()) - {"cmd_jobs"})),
+    "schemas.agent",
+    "schemas.answer",
+    "schemas.events",
+    "schemas.inference",
+    "schemas.ingest",
+    "schemas.s3events",
+    "runtime.pricing",
+    "runtime.codec",
+    "cryptography",
+)
+
+
+def test_status_imports_only_what_it_needs() -> None:
+    # A refused port: the command gets as far as connecting (so the client and temporalio are loaded), then exits 5.
+    env = {"TEMPORAL_ADDRESS": "127.0.0.1:9", "GENAI_FLOW_ENCRYPTION_KEYS": ""}
+    result = probe("status", "answer-x", env=env, watch=(*NOT_FOR_STATUS, "starter.client", "temporalio.client"))
+    assert result["code"] == 5
+    assert result["heavy"] == ["starter.client", "temporalio.client"]

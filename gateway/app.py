@@ -64,6 +64,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1",
         description="Durable GenAI pipelines: 202 + job id at once, progress over Server-Sent Events.",
         lifespan=lifespan,
+        # Spans come from install_observability (OTEL_TRACES_EXPORTER) and metrics from /metrics. FastAPI's own
+        # OpenTelemetry bridge stands aside for those spans anyway, yet would probe three global providers per request.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         # GENAI_FLOW_PROTECT_OPS: the API description is served behind a key instead (protect_docs below).
         openapi_url=None if settings.protect_ops else "/openapi.json",
         docs_url=None if settings.protect_ops else "/docs",

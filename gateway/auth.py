@@ -52,8 +52,9 @@ class KeyRing:
     """The configured API keys; `match` compares against every key in constant time."""
 
     def __init__(self, keys: Sequence[str], admin_keys: Sequence[str] = ()) -> None:
-        self._keys = [(k, k.encode()) for k in keys if k]
-        self._ids = {key_id(k) for k, _ in self._keys}
+        # Each key with its id, hashed once here rather than on every request.
+        self._keys = [(k.encode(), key_id(k)) for k in keys if k]
+        self._ids = {owner for _, owner in self._keys}
         self._admins = {key_id(k) for k in admin_keys if k}
 
     @property
@@ -69,10 +70,10 @@ class KeyRing:
             return None
         candidate = presented.encode()
         found: str | None = None
-        for key, raw in self._keys:
+        for raw, owner in self._keys:
             if hmac.compare_digest(raw, candidate):
-                found = key
-        return self.by_id(key_id(found)) if found is not None else None
+                found = owner
+        return self.by_id(found) if found is not None else None
 
     def by_id(self, owner: str) -> Caller | None:
         """The caller with this key id while its key is configured (tokens and sessions die with their key)."""

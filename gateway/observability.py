@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from fastapi import FastAPI
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from gateway.metrics import register
 from runtime.settings import Settings
@@ -174,25 +173,9 @@ async def gateway_reader(app: FastAPI) -> StatsReader:
     return reader
 
 
-class RefreshStats:
-    """ASGI middleware: refresh the collector just before a request to the metrics path is answered."""
-
-    def __init__(self, app: ASGIApp, collector: StatsCollector = STATS, path: str = "/metrics") -> None:
-        self.app = app
-        self.collector = collector
-        self.path = path
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Refresh on a scrape, then pass the request on unchanged."""
-        if scope["type"] == "http" and scope["path"] == self.path:
-            await self.collector.refresh(lambda: gateway_reader(scope["app"]))
-        await self.app(scope, receive, send)
-
-
 def install_observability(app: FastAPI, settings: Settings) -> None:
     """Stats gauges on the gateway's /metrics and, when tracing is on, a server span per request."""
-    register(STATS)
-    app.add_middleware(RefreshStats)
+    register(STATS)  # refreshed by the /metrics route (routes_ops), just before it renders
     setup_tracing(settings, service_name="genai-flow-gateway")
     instrument_fastapi(app)
 

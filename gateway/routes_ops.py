@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from gateway.metrics import metrics_response
+from gateway.observability import STATS, gateway_reader
 from gateway.ops_access import OPS_ACCESS
 from gateway.state import GatewayDep
 from schemas.gateway import Health
@@ -43,4 +45,8 @@ async def readyz(gw: GatewayDep) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=200 if ok else 503)
 
 
-router.add_api_route("/metrics", metrics_response, methods=["GET"], include_in_schema=False, dependencies=OPS_ACCESS)
+@router.get("/metrics", include_in_schema=False, dependencies=OPS_ACCESS)
+async def metrics(request: Request) -> Response:
+    """Prometheus exposition; the stats gauges are read just before (cached, so several scrapers cost one read)."""
+    await STATS.refresh(lambda: gateway_reader(request.app))
+    return await run_in_threadpool(metrics_response, request)

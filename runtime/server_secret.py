@@ -53,17 +53,22 @@ class Signer:
     def __init__(self, secrets_: Sequence[bytes], purpose: str) -> None:
         if not secrets_:
             raise ValueError("a signer needs at least one secret")
-        self._keys = [derive(s, purpose) for s in secrets_]
+        # Keyed once: copying a keyed HMAC skips the key schedule that every sign and verify would otherwise redo.
+        self._macs = [hmac.new(derive(s, purpose), digestmod=hashlib.sha256) for s in secrets_]
+
+    def _mac(self, index: int, message: str) -> str:
+        mac = self._macs[index].copy()
+        mac.update(message.encode())
+        return _b64(mac.digest())
 
     def sign(self, message: str) -> str:
         """The signature of `message` (URL-safe base64, no padding)."""
-        return _b64(hmac.new(self._keys[0], message.encode(), hashlib.sha256).digest())
+        return self._mac(0, message)
 
     def verify(self, message: str, signature: str) -> bool:
         """True when any configured secret signed `message` (constant-time compare)."""
         presented = signature.encode()
         ok = False
-        for key in self._keys:
-            expected = _b64(hmac.new(key, message.encode(), hashlib.sha256).digest()).encode()
-            ok |= hmac.compare_digest(expected, presented)
+        for index in range(len(self._macs)):
+            ok |= hmac.compare_digest(self._mac(index, message).encode(), presented)
         return ok

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from typing import Annotated
 
 import typer
@@ -48,8 +49,13 @@ def gateway(
         if not is_loopback(settings.gateway_host):
             raise fail(f"refusing to serve on {settings.gateway_host}: {message}", ExitCode.USAGE)
         log.warning(message + " (allowed on loopback only)")
+    app = create_app(settings)
+    # What is imported and built by now lives as long as the process: frozen, a full collection no longer walks it
+    # (those walks were 10-20 % of the gateway's CPU at B3's 200 requests/s).
+    gc.collect()
+    gc.freeze()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.gateway_host,
         port=settings.gateway_port,
         log_level="warning",

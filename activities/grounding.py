@@ -74,8 +74,8 @@ def ground(answer: str, source: GroundingInput, floor: float | None) -> Grounded
     cited, topic = cite_sentences(text, chunks, source.question)
     sentences = _carried(cited)
     checks: list[SentenceCheck] = []
-    for sentence in sentences:
-        check = check_sentence(sentence, chunks)
+    for i, sentence in enumerate(sentences):
+        check = check_sentence(sentence, chunks, _referent(sentence.text, sentences[i - 1].text if i else None, source))
         if checks and checks[-1].conflict is not None and check.values and set(check.values) <= set(checks[-1].values):
             # "The answer is 812." repeats the sentence before it: a contradicted claim is not backed by repeating it.
             check = check.model_copy(
@@ -127,15 +127,21 @@ def _carried(sentences: list[CitedSentence]) -> list[CitedSentence]:
     return out
 
 
-def check_sentence(sentence: CitedSentence, chunks: list[RetrievedChunk]) -> SentenceCheck:
+def check_sentence(
+    sentence: CitedSentence, chunks: list[RetrievedChunk], subject: list[Value] | None = None
+) -> SentenceCheck:
     """A sentence's verdict: each value in its cited quotes, else contradicted by them, else in the context or missing.
 
     The quote comes first: a chunk about two near-identical things (Harlow's 1911, Harlan's 1926) holds both years,
-    and only the sentence the citation quotes says which belongs to what the answer speaks of.
+    and only the sentence the citation quotes says which belongs to what the answer speaks of. `subject` names what
+    a sentence opening with a pronoun speaks of ("It holds 812 species."): the number is then bound to it as if
+    the sentence named it first.
     """
     context = [piece for c in chunks for piece in _CHUNK_SENTENCE.split(c.text)]
     stated = values(sentence.text)
     own = {(v.kind, v.norm) for v in stated}
+    bound = stated + [v for v in subject or [] if (v.kind, v.norm) not in own]
+    own |= {(v.kind, v.norm) for v in bound}
     shown = [v.text for v in stated]
     if not sentence.citations:
         missing = [v.text for v in stated if not _in_context(v, stated, context)]
@@ -152,7 +158,7 @@ def check_sentence(sentence: CitedSentence, chunks: list[RetrievedChunk]) -> Sen
         conflict = conflict or _conflict(value, own, scoped)
         if conflict is None and not _in_context(value, stated, context):
             missing.append(value.text)
-    conflict = conflict or _misbound(sentence.text, stated, own, scoped) or _borrowed(stated, own, scoped)
+    conflict = conflict or _misbound(sentence.text, bound, own, scoped) or _borrowed(bound, own, scoped)
     if conflict is not None:
         return SentenceCheck(
             text=sentence.text, verdict=Verdict.CONTRADICTED, values=shown, missing=missing, conflict=conflict
@@ -183,6 +189,16 @@ def check_entities(entities: list[Entity], chunks: list[RetrievedChunk]) -> tupl
         else:
             dropped += 1
     return kept, repaired, dropped
+
+
+def _referent(text: str, previous: str | None, source: GroundingInput) -> list[Value]:
+    """What a sentence that opens with a pronoun and names nothing speaks of: the names the sentence before it shares
+    with the question ("Harlow Botanic Garden was founded … It holds 812 species." asked of Harlow Botanic Garden).
+    Names the question does not share are left out, so "Harlan … It holds 812." stays about Harlan."""
+    if previous is None or not _PRONOUN.match(text) or any(v.kind == "name" for v in values(text)):
+        return []
+    asked = {(v.kind, v.norm) for v in values(source.question) if v.kind == "name"}
+    return [v for v in values(previous) if v.kind == "name" and (v.kind, v.norm) in asked]
 
 
 def _holds(value: Value, texts: list[str]) -> bool:

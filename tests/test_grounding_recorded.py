@@ -201,3 +201,23 @@ def test_a_number_given_to_the_name_before_it_is_the_rivals_and_a_repeat_stays_c
     right = answer.replace("812", "1,046")
     fixed = ground(right, GroundingInput(question=question, chunks=labelled_chunks()), FLOOR)
     assert all(s.verdict is not Verdict.CONTRADICTED for s in fixed.grounding.sentences), fixed.grounding
+
+
+def test_a_pronoun_sentence_speaks_of_the_subject_before_it() -> None:
+    """'It holds 812 species' after a sentence about Harlow is Harlow's count, though the quote it matches speaks of
+    Harlan (labelled corpus, the `make test-real` run of 2026-12-06, verbatim); Harlow's own count is not
+    contradicted, and after a sentence about Harlan the same 812 stays Harlan's."""
+    question = "How many species does Harlow Botanic Garden hold?"
+    answer = (
+        "Context:\n[gardens.md@f9b30f#0] Two gardens in the Orvel valley: Harlow Botanic Garden was founded in 1923 "
+        "by Edwin Harlan, a seed merchant. It holds 812 species of plants, including 40 species of cacti and 56 "
+        "species of trees.\n"
+    )
+    source = GroundingInput(question=question, chunks=labelled_chunks())
+    _, wrong = ground(answer, source, FLOOR).grounding.sentences
+    assert wrong.verdict is Verdict.CONTRADICTED and wrong.conflict is not None, wrong
+    assert (wrong.conflict.stated, wrong.conflict.found) == ("Harlow", "Harlan"), wrong.conflict
+    right = "Harlow Botanic Garden was founded in 1911 by Edith Harlow. It holds 1,046 species of plants."
+    assert all(s.verdict is Verdict.SUPPORTED for s in ground(right, source, FLOOR).grounding.sentences)
+    harlan = "Harlan Botanic Garden was founded in 1926 by Edwin Harlan. It holds 812 species of plants."
+    assert all(s.verdict is Verdict.SUPPORTED for s in ground(harlan, source, FLOOR).grounding.sentences)

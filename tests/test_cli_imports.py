@@ -36,8 +36,10 @@ HEAVY = (
 )
 
 # Runs `genai-flow ARGS` in-process (no os._exit), then reports the exit code, stdout and heavy modules loaded.
+# It leaves with os._exit, as the console script's main() does: a probe that connected to Temporal would otherwise
+# abort now and then at teardown ("PyGILState_Release ... finalizing", temporalio/sdk-python#300).
 PROBE = """
-import contextlib, io, json, sys
+import contextlib, io, json, os, sys
 from starter.cli.app import app
 out = io.StringIO()
 code = 0
@@ -48,6 +50,8 @@ with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
         code = exc.code or 0
 heavy = json.loads(sys.argv[1])
 print(json.dumps({"code": code, "out": out.getvalue(), "heavy": sorted(m for m in heavy if m in sys.modules)}))
+sys.stdout.flush()
+os._exit(0)
 """
 
 

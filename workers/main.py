@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import signal
 from collections.abc import Sequence
 
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from activities.metrics import HISTOGRAM_BUCKETS
+from runtime.heap import freeze_startup_heap
 from runtime.keys import RedisKeys
 from runtime.logging import get_logger
 from runtime.settings import Settings
@@ -46,17 +46,6 @@ def install_metrics_runtime(settings: Settings) -> str:
     return f"http://{address}/metrics"
 
 
-def _freeze_startup_heap() -> None:
-    """Take what start-up left alive (modules, schemas, clients) out of the cyclic collector's sight.
-
-    Those objects live as long as the process, yet every full collection walked all of them again: with them frozen
-    a collection only looks at what jobs allocate (B2: the collector's time in the worker fell from 1.39 to 1.04 s
-    over a 200-job round, about 1.7 ms per job).
-    """
-    gc.collect()
-    gc.freeze()
-
-
 async def serve(settings: Settings, queues: Sequence[str]) -> int:
     """Run workers for the queues until SIGTERM/SIGINT, then drain in-flight tasks; returns the exit code."""
     metrics_url = install_metrics_runtime(settings)
@@ -69,7 +58,7 @@ async def serve(settings: Settings, queues: Sequence[str]) -> int:
         client = await connect(settings)
         async with open_deps(settings) as deps:
             workers = build_workers(client, settings, queues, deps)
-            _freeze_startup_heap()
+            freeze_startup_heap()
             runs = [asyncio.create_task(worker.run(), name=f"worker:{worker.task_queue}") for worker in workers]
             stopped = asyncio.create_task(stop.wait())
             reporter = asyncio.create_task(report_slots(metrics_url, deps.redis, RedisKeys.of(settings)))

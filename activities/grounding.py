@@ -73,9 +73,10 @@ def ground(answer: str, source: GroundingInput, floor: float | None) -> Grounded
     entities, repaired, dropped = check_entities(source.entities, chunks)
     cited, topic = cite_sentences(text, chunks, source.question)
     sentences = _carried(cited)
+    asked = {(v.kind, v.norm) for v in values(source.question) if v.kind == "name"}
     checks: list[SentenceCheck] = []
     for i, sentence in enumerate(sentences):
-        check = check_sentence(sentence, chunks, _referent(sentence.text, sentences[i - 1].text if i else None, source))
+        check = check_sentence(sentence, chunks, _referent(sentence.text, sentences[i - 1].text if i else None, asked))
         if checks and checks[-1].conflict is not None and check.values and set(check.values) <= set(checks[-1].values):
             # "The answer is 812." repeats the sentence before it: a contradicted claim is not backed by repeating it.
             check = check.model_copy(
@@ -191,13 +192,12 @@ def check_entities(entities: list[Entity], chunks: list[RetrievedChunk]) -> tupl
     return kept, repaired, dropped
 
 
-def _referent(text: str, previous: str | None, source: GroundingInput) -> list[Value]:
+def _referent(text: str, previous: str | None, asked: set[tuple[str, str]]) -> list[Value]:
     """What a sentence that opens with a pronoun and names nothing speaks of: the names the sentence before it shares
-    with the question ("Harlow Botanic Garden was founded … It holds 812 species." asked of Harlow Botanic Garden).
-    Names the question does not share are left out, so "Harlan … It holds 812." stays about Harlan."""
+    with the question (`asked`: "Harlow Botanic Garden was founded … It holds 812 species." asked of Harlow Botanic
+    Garden). Names the question does not share are left out, so "Harlan … It holds 812." stays about Harlan."""
     if previous is None or not _PRONOUN.match(text) or any(v.kind == "name" for v in values(text)):
         return []
-    asked = {(v.kind, v.norm) for v in values(source.question) if v.kind == "name"}
     return [v for v in values(previous) if v.kind == "name" and (v.kind, v.norm) in asked]
 
 

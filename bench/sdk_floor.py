@@ -46,19 +46,24 @@ async def close(payload: SkeletonPayload) -> SkeletonPayload:
 class Skeleton:
     """retrieve → summarize ∥ extract → generate → close, each step empty."""
 
+    def __init__(self) -> None:
+        self.queue = ""
+
     @workflow.run
     async def run(self, req: SkeletonPayload) -> SkeletonPayload:
         """The pipeline's commands and events without its work."""
-        queue = workflow.info().task_queue.removesuffix(WORKFLOWS) + STEPS
-        retrieved = await workflow.execute_activity(step, req, task_queue=queue, start_to_close_timeout=STEP_TIMEOUT)
-        summary, entities = await asyncio.gather(
-            workflow.execute_activity(step, retrieved, task_queue=queue, start_to_close_timeout=STEP_TIMEOUT),
-            workflow.execute_activity(step, retrieved, task_queue=queue, start_to_close_timeout=STEP_TIMEOUT),
-        )
-        merged = SkeletonPayload(question=req.question, text=summary.text + entities.text)
-        answer = await workflow.execute_activity(step, merged, task_queue=queue, start_to_close_timeout=STEP_TIMEOUT)
+        self.queue = workflow.info().task_queue.removesuffix(WORKFLOWS) + STEPS
+        retrieved = await self._step(req)
+        summary, entities = await asyncio.gather(self._step(retrieved), self._step(retrieved))
+        answer = await self._step(SkeletonPayload(question=req.question, text=summary.text + entities.text))
         await workflow.execute_local_activity(close, answer, start_to_close_timeout=STEP_TIMEOUT)
         return answer
+
+    async def _step(self, payload: SkeletonPayload) -> SkeletonPayload:
+        """One empty step on the steps queue, scheduled as AnswerQuestion schedules a model call."""
+        return await workflow.execute_activity(
+            step, payload, task_queue=self.queue, start_to_close_timeout=STEP_TIMEOUT
+        )
 
 
 async def serve(ready_file: Path) -> None:
